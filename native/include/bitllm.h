@@ -1,0 +1,114 @@
+/*
+ * bitllm.h - the whole contract between Python (cffi, ABI mode) and libbitllm.
+ *
+ * Everything between BITLLM_CDEF_BEGIN and BITLLM_CDEF_END is read by cffi's
+ * cdef(), so it holds plain C declarations only: no macros, no includes.
+ *
+ * Errors: every function that can fail returns a negative bl_status and leaves
+ * a one-line message for bl_last_error() (per thread). Nothing aborts.
+ */
+#ifndef BITLLM_H
+#define BITLLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* BITLLM_CDEF_BEGIN */
+
+typedef enum bl_status {
+    BL_OK = 0,
+    BL_ERR_INVALID_ARGUMENT = -1, /* null pointer, bad shape, bad value */
+    BL_ERR_UNKNOWN_TYPE = -2,
+    BL_ERR_UNSUPPORTED = -3,      /* ISA not available, type/mode not implemented */
+    BL_ERR_OUT_OF_MEMORY = -4,
+    BL_ERR_IO = -5
+} bl_status;
+
+/* What a tensor type holds; decides which activation format its kernels take. */
+typedef enum bl_kind {
+    BL_KIND_FLOAT = 0,   /* f32, f16, bf16: float activations            */
+    BL_KIND_QUANT = 1,   /* q8_0, q4_0: activations in 32-blocks of int8  */
+    BL_KIND_TERNARY = 2, /* bt2, bt1: {-1,0,1} with a float scale per row  */
+    BL_KIND_SIGN = 3     /* bs1: {-1,1} with a float scale per row         */
+} bl_kind;
+
+typedef enum bl_isa {
+    BL_ISA_AUTO = -1,
+    BL_ISA_SCALAR = 0,
+    BL_ISA_AVX2 = 1,
+    BL_ISA_AVX512 = 2,
+    BL_ISA_NEON = 3,
+    BL_ISA_NEON_DOTPROD = 4, /* NEON with the sdot instruction (ARMv8.2 dotprod) */
+    BL_ISA_COUNT = 5
+} bl_isa;
+
+/* Which kernel family to run for ternary/sign types. AUTO picks the measured
+ * fastest for the type, ISA and batch size (see BENCHMARKS.md). */
+typedef enum bl_algo {
+    BL_ALGO_AUTO = 0,
+    BL_ALGO_MAD = 1, /* multiply-add on unpacked codes (vpdpbusd / vpmaddubsw / sdot) */
+    BL_ALGO_LUT = 2  /* lookup tables of activation partial sums indexed by weights   */
+} bl_algo;
+
+typedef struct bl_type_info {
+    const char *name;      /* "bt2", "q8_0", ...                            */
+    uint32_t gguf_type;    /* GGUF tensor type id                           */
+    bl_kind kind;
+    uint32_t block_weights;/* weights per block along a row                 */
+    uint32_t block_bytes;  /* bytes per block                               */
+    uint32_t row_scale;    /* 1 when a float32 scale per row follows the rows */
+} bl_type_info;
+
+typedef struct bl_matmul_options {
+    int isa;      /* bl_isa; BL_ISA_AUTO = best available (or $BITLLM_ISA)  */
+    int threads;  /* <= 0: one per core                                     */
+    int act_bits; /* 8 (BitNet default) or 16; ignored by float/quant types */
+    int algo;     /* bl_algo                                                */
+} bl_matmul_options;
+
+const char *bl_last_error(void);
+const char *bl_version(void);
+
+/* Tensor types. */
+int bl_type_count(void);
+int bl_type_info_at(int index, bl_type_info *out);
+int bl_type_by_name(const char *name, bl_type_info *out);
+/* Bytes of one packed row / of a whole rows x cols tensor (row scales included). */
+int64_t bl_row_bytes(const char *type, int64_t cols);
+int64_t bl_tensor_bytes(const char *type, int64_t rows, int64_t cols);
+
+/* ISAs: which this CPU runs, and which AUTO resolves to ($BITLLM_ISA honoured). */
+int bl_isa_supported(int isa);
+const char *bl_isa_name(int isa);
+int bl_isa_default(void);
+
+/* Reference packing (portable C; the layout of docs/FORMAT.md).
+ * Ternary/sign: values int8 [rows, cols] in {-1,0,1} / {-1,1}, row_scale float [rows].
+ * Float/quant: quantize float32 [rows, cols]. dst holds bl_tensor_bytes(). */
+int bl_pack(const char *type, const int8_t *values, const float *row_scale,
+            int64_t rows, int64_t cols, void *dst, int64_t dst_bytes);
+int bl_quantize(const char *type, const float *src, int64_t rows, int64_t cols,
+                void *dst, int64_t dst_bytes);
+int bl_unpack(const char *type, const void *src, int64_t src_bytes, int64_t rows, int64_t cols,
+              int8_t *values, float *row_scale);
+int bl_dequantize(const char *type, const void *src, int64_t src_bytes, int64_t rows,
+                  int64_t cols, float *dst);
+
+/* y[n, rows] = x[n, cols] . W[rows, cols]^T for a packed W.
+ * Ternary/sign: x quantized per row (int8: s = 127/max|x|, int16: s = 32767/max|x|,
+ * max clamped to >= 1e-5, round half to even), integer dot products, then
+ * y = dot * row_scale / s. Results are identical for every ISA and thread count. */
+int bl_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows, int64_t cols,
+              const float *x, int64_t n, float *y, const bl_matmul_options *options);
+
+/* BITLLM_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BITLLM_H */

@@ -1,0 +1,86 @@
+/* Which ISAs this CPU runs (CPUID / hwcaps), and which one AUTO means.
+ * $BITLLM_ISA forces one; naming one the CPU lacks is an error, not a crash. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/kernels.h"
+#include "error.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+static unsigned long long xgetbv0(void) {
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+static int cpu_has(bl_isa isa) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx) return 0;
+    unsigned long long xcr0 = xgetbv0();
+    int ymm_state = (xcr0 & 0x6) == 0x6, zmm_state = (xcr0 & 0xe6) == 0xe6;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
+    int avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+    int vbmi = (c >> 1) & 1, vnni = (c >> 11) & 1;
+    if (isa == BL_ISA_AVX2) return ymm_state && avx2 && fma && f16c && bmi2;
+    if (isa == BL_ISA_AVX512)
+        return ymm_state && zmm_state && avx2 && fma && f16c && avx512f && avx512bw &&
+               avx512vl && vbmi && vnni;
+    return 0;
+}
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+
+static int cpu_has(bl_isa isa) {
+    unsigned long caps = getauxval(AT_HWCAP);
+    if (isa == BL_ISA_NEON) return 1; /* Advanced SIMD is mandatory on aarch64 */
+    if (isa == BL_ISA_NEON_DOTPROD) return (caps & HWCAP_ASIMDDP) != 0;
+    return 0;
+}
+#else
+static int cpu_has(bl_isa isa) { (void)isa; return 0; }
+#endif
+
+static const char *const isa_names[BL_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon",
+                                                    "neon_dotprod"};
+
+const char *bl_isa_name(int isa) {
+    return isa >= 0 && isa < BL_ISA_COUNT ? isa_names[isa] : "unknown";
+}
+
+int bl_isa_supported(int isa) {
+    if (isa == BL_ISA_SCALAR) return 1;
+    if (isa < 0 || isa >= BL_ISA_COUNT) return 0;
+    return bl_kernels_for((bl_isa)isa) != NULL && cpu_has((bl_isa)isa);
+}
+
+static int best_isa(void) {
+    static const bl_isa preference[] = {BL_ISA_AVX512, BL_ISA_AVX2, BL_ISA_NEON_DOTPROD,
+                                        BL_ISA_NEON};
+    for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++)
+        if (bl_isa_supported(preference[i])) return preference[i];
+    return BL_ISA_SCALAR;
+}
+
+int bl_isa_default(void) {
+    const char *forced = getenv("BITLLM_ISA");
+    if (!forced || !*forced) return best_isa();
+    for (int isa = 0; isa < BL_ISA_COUNT; isa++) {
+        if (strcmp(forced, isa_names[isa]) != 0) continue;
+        if (!bl_isa_supported(isa))
+            return bl_fail(BL_ERR_UNSUPPORTED,
+                           "BITLLM_ISA=%s: this CPU or this build cannot run %s kernels", forced,
+                           forced);
+        return isa;
+    }
+    return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                   "BITLLM_ISA=%s is not an ISA (scalar, avx2, avx512, neon, neon_dotprod)",
+                   forced);
+}

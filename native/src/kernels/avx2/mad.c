@@ -1,0 +1,4 @@
+/* avx2 multiply-add kernels. (Not written yet: the scalar rows stand in.) */
+#include "../kernels.h"
+
+void bl_kernels_register_avx2_mad(bl_kernel_table *t) { (void)t; }

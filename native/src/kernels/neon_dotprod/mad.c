@@ -1,0 +1,4 @@
+/* neon_dotprod multiply-add kernels. (Not written yet: the scalar rows stand in.) */
+#include "../kernels.h"
+
+void bl_kernels_register_neon_dotprod_mad(bl_kernel_table *t) { (void)t; }

@@ -1,0 +1,50 @@
+/* Scalar kernels for q8_0 and q4_0 weights against 32-blocks of int8
+ * activations: y = sum over blocks of d_w * d_x * (integer block dot). */
+#include <string.h>
+
+#include "../../types/fp16.h"
+#include "../kernels.h"
+
+static float block_scale(const uint8_t *block) {
+    uint16_t h;
+    memcpy(&h, block, 2);
+    return bl_f16_to_f32(h);
+}
+
+static int32_t q8_0_block_dot(const uint8_t *w, const bl_q8_block *x) {
+    int32_t acc = 0;
+    for (int i = 0; i < 32; i++) acc += (int8_t)w[2 + i] * x->q[i];
+    return acc;
+}
+
+static int32_t q4_0_block_dot(const uint8_t *w, const bl_q8_block *x) {
+    int32_t acc = 0;
+    for (int j = 0; j < 16; j++) acc += (w[2 + j] & 15) * x->q[j] + (w[2 + j] >> 4) * x->q[j + 16];
+    return acc - 8 * x->sum;
+}
+
+static void quant_gemm(const bl_gemm_task *t, size_t block_bytes,
+                       int32_t (*block_dot)(const uint8_t *, const bl_q8_block *)) {
+    const bl_activations *x = t->x;
+    float *out = t->out;
+    size_t nblocks = t->cols / 32;
+    for (size_t r = 0; r < t->rows; r++) {
+        const uint8_t *w = t->w + r * t->w_row_bytes;
+        for (size_t n = 0; n < x->n; n++) {
+            const bl_q8_block *xb = (const bl_q8_block *)(x->data + n * x->row_bytes);
+            float acc = 0.0f;
+            for (size_t b = 0; b < nblocks; b++)
+                acc += block_scale(w + b * block_bytes) * xb[b].d *
+                       (float)block_dot(w + b * block_bytes, &xb[b]);
+            out[n * t->out_stride + r] = acc;
+        }
+    }
+}
+
+static void q8_0_gemm(const bl_gemm_task *t) { quant_gemm(t, 34, q8_0_block_dot); }
+static void q4_0_gemm(const bl_gemm_task *t) { quant_gemm(t, 18, q4_0_block_dot); }
+
+void bl_kernels_register_scalar_quant(bl_kernel_table *t) {
+    bl_kernel_set(t, BL_TYPE_Q8_0, BL_ACT_Q8, BL_ALGO_MAD, q8_0_gemm, q8_0_gemm);
+    bl_kernel_set(t, BL_TYPE_Q4_0, BL_ACT_Q8, BL_ALGO_MAD, q4_0_gemm, q4_0_gemm);
+}

@@ -1,0 +1,64 @@
+/* The table of all tensor types; adding a type adds a row here. */
+#include <string.h>
+
+#include "error.h"
+#include "types.h"
+
+static const bl_type_traits *const registry[BL_TYPE_COUNT] = {
+    [BL_TYPE_F32] = &bl_type_f32,   [BL_TYPE_F16] = &bl_type_f16, [BL_TYPE_BF16] = &bl_type_bf16,
+    [BL_TYPE_Q8_0] = &bl_type_q8_0, [BL_TYPE_Q4_0] = &bl_type_q4_0, [BL_TYPE_BT2] = &bl_type_bt2,
+    [BL_TYPE_BT1] = &bl_type_bt1,   [BL_TYPE_BS1] = &bl_type_bs1,
+};
+
+const bl_type_traits *bl_traits(bl_type_id id) { return registry[id]; }
+
+int bl_type_find(const char *name, bl_type_id *out) {
+    if (!name) return bl_fail(BL_ERR_INVALID_ARGUMENT, "type name is NULL");
+    for (int i = 0; i < BL_TYPE_COUNT; i++) {
+        if (strcmp(registry[i]->info.name, name) == 0) {
+            *out = (bl_type_id)i;
+            return BL_OK;
+        }
+    }
+    return bl_fail(BL_ERR_UNKNOWN_TYPE,
+                   "unknown tensor type '%s' (known: f32, f16, bf16, q8_0, q4_0, bt2, bt1, bs1)",
+                   name);
+}
+
+int bl_type_count(void) { return BL_TYPE_COUNT; }
+
+int bl_type_info_at(int index, bl_type_info *out) {
+    if (!out) return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_type_info_at: out is NULL");
+    if (index < 0 || index >= BL_TYPE_COUNT)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "type index %d out of range [0, %d)", index,
+                       BL_TYPE_COUNT);
+    *out = registry[index]->info;
+    return BL_OK;
+}
+
+int bl_type_by_name(const char *name, bl_type_info *out) {
+    bl_type_id id;
+    int rc = bl_type_find(name, &id);
+    if (rc != BL_OK) return rc;
+    if (out) *out = registry[id]->info;
+    return BL_OK;
+}
+
+int64_t bl_row_bytes(const char *type, int64_t cols) {
+    bl_type_id id;
+    int rc = bl_type_find(type, &id);
+    if (rc != BL_OK) return rc;
+    if (cols <= 0) return bl_fail(BL_ERR_INVALID_ARGUMENT, "cols must be positive, got %lld",
+                                  (long long)cols);
+    return bl_row_data_bytes(registry[id], cols);
+}
+
+int64_t bl_tensor_bytes(const char *type, int64_t rows, int64_t cols) {
+    bl_type_id id;
+    int rc = bl_type_find(type, &id);
+    if (rc != BL_OK) return rc;
+    if (rows <= 0 || cols <= 0)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "shape must be positive, got %lld x %lld",
+                       (long long)rows, (long long)cols);
+    return bl_tensor_size(registry[id], rows, cols);
+}

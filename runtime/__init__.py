@@ -1,0 +1,1 @@
+"""bitllm.runtime: the native library's bindings and everything that runs a model."""

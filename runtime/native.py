@@ -1,0 +1,72 @@
+"""Loads libbitllm through cffi in ABI mode; the C declarations come from the one
+public header, bitllm.h, so Python and C cannot drift apart."""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import cffi
+
+_HERE = Path(__file__).resolve().parent
+_LIBRARY_NAMES = ("libbitllm.so", "libbitllm.dylib")
+
+
+def _package_dirs() -> list[Path]:
+    """This package's folders: one in a wheel install; the sources plus the
+    installed build outputs in an editable install."""
+    import bitllm.runtime
+
+    dirs = [Path(p) for p in getattr(bitllm.runtime, "__path__", [])]
+    return dirs + [_HERE] if _HERE not in dirs else dirs
+
+
+def _find_file(names: tuple[str, ...], env: str) -> Path:
+    override = os.environ.get(env)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise FileNotFoundError(f"{env}={override} does not exist")
+        return path
+    for folder in _package_dirs():
+        for name in names:
+            if (folder / name).is_file():
+                return folder / name
+    raise FileNotFoundError(
+        f"bitllm's native library ({' or '.join(names)}) is not in {_HERE}: "
+        "reinstall with `pip install .` or set " + env
+    )
+
+
+def _cdef(header: str) -> str:
+    match = re.search(r"/\* BITLLM_CDEF_BEGIN \*/(.*)/\* BITLLM_CDEF_END \*/", header, re.S)
+    if not match:
+        raise RuntimeError("bitllm.h has no BITLLM_CDEF_BEGIN/END section")
+    return match.group(1)
+
+
+def _header_path() -> Path:
+    for folder in _package_dirs():
+        if (folder / "bitllm.h").is_file():
+            return folder / "bitllm.h"
+    return _HERE.parent / "native" / "include" / "bitllm.h"  # source checkout
+
+
+@cache
+def library() -> tuple[Any, Any]:
+    """(ffi, lib): loaded once per process."""
+    ffi = cffi.FFI()
+    ffi.cdef(_cdef(_header_path().read_text()))
+    lib = ffi.dlopen(str(_find_file(_LIBRARY_NAMES, "BITLLM_LIBRARY")))
+    return ffi, lib
+
+
+def check(status: int) -> int:
+    """Raises ValueError with the library's message for a negative status."""
+    if status < 0:
+        ffi, lib = library()
+        raise ValueError(ffi.string(lib.bl_last_error()).decode(errors="replace"))
+    return status

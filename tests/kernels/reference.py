@@ -1,0 +1,28 @@
+"""Plain numpy references for the kernels: the BitNet activation rule and exact
+int64 products, written from the definitions, not from the C code."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def quantize_activations(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row absmax: s = qmax / max(max|x|, 1e-5), q = clamp(rint(x * s))."""
+    qmax = np.float32(127 if bits == 8 else 32767)
+    amax = np.maximum(np.abs(x).max(axis=1), np.float32(1e-5)).astype(np.float32)
+    s = (qmax / amax).astype(np.float32)
+    q = np.clip(np.rint((x * s[:, None]).astype(np.float32)), -qmax - 1, qmax)
+    return q.astype(np.int64), s
+
+
+def bit_matmul(values: np.ndarray, row_scale: np.ndarray, x: np.ndarray, bits: int) -> np.ndarray:
+    """y = (xq . W^T) * row_scale / s, in the order the library computes it."""
+    xq, s = quantize_activations(x, bits)
+    dots = xq @ values.astype(np.int64).T
+    return (dots.astype(np.float32) * row_scale[None, :].astype(np.float32)) / s[:, None]
+
+
+def random_values(rng: np.random.Generator, kind: str, rows: int, cols: int) -> np.ndarray:
+    if kind == "sign":
+        return rng.choice(np.array([-1, 1], dtype=np.int8), size=(rows, cols))
+    return rng.integers(-1, 2, size=(rows, cols), dtype=np.int8)

@@ -1,0 +1,130 @@
+"""Matrix products: every ISA, algorithm and thread count gives exactly the
+numpy int64 reference for ternary and sign types; float and quant types agree
+with float math within their precision; bad input raises ValueError."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bitllm import kernels
+from bitllm.runtime import tensor_types
+
+from .reference import bit_matmul, random_values
+
+BIT_TYPES = ["bt2", "bt1", "bs1"]
+ALGOS = ["auto", "mad"]
+COLS = [64, 96, 1536, 2560, 3200, 5460, 6912, 8640, 14336]
+SHAPES = [(rows, cols) for rows in (1, 3, 17) for cols in COLS] + [
+    (1000, 64), (1000, 2560), (1000, 6912), (40, 14336)
+]
+ISAS = kernels.isas()
+
+
+def _random_matrix(rng: np.random.Generator, name: str, rows: int, cols: int):
+    values = random_values(rng, tensor_types.tensor_type(name).kind, rows, cols)
+    scale = rng.uniform(0.01, 2.0, rows).astype(np.float32)
+    return values, scale, kernels.pack(name, values, scale)
+
+
+def _activations(rng: np.random.Generator, n: int, cols: int) -> np.ndarray:
+    x = rng.standard_normal((n, cols)).astype(np.float32)
+    x[:, rng.integers(0, cols)] *= 30  # an outlier column, as real activations have
+    return x
+
+
+@pytest.mark.parametrize("act_bits", [8, 16])
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("name", BIT_TYPES)
+def test_bit_types_are_exact(name: str, isa: str, algo: str, act_bits: int,
+                             rng: np.random.Generator) -> None:
+    for rows, cols in SHAPES:
+        values, scale, matrix = _random_matrix(rng, name, rows, cols)
+        for n in (1, 5) if rows * cols < 4_000_000 else (1,):
+            x = _activations(rng, n, cols)
+            y = kernels.matmul(matrix, x, isa=isa, algo=algo, act_bits=act_bits, threads=1)
+            expected = bit_matmul(values, scale, x, act_bits)
+            np.testing.assert_array_equal(y, expected, err_msg=f"{rows}x{cols}, n={n}")
+
+
+@pytest.mark.parametrize("name", BIT_TYPES)
+def test_gemm_with_many_rows_is_exact(name: str, rng: np.random.Generator) -> None:
+    values, scale, matrix = _random_matrix(rng, name, 300, 2560)
+    x = _activations(rng, 128, 2560)
+    for isa in ISAS:
+        for algo in ALGOS:
+            y = kernels.matmul(matrix, x, isa=isa, algo=algo, threads=2)
+            np.testing.assert_array_equal(y, bit_matmul(values, scale, x, 8), err_msg=f"{isa}/{algo}")
+
+
+@pytest.mark.parametrize("name", BIT_TYPES + ["f16", "q8_0", "q4_0"])
+def test_results_do_not_depend_on_thread_count(name: str, rng: np.random.Generator) -> None:
+    rows, cols = 333, 2560
+    if tensor_types.tensor_type(name).kind in ("ternary", "sign"):
+        matrix = _random_matrix(rng, name, rows, cols)[2]
+    else:
+        matrix = kernels.quantize(name, rng.standard_normal((rows, cols)).astype(np.float32))
+    for n in (1, 9):
+        x = _activations(rng, n, cols)
+        single = kernels.matmul(matrix, x, threads=1)
+        for threads in (2, 3, 8):
+            np.testing.assert_array_equal(kernels.matmul(matrix, x, threads=threads), single)
+
+
+@pytest.mark.parametrize("name", BIT_TYPES)
+def test_sixteen_bit_activations_track_float(name: str, rng: np.random.Generator) -> None:
+    values, scale, matrix = _random_matrix(rng, name, 64, 2560)
+    x = _activations(rng, 3, 2560)
+    exact = x.astype(np.float64) @ (values.astype(np.float64) * scale[:, None]).T
+    y = kernels.matmul(matrix, x, act_bits=16)
+    assert np.abs(y - exact).max() <= 1e-3 * np.abs(exact).max()
+
+
+FLOAT_TOLERANCE = {"f32": 1e-5, "f16": 1e-5, "bf16": 1e-5, "q8_0": 2e-2, "q4_0": 2e-2}
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("name", list(FLOAT_TOLERANCE))
+def test_float_and_quant_types(name: str, isa: str, rng: np.random.Generator) -> None:
+    for rows, cols in [(1, 64), (17, 96), (40, 2560), (3, 6912), (5, 70)]:
+        w = rng.standard_normal((rows, cols)).astype(np.float32)
+        matrix = kernels.quantize(name, w)
+        dense = kernels.dequantize(matrix).astype(np.float64)
+        for n in (1, 4):
+            x = _activations(rng, n, cols)
+            expected = x.astype(np.float64) @ dense.T
+            y = kernels.matmul(matrix, x, isa=isa)
+            # q8_0/q4_0 also quantize x to 8 bits per block of 32
+            bound = FLOAT_TOLERANCE[name] * np.abs(x).max() * np.abs(dense).max() * np.sqrt(cols)
+            assert np.abs(y - expected).max() <= bound, f"{rows}x{cols}, n={n}"
+
+
+def test_bad_arguments_raise_value_error(rng: np.random.Generator) -> None:
+    matrix = _random_matrix(rng, "bt2", 4, 256)[2]
+    with pytest.raises(ValueError, match=r"x must be \[n, 256\]"):
+        kernels.matmul(matrix, np.zeros((1, 255), np.float32))
+    with pytest.raises(ValueError, match="unknown ISA 'sse9'"):
+        kernels.matmul(matrix, np.zeros((1, 256), np.float32), isa="sse9")
+    missing = next(i for i in ("neon", "avx512", "avx2", "neon_dotprod") if i not in ISAS)
+    with pytest.raises(ValueError, match=f"ISA {missing} is not available"):
+        kernels.matmul(matrix, np.zeros((1, 256), np.float32), isa=missing)
+    with pytest.raises(ValueError, match="act_bits must be 8 or 16"):
+        kernels.matmul(matrix, np.zeros((1, 256), np.float32), act_bits=4)
+    with pytest.raises(ValueError, match="unknown algo"):
+        kernels.matmul(matrix, np.zeros((1, 256), np.float32), algo="fft")
+    truncated = kernels.PackedMatrix("bt2", 4, 256, matrix.data[:-1])
+    with pytest.raises(ValueError, match="takes 272 bytes, got 271"):
+        kernels.matmul(truncated, np.zeros((1, 256), np.float32))
+
+
+def test_forcing_an_isa_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BITLLM_ISA", "scalar")
+    assert kernels.default_isa() == "scalar"
+    monkeypatch.setenv("BITLLM_ISA", "mmx")
+    with pytest.raises(ValueError, match="BITLLM_ISA=mmx is not an ISA"):
+        kernels.default_isa()
+    missing = next(i for i in ("neon", "avx512", "avx2") if i not in ISAS)
+    monkeypatch.setenv("BITLLM_ISA", missing)
+    with pytest.raises(ValueError, match=f"cannot run {missing}"):
+        kernels.default_isa()
