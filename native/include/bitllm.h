@@ -105,6 +105,49 @@ int bl_dequantize(const char *type, const void *src, int64_t src_bytes, int64_t 
 int bl_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows, int64_t cols,
               const float *x, int64_t n, float *y, const bl_matmul_options *options);
 
+/* ---- Models: load a GGUF written by bit-convert and run it -------------- */
+
+typedef struct bl_model bl_model;     /* weights (mmapped) + hyperparameters */
+typedef struct bl_context bl_context; /* a KV cache and scratch for one sequence */
+
+typedef struct bl_model_params {
+    int threads;  /* <= 0: one per core                                          */
+    int isa;      /* bl_isa; BL_ISA_AUTO = best available (or $BITLLM_ISA)       */
+    int act_bits; /* 0: what the file says (bitllm.activation_bits); 8 or 16    */
+} bl_model_params;
+
+typedef struct bl_model_info {
+    const char *arch;     /* general.architecture                              */
+    int32_t n_vocab;      /* rows of the output head                           */
+    int32_t n_ctx_train;  /* {arch}.context_length                             */
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t n_ff;
+    int64_t file_bytes;
+} bl_model_info;
+
+/* Opens and validates a GGUF (magic, version, counts, lengths, offsets, types,
+ * shapes against the hyperparameters); a bad file is an error naming the problem. */
+int bl_model_open(const char *path, const bl_model_params *params, bl_model **out);
+void bl_model_free(bl_model *model);
+int bl_model_get_info(const bl_model *model, bl_model_info *out);
+
+/* A context holds the KV cache for up to n_ctx positions (<= 0: n_ctx_train). */
+int bl_context_new(bl_model *model, int32_t n_ctx, bl_context **out);
+void bl_context_free(bl_context *ctx);
+int32_t bl_context_n_ctx(const bl_context *ctx);
+
+/* Evaluates tokens[0..n) at positions pos..pos+n-1 (pos <= the number already
+ * cached: a smaller pos drops the cache from there, so a conversation can
+ * reuse its prefix). logits: NULL, or [n_vocab] for the last token, or
+ * [n, n_vocab] when all_logits is nonzero. */
+int bl_context_eval(bl_context *ctx, const int32_t *tokens, int32_t n, int32_t pos,
+                    float *logits, int all_logits);
+/* Positions currently cached. */
+int32_t bl_context_n_past(const bl_context *ctx);
+
 /* BITLLM_CDEF_END */
 
 #ifdef __cplusplus
