@@ -99,7 +99,9 @@ def from_bytes(type: str, data: np.ndarray, rows: int, cols: int) -> PackedMatri
     expected = tensor_types.tensor_type(type).tensor_bytes(rows, cols)
     data = np.ascontiguousarray(data, dtype=np.uint8).ravel()
     if data.size != expected:
-        raise ValueError(f"{type}: a {rows} x {cols} matrix takes {expected} bytes, got {data.size}")
+        raise ValueError(
+            f"{type}: a {rows} x {cols} matrix takes {expected} bytes, got {data.size}"
+        )
     return PackedMatrix(type, rows, cols, data)
 
 

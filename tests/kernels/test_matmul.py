@@ -55,7 +55,8 @@ def test_gemm_with_many_rows_is_exact(name: str, rng: np.random.Generator) -> No
     for isa in ISAS:
         for algo in ALGOS:
             y = kernels.matmul(matrix, x, isa=isa, algo=algo, threads=2)
-            np.testing.assert_array_equal(y, bit_matmul(values, scale, x, 8), err_msg=f"{isa}/{algo}")
+            expected = bit_matmul(values, scale, x, 8)
+            np.testing.assert_array_equal(y, expected, err_msg=f"{isa}/{algo}")
 
 
 @pytest.mark.parametrize("name", BIT_TYPES + ["f16", "q8_0", "q4_0"])
