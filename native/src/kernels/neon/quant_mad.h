@@ -1,0 +1,136 @@
+/* NEON kernels for q8_0 and q4_0 weights against 32-blocks of int8
+ * activations (bl_q8_block); included by mad.c after its dot steps.
+ *   y = sum over blocks of d_w * d_x * (integer block dot),
+ * with the integer dot from the dot steps and the block products gathered in
+ * a float32x4 per (row, token), summed across lanes at the end. q4_0 nibbles
+ * become signed codes q - 8 before the dot. */
+#ifndef BL_NEON_QUANT_MAD_H
+#define BL_NEON_QUANT_MAD_H
+
+#include <string.h>
+
+#include "mad_common.h"
+
+typedef enum quant_type { QUANT_Q8_0, QUANT_Q4_0 } quant_type;
+
+#define QUANT_MAX_ROWS 4
+#define QUANT_MAX_TOKENS 4
+#define QUANT_GEMV_ROWS 4
+#define QUANT_GEMM_ROWS 2
+#define QUANT_GEMM_TOKENS 4
+
+BL_NEON_INLINE size_t quant_block_bytes(quant_type type) { return type == QUANT_Q8_0 ? 34 : 18; }
+
+/* A block's f16 scale, converted by one fcvt. */
+BL_NEON_INLINE float quant_scale(const uint8_t *block) {
+    __fp16 d;
+    memcpy(&d, block, 2);
+    return (float)d;
+}
+
+/* The 32 weights of a block as signed bytes: elements 0..15 and 16..31. */
+BL_NEON_INLINE int8x16x2_t quant_weights(quant_type type, const uint8_t *block) {
+    int8x16x2_t q;
+    if (type == QUANT_Q8_0) {
+        q.val[0] = vld1q_s8((const int8_t *)block + 2);
+        q.val[1] = vld1q_s8((const int8_t *)block + 18);
+    } else {
+        uint8x16_t packed = vld1q_u8(block + 2);
+        const int8x16_t eight = vdupq_n_s8(8);
+        q.val[0] = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(packed, vdupq_n_u8(15))), eight);
+        q.val[1] = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(packed, 4)), eight);
+    }
+    return q;
+}
+
+/* The integer dot of one block. Activations stay in [-127, 127] (their block
+ * maximum maps to 127), so one step of q8_0 products sums at most 2 * 128 * 127
+ * per int16 lane and its short accumulator closes after each step; q4_0 codes
+ * (|c| <= 8) take both steps in one. */
+BL_NEON_INLINE int32x4_t quant_block_dot(quant_type type, int8x16x2_t w, int8x16x2_t x) {
+    const int32x4_t zero = vdupq_n_s32(0);
+    bl_dot_acc acc = bl_dot_s8(bl_dot_open(zero), w.val[0], x.val[0]);
+    if (type == QUANT_Q8_0) {
+        int32x4_t first = bl_dot_close(zero, acc);
+        return bl_dot_close(first, bl_dot_s8(bl_dot_open(first), w.val[1], x.val[1]));
+    }
+    return bl_dot_close(zero, bl_dot_s8(acc, w.val[1], x.val[1]));
+}
+
+BL_NEON_INLINE void quant_tile(const bl_gemm_task *t, quant_type type, size_t row0, size_t tok0,
+                               int rows, int tokens) {
+    const bl_activations *x = t->x;
+    const size_t block_bytes = quant_block_bytes(type);
+    float32x4_t acc[QUANT_MAX_ROWS][QUANT_MAX_TOKENS];
+#pragma GCC unroll 4
+    for (int i = 0; i < rows; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < tokens; j++) acc[i][j] = vdupq_n_f32(0.0f);
+
+    for (size_t b = 0; b < t->cols / 32; b++) {
+        int8x16x2_t xq[QUANT_MAX_TOKENS];
+        float xd[QUANT_MAX_TOKENS];
+#pragma GCC unroll 4
+        for (int j = 0; j < tokens; j++) {
+            const bl_q8_block *xb =
+                (const bl_q8_block *)(const void *)(x->data + (tok0 + j) * x->row_bytes) + b;
+            xq[j].val[0] = vld1q_s8(xb->q);
+            xq[j].val[1] = vld1q_s8(xb->q + 16);
+            xd[j] = xb->d;
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < rows; i++) {
+            const uint8_t *block = t->w + (row0 + i) * t->w_row_bytes + b * block_bytes;
+            float d = quant_scale(block);
+            int8x16x2_t w = quant_weights(type, block);
+#pragma GCC unroll 4
+            for (int j = 0; j < tokens; j++)
+                acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(quant_block_dot(type, w, xq[j])),
+                                        d * xd[j]);
+        }
+    }
+
+    float *out = t->out;
+#pragma GCC unroll 4
+    for (int i = 0; i < rows; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < tokens; j++)
+            out[(tok0 + j) * t->out_stride + row0 + i] = vaddvq_f32(acc[i][j]);
+}
+
+BL_NEON_INLINE void quant_band(const bl_gemm_task *t, quant_type type, size_t row0, int rows,
+                               int tile_tokens) {
+    size_t j = 0;
+    for (; j + (size_t)tile_tokens <= t->x->n; j += (size_t)tile_tokens)
+        quant_tile(t, type, row0, j, rows, tile_tokens);
+    if (tile_tokens > 1)
+        for (; j < t->x->n; j++) quant_tile(t, type, row0, j, rows, 1);
+}
+
+BL_NEON_INLINE void quant_gemm(const bl_gemm_task *t, quant_type type, int tile_rows,
+                               int tile_tokens) {
+    size_t r = 0;
+    for (; r + (size_t)tile_rows <= t->rows; r += (size_t)tile_rows)
+        quant_band(t, type, r, tile_rows, tile_tokens);
+    for (; r < t->rows; r++) quant_band(t, type, r, 1, tile_tokens);
+}
+
+#define QUANT_KERNELS(name, type)                                                    \
+    static void BL_NEON_FN(gemv_##name##_q8_mad)(const bl_gemm_task *t) {            \
+        quant_gemm(t, type, QUANT_GEMV_ROWS, 1);                                     \
+    }                                                                                \
+    static void BL_NEON_FN(gemm_##name##_q8_mad)(const bl_gemm_task *t) {            \
+        quant_gemm(t, type, QUANT_GEMM_ROWS, QUANT_GEMM_TOKENS);                     \
+    }
+
+QUANT_KERNELS(q8_0, QUANT_Q8_0)
+QUANT_KERNELS(q4_0, QUANT_Q4_0)
+
+static void bl_neon_register_quant_mad(bl_kernel_table *t) {
+    bl_kernel_set(t, BL_TYPE_Q8_0, BL_ACT_Q8, BL_ALGO_MAD, BL_NEON_FN(gemv_q8_0_q8_mad),
+                  BL_NEON_FN(gemm_q8_0_q8_mad));
+    bl_kernel_set(t, BL_TYPE_Q4_0, BL_ACT_Q8, BL_ALGO_MAD, BL_NEON_FN(gemv_q4_0_q8_mad),
+                  BL_NEON_FN(gemm_q4_0_q8_mad));
+}
+
+#endif
