@@ -13,7 +13,7 @@ from bitllm.runtime import tensor_types
 from .reference import bit_matmul, random_values
 
 BIT_TYPES = ["bt2", "bt1", "bs1"]
-ALGOS = ["auto", "mad"]
+ALGOS = ["auto", "mad", "lut"]
 COLS = [64, 96, 1536, 2560, 3200, 5460, 6912, 8640, 14336]
 SHAPES = [(rows, cols) for rows in (1, 3, 17) for cols in COLS] + [
     (1000, 64), (1000, 2560), (1000, 6912), (40, 14336)
