@@ -14,3 +14,6 @@ SHARED = REPO.parent / "shared"
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261123)
+
+
+pytest_plugins = ["tests.fixtures.plugin"]  # checkpoint_factory, converted_gguf

@@ -1,0 +1,137 @@
+"""bit-convert: a BitNet b1.58 or OneBit checkpoint as published -> bitllm GGUF."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bitllm.convert.errors import ConvertError
+from bitllm.convert.families import FAMILIES
+from bitllm.convert.plan import Plan, build_plan
+from bitllm.convert.targets import HEAD_TYPES, OUTTYPES
+from bitllm.convert.writer import check_output, write_gguf
+
+PROG = "bit-convert"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Convert a BitNet b1.58 or OneBit checkpoint (safetensors, as published) "
+        "to a bitllm GGUF. config.json and the tokenizer files are read from SRC's folder.",
+    )
+    p.add_argument(
+        "src",
+        type=Path,
+        help="a .safetensors file, a *.safetensors.index.json, or the model folder",
+    )
+    p.add_argument("-o", "--output", type=Path, help="the GGUF file to write")
+    p.add_argument(
+        "--outtype",
+        choices=OUTTYPES,
+        default="bt2",
+        help="type of the ternary weights: bt2 (default; 2 bits per weight, fastest), bt1 "
+        "(1.6 bits per weight, smallest), tq2_0 / tq1_0 (llama.cpp's own ternary types, for "
+        "running the file in llama.cpp; rows must be multiples of 256), f16 / f32 (dense "
+        "reference). OneBit sign weights are always bs1 for bt2/bt1.",
+    )
+    p.add_argument(
+        "--head-type",
+        choices=HEAD_TYPES,
+        default="q8_0",
+        help="type of the token embedding and the output head: q8_0 (default; near-lossless "
+        "at 8.5 bits per weight), q4_0 (about half the bytes, so faster decoding on "
+        "memory-bound machines, at a small loss), f16 / bf16 / f32 (reference)",
+    )
+    p.add_argument(
+        "--family", choices=sorted(FAMILIES), help="override the family detected from config.json"
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (every tensor, sources, type, bytes) and write nothing",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    return p.parse_args(argv)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def print_plan(plan: Plan) -> None:
+    h = plan.hyper
+    print(f"source:   {plan.folder}")
+    print(f"family:   {plan.family.name} ({plan.family.description})")
+    print(
+        f"arch:     {plan.family.arch}, {h.layers} layers, hidden {h.hidden}, ffn {h.ffn}, "
+        f"heads {h.heads}/{h.kv_heads}, vocab {h.vocab}, "
+        f"{'tied' if h.tied else 'separate'} head"
+    )
+    print(
+        f"tokenizer: {plan.vocab.source.name} ({plan.vocab.model}, pre {plan.vocab.pre}, "
+        f"{len(plan.vocab.tokens)} tokens)"
+    )
+    print(f"types:    linear {plan.outtype}, head {plan.head_type}")
+    print()
+    rows = [("source", "dtype shape", "target", "type", "shape", "bytes")]
+    for t in plan.tensors:
+        first, *rest = t.sources
+        source = first.name + (
+            f" (+{', '.join(s.name.rsplit('.', 1)[-1] for s in rest)})" if rest else ""
+        )
+        rows.append(
+            (source, first.describe(), t.name, t.target.name, str(list(t.shape)), str(t.nbytes))
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    source_bytes = sum(s.nbytes for t in plan.tensors for s in t.sources)
+    print()
+    print(
+        f"total: {len(plan.tensors)} tensors, {_mb(plan.nbytes)} "
+        f"(from {_mb(source_bytes)} of source tensors)"
+    )
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = None
+    try:
+        if not args.dry_run:
+            if args.output is None:
+                raise ConvertError("give the output file with -o OUT.gguf (or use --dry-run)")
+            check_output(args.output, args.force)
+        started = time.perf_counter()
+        plan = build_plan(args.src, args.outtype, args.head_type, args.family)
+        for warning in plan.warnings:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        if args.dry_run:
+            print_plan(plan)
+            return 0
+        write_gguf(plan, args.output, force=args.force, progress=sys.stderr.isatty())
+        print(
+            f"{PROG}: wrote {args.output} ({len(plan.tensors)} tensors, {_mb(plan.nbytes)}) "
+            f"in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+        return 0
+    except ConvertError as e:
+        _error(str(e))
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted; nothing written")
+        return 130
+    finally:
+        if plan is not None:
+            plan.checkpoint.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Output tensor types: bitllm's own (runtime/tensor_types.py) and llama.cpp's TQ1_0/TQ2_0.
+
+Each encoder takes float32 or ternary/sign values and returns the tensor's bytes in GGUF order;
+the codecs themselves live in bitllm.runtime.tensor_types and gguf-py, never here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+from gguf import quants as gguf_quants
+
+from bitllm.convert.errors import ConvertError
+from bitllm.runtime import tensor_types
+
+LLAMA_CPP_TERNARY = {"tq2_0": GGMLQuantizationType.TQ2_0, "tq1_0": GGMLQuantizationType.TQ1_0}
+OUTTYPES = ("bt2", "bt1", "tq2_0", "tq1_0", "f16", "f32")
+HEAD_TYPES = ("q8_0", "q4_0", "f16", "bf16", "f32")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # type name as bit-inspect shows it
+    type_id: int
+
+    def nbytes(self, shape: tuple[int, ...]) -> int:
+        rows, cols = (1, shape[0]) if len(shape) == 1 else shape
+        if self.name in LLAMA_CPP_TERNARY:
+            block, size = GGML_QUANT_SIZES[LLAMA_CPP_TERNARY[self.name]]
+            return rows * (cols // block) * size
+        return tensor_types.tensor_type(self.name).tensor_bytes(rows, cols)
+
+
+def target(name: str) -> Target:
+    if name in LLAMA_CPP_TERNARY:
+        return Target(name, int(LLAMA_CPP_TERNARY[name]))
+    return Target(name, tensor_types.tensor_type(name).gguf_type)
+
+
+def check_row_length(type_name: str, tensor: str, cols: int) -> None:
+    """llama.cpp's block types need whole blocks; ours pad, so any length goes."""
+    if type_name in LLAMA_CPP_TERNARY and cols % 256:
+        raise ConvertError(
+            f"tensor {tensor!r}: {type_name} needs rows that are a multiple of 256 weights, "
+            f"this one has {cols}; use --outtype bt2 or bt1, which pad exactly"
+        )
+
+
+def encode_floats(type_name: str, values: np.ndarray) -> np.ndarray:
+    """float32 [rows, cols] (or [n]) -> bytes of a float, quant or llama.cpp ternary type."""
+    rows = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values.reshape(1, -1)
+    if type_name in LLAMA_CPP_TERNARY:
+        return gguf_quants.quantize(rows, LLAMA_CPP_TERNARY[type_name]).view(np.uint8).ravel()
+    return tensor_types.quantize(type_name, rows)
+
+
+def encode_linear(type_name: str, values: np.ndarray, row_scale: np.ndarray) -> np.ndarray:
+    """Ternary/sign values int8 [rows, cols] with float32 row scales -> bytes of `type_name`.
+
+    Packed types keep values and scales apart; the float and llama.cpp types store the product.
+    """
+    if tensor_types.TYPES.get(type_name) and tensor_types.TYPES[type_name].row_scale:
+        return tensor_types.pack(type_name, values, row_scale)
+    dense = values.astype(np.float32) * row_scale.astype(np.float32)[:, None]
+    return encode_floats(type_name, dense)

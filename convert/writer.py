@@ -1,0 +1,96 @@
+"""Writes a plan as GGUF v3, streaming one tensor at a time into a temporary file that is
+renamed over the output only when everything is written.
+
+gguf-py's GGUFWriter writes the header, metadata and tensor infos; the tensor data follows
+from the plan's chunks, aligned the way GGUFWriter aligns its own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from gguf import GGUFWriter
+from tqdm import tqdm
+
+from bitllm.convert.errors import ConvertError
+from bitllm.convert.metadata import model_entries, tokenizer_entries
+from bitllm.convert.plan import Plan, PlannedTensor
+
+# add_tensor_info derives the logical shape from a byte shape when told the data is uint8,
+# which needs gguf-py to know the type; any other dtype makes it take our logical shape as is.
+_LOGICAL_SHAPE_DTYPE = np.dtype(np.int8)
+
+
+def check_output(out: Path, force: bool) -> None:
+    folder = out.parent
+    if not folder.is_dir():
+        raise ConvertError(f"{out}: the output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConvertError(f"{out}: the output folder {folder} is not writable")
+    if out.is_dir():
+        raise ConvertError(f"{out}: is a folder; give a file name")
+    if out.exists() and not force:
+        raise ConvertError(f"{out}: already exists; use --force to replace it")
+
+
+def _temporary_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.{os.getpid()}.partial")
+
+
+def _write_tensor(writer: GGUFWriter, tensor: PlannedTensor, bar: tqdm) -> None:
+    fout = writer.fout[0]
+    written = 0
+    for chunk in tensor.produce():
+        data = np.ascontiguousarray(chunk, dtype=np.uint8)
+        fout.write(data.data)
+        written += data.size
+        bar.update(data.size)
+    if written != tensor.nbytes:
+        raise RuntimeError(f"{tensor.name}: wrote {written} bytes, planned {tensor.nbytes}")
+    writer.write_padding(fout, written)
+
+
+def _write(plan: Plan, path: Path, progress: bool) -> None:
+    writer = GGUFWriter(path, plan.family.arch)
+    for key, value, vtype, sub_type in model_entries(plan) + tokenizer_entries(plan):
+        writer.add_key_value(key, value, vtype, sub_type=sub_type)
+    for t in plan.tensors:
+        writer.add_tensor_info(
+            t.name, t.shape, _LOGICAL_SHAPE_DTYPE, t.nbytes, raw_dtype=t.target.type_id
+        )
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        fout = writer.fout[0]
+        writer.write_padding(fout, fout.tell())
+        with tqdm(
+            total=plan.nbytes,
+            unit="B",
+            unit_scale=True,
+            desc=path.name.strip("."),
+            file=sys.stderr,
+            disable=not progress,
+        ) as bar:
+            for tensor in plan.tensors:
+                _write_tensor(writer, tensor, bar)
+    finally:
+        writer.close()
+
+
+def write_gguf(plan: Plan, out: Path, force: bool = False, progress: bool = False) -> None:
+    """Writes the plan to `out`; on any error nothing is left behind and `out` is untouched."""
+    check_output(out, force)
+    tmp = _temporary_path(out)
+    try:
+        _write(plan, tmp, progress)
+        if out.exists() and not force:
+            raise ConvertError(f"{out}: already exists; use --force to replace it")
+        os.replace(tmp, out)
+    except OSError as e:
+        raise ConvertError(f"{out}: cannot write: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)

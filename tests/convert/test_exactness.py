@@ -1,0 +1,313 @@
+"""Every ternary value, sign bit and scale survives conversion, per family and output type.
+
+The references are the families' own inference rules: for the formats transformers runs
+(BitNet 2B-4T offline and online, LlamaForCausalLM with the bitnet quantization), the effective
+weight is read out of transformers' BitLinear modules by feeding them the identity matrix, so
+the scale conventions (multiply, divide, absmean) are checked against transformers itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from bitllm.convert import plan as plan_module
+from bitllm.runtime import tensor_types
+from bitllm.runtime.gguf_reader import GGUFFile
+from tests.convert.gguf_tensors import dequantized, open_gguf, packed_values
+from tests.fixtures.checkpoints import BLOCK_ALIGNED, PROJECTIONS, TINY
+from tests.fixtures.plugin import Factory
+
+GGUF_NAMES = {
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+TRANSFORMERS_FAMILIES = ("bitnet-2b4t", "bitnet-2b4t-bf16", "hf-bitnet")
+
+
+@pytest.fixture(scope="session")
+def torch_eager() -> ModuleType:
+    """transformers' BitLinear code is wrapped in torch.compile; plain eager mode suffices."""
+    torch = pytest.importorskip("torch")
+    torch._dynamo.config.disable = True
+    return torch
+
+
+def transformers_effective_weights(torch: ModuleType, folder: Path) -> dict[str, np.ndarray]:
+    """Effective weight [out, in] of every BitLinear of a checkpoint loaded by transformers:
+    each module applied to the identity matrix gives its weight's columns (activation
+    quantization leaves 1.0 exact)."""
+    from transformers import AutoModelForCausalLM
+    from transformers.integrations.bitnet import AutoBitLinear, BitLinear
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    weights = {}
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, (AutoBitLinear, BitLinear)):
+                eye = torch.eye(module.in_features, dtype=torch.float32)
+                weights[name] = module(eye).T.contiguous().numpy()
+    return weights
+
+
+def absmean_reference(torch: ModuleType, latent: np.ndarray) -> np.ndarray:
+    """transformers' WeightQuant (the 1bitLLM / BitNet b1.58 rule) on a latent weight."""
+    from transformers.integrations.bitnet import WeightQuant
+
+    return WeightQuant.apply(torch.from_numpy(latent.astype(np.float32))).numpy()
+
+
+def llama_cpp_row_order(rows: np.ndarray, heads: int) -> np.ndarray:
+    """HF's Q/K rows in the order llama.cpp's `llama` graph expects: per head, row 2i is HF row
+    i and row 2i + 1 is HF row i + head_dim / 2."""
+    head_dim = rows.shape[0] // heads
+    order = []
+    for h in range(heads):
+        for i in range(head_dim // 2):
+            order += [h * head_dim + i, h * head_dim + head_dim // 2 + i]
+    return rows[order]
+
+
+def check_ternary(gguf: GGUFFile, name: str, effective: np.ndarray, exact: bool) -> None:
+    values, scales = packed_values(gguf, name)
+    np.testing.assert_array_equal(values, np.sign(effective).astype(np.int8), err_msg=name)
+    product = values * scales[:, None]
+    if exact:
+        np.testing.assert_array_equal(product, effective, err_msg=name)
+    else:
+        np.testing.assert_allclose(product, effective, rtol=1e-6, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("family", TRANSFORMERS_FAMILIES)
+def test_transformers_families_match_transformers(
+    family: str,
+    checkpoint_factory: Factory,
+    converted_gguf: Factory,
+    torch_eager: ModuleType,
+) -> None:
+    effective = transformers_effective_weights(torch_eager, checkpoint_factory(family))
+    assert len(effective) == 7 * TINY.layers
+    with open_gguf(converted_gguf(family)) as gguf:
+        for module_name, weight in effective.items():
+            layer, module = module_name.removeprefix("model.layers.").split(".", 1)
+            name = f"blk.{layer}.{GGUF_NAMES[module]}.weight"
+            assert gguf.tensors[name].type_name == "bt2"
+            if family == "hf-bitnet" and module in ("self_attn.q_proj", "self_attn.k_proj"):
+                heads = TINY.heads if module == "self_attn.q_proj" else TINY.kv_heads
+                weight = llama_cpp_row_order(weight, heads)
+            # bitlinear divides by its stored scale: equal up to float32 rounding
+            check_ternary(gguf, name, weight, exact=family != "hf-bitnet")
+
+
+def test_1bitllm_matches_the_absmean_rule(
+    checkpoint_factory: Factory, converted_gguf: Factory, torch_eager: ModuleType
+) -> None:
+    source = load_file(str(checkpoint_factory("1bitllm") / "model.safetensors"))
+    with open_gguf(converted_gguf("1bitllm")) as gguf:
+        for layer in range(TINY.layers):
+            for module in PROJECTIONS:
+                latent = source[f"model.layers.{layer}.{module}.weight"]
+                effective = absmean_reference(torch_eager, latent)
+                check_ternary(gguf, f"blk.{layer}.{GGUF_NAMES[module]}.weight", effective, True)
+
+
+def onebit_reference_signs(torch: ModuleType, weight: np.ndarray) -> np.ndarray:
+    """OneBit's BitLinearInf: bit k of each int8 is shifted out, and bit 1 means -1."""
+    packed = torch.from_numpy(weight)
+    bits = (packed.unsqueeze(-1) >> torch.arange(8).view(1, 1, 8)) & 1
+    return (-2 * bits + 1).reshape(packed.shape[0], -1).numpy()
+
+
+@pytest.mark.parametrize("family", ["onebit", "onebit-latent"])
+def test_onebit_signs_and_factors(
+    family: str, checkpoint_factory: Factory, converted_gguf: Factory, torch_eager: ModuleType
+) -> None:
+    source = load_file(str(checkpoint_factory(family) / "model.safetensors"))
+    with open_gguf(converted_gguf(family)) as gguf:
+        for layer in range(TINY.layers):
+            for module in PROJECTIONS:
+                prefix, name = f"model.layers.{layer}.{module}", f"blk.{layer}.{GGUF_NAMES[module]}"
+                weight = source[f"{prefix}.weight"]
+                if family == "onebit":
+                    expected = onebit_reference_signs(torch_eager, weight)
+                else:
+                    signs = torch_eager.sign(torch_eager.from_numpy(weight.astype(np.float32)))
+                    expected = torch_eager.where(signs == 0, 1.0, signs).numpy()
+                values, scales = packed_values(gguf, f"{name}.weight")
+                assert gguf.tensors[f"{name}.weight"].type_name == "bs1"
+                np.testing.assert_array_equal(values, expected)
+                np.testing.assert_array_equal(scales, 1.0)
+                g = source[f"{prefix}.input_factor"].astype(np.float32)
+                h = source[f"{prefix}.weight_scale"].astype(np.float32)
+                np.testing.assert_array_equal(dequantized(gguf, f"{name}.in_scale"), g)
+                np.testing.assert_array_equal(dequantized(gguf, f"{name}.out_scale"), h)
+
+
+def _source_floats(folder: Path) -> dict[str, np.ndarray]:
+    from safetensors.torch import load_file as load_torch
+
+    tensors = load_torch(str(folder / "model.safetensors"))
+    return {k: v.float().numpy() for k, v in tensors.items() if v.is_floating_point()}
+
+
+def _float_pairs(source: dict[str, np.ndarray]) -> dict[str, str]:
+    pairs = {"model.norm.weight": "output_norm.weight"}
+    for layer in range(TINY.layers):
+        pairs[f"model.layers.{layer}.input_layernorm.weight"] = f"blk.{layer}.attn_norm.weight"
+        pairs[f"model.layers.{layer}.post_attention_layernorm.weight"] = (
+            f"blk.{layer}.ffn_norm.weight"
+        )
+    return pairs
+
+
+@pytest.mark.parametrize("family", ["1bitllm", "bitnet-2b4t", "hf-bitnet", "onebit"])
+def test_norms_exact_and_heads_in_head_type(
+    family: str, checkpoint_factory: Factory, converted_gguf: Factory
+) -> None:
+    source = _source_floats(checkpoint_factory(family))
+    with open_gguf(converted_gguf(family)) as gguf:
+        for hf, ours in _float_pairs(source).items():
+            assert gguf.tensors[ours].type_name == "f32"
+            np.testing.assert_array_equal(dequantized(gguf, ours), source[hf], err_msg=ours)
+        heads = {"model.embed_tokens.weight": "token_embd.weight"}
+        if "lm_head.weight" in source:
+            heads["lm_head.weight"] = "output.weight"
+        else:
+            assert "output.weight" not in gguf.tensors
+        for hf, ours in heads.items():
+            assert gguf.tensors[ours].type_name == "q8_0"
+            expected = tensor_types.quantize("q8_0", source[hf])
+            np.testing.assert_array_equal(gguf.tensor_bytes(ours), expected, err_msg=ours)
+
+
+@pytest.mark.parametrize("head_type", ["f32", "f16", "bf16", "q4_0"])
+def test_head_types(head_type: str, checkpoint_factory: Factory, converted_gguf: Factory) -> None:
+    source = _source_floats(checkpoint_factory("onebit"))
+    with open_gguf(converted_gguf("onebit", head_type=head_type)) as gguf:
+        for hf, ours in (
+            ("model.embed_tokens.weight", "token_embd.weight"),
+            ("lm_head.weight", "output.weight"),
+        ):
+            assert gguf.tensors[ours].type_name == head_type
+            expected = tensor_types.quantize(head_type, source[hf])
+            np.testing.assert_array_equal(gguf.tensor_bytes(ours), expected, err_msg=ours)
+        np.testing.assert_array_equal(
+            dequantized(gguf, "output_norm.weight"), source["model.norm.weight"]
+        )
+
+
+@pytest.mark.parametrize("family", ["1bitllm", "bitnet-2b4t"])
+def test_sub_norms(family: str, checkpoint_factory: Factory, converted_gguf: Factory) -> None:
+    from safetensors.torch import load_file as load_torch
+
+    source = load_torch(str(checkpoint_factory(family) / "model.safetensors"))
+    names = {
+        "1bitllm": ("self_attn.inner_attn_ln", "mlp.ffn_layernorm"),
+        "bitnet-2b4t": ("self_attn.attn_sub_norm", "mlp.ffn_sub_norm"),
+    }[family]
+    with open_gguf(converted_gguf(family)) as gguf:
+        for layer in range(TINY.layers):
+            for hf, ours in zip(names, ("attn_sub_norm", "ffn_sub_norm"), strict=True):
+                expected = source[f"model.layers.{layer}.{hf}.weight"].float().numpy()
+                got = dequantized(gguf, f"blk.{layer}.{ours}.weight")
+                np.testing.assert_array_equal(got, expected)
+
+
+def test_head_chunks_give_the_same_bytes(
+    checkpoint_factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedding is encoded a few rows at a time; the bytes must not depend on that."""
+    from bitllm.convert import build_plan, write_gguf
+
+    monkeypatch.setattr(plan_module, "HEAD_CHUNK_ELEMENTS", 1000 * TINY.hidden + 7)
+    plan = build_plan(checkpoint_factory("onebit"), "bt2", "q4_0", None)
+    write_gguf(plan, tmp_path / "chunked.gguf")
+    plan.checkpoint.close()
+    source = load_file(str(checkpoint_factory("onebit") / "model.safetensors"))
+    with open_gguf(tmp_path / "chunked.gguf") as gguf:
+        for hf, ours in (
+            ("model.embed_tokens.weight", "token_embd.weight"),
+            ("lm_head.weight", "output.weight"),
+        ):
+            expected = tensor_types.quantize("q4_0", source[hf])
+            np.testing.assert_array_equal(gguf.tensor_bytes(ours), expected)
+
+
+@pytest.mark.parametrize("outtype", ["bt1", "f16", "f32"])
+def test_other_outtypes_hold_the_same_weights(outtype: str, converted_gguf: Factory) -> None:
+    with (
+        open_gguf(converted_gguf("bitnet-2b4t")) as reference,
+        open_gguf(converted_gguf("bitnet-2b4t", outtype=outtype)) as gguf,
+    ):
+        for layer in range(TINY.layers):
+            for module in GGUF_NAMES.values():
+                name = f"blk.{layer}.{module}.weight"
+                assert gguf.tensors[name].type_name == outtype
+                expected = dequantized(reference, name)
+                rtol = 1e-3 if outtype == "f16" else 0
+                np.testing.assert_allclose(dequantized(gguf, name), expected, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("outtype", ["tq2_0", "tq1_0"])
+def test_llama_cpp_ternary_types(outtype: str, converted_gguf: Factory) -> None:
+    """TQ blocks keep the trits exactly and the scale as float16 (llama.cpp's layout)."""
+    with (
+        open_gguf(converted_gguf("1bitllm", shape=BLOCK_ALIGNED)) as reference,
+        open_gguf(converted_gguf("1bitllm", outtype=outtype, shape=BLOCK_ALIGNED)) as gguf,
+    ):
+        for module in GGUF_NAMES.values():
+            name = f"blk.0.{module}.weight"
+            assert gguf.tensors[name].type_name == outtype
+            values, scales = packed_values(reference, name)
+            got = dequantized(gguf, name)
+            np.testing.assert_array_equal(np.sign(got), values)
+            f16_scale = scales.astype(np.float16).astype(np.float32)
+            np.testing.assert_array_equal(got, values * f16_scale[:, None])
+
+
+def test_tq_types_refuse_rows_that_are_not_whole_blocks(checkpoint_factory: Factory) -> None:
+    from bitllm.convert import ConvertError, build_plan
+
+    with pytest.raises(ConvertError, match="multiple of 256"):
+        build_plan(checkpoint_factory("1bitllm"), "tq2_0", "q8_0", None)
+
+
+def test_shapes_that_pad(converted_gguf: Factory) -> None:
+    """An FFN of 160 fills part of one 256-weight block; the padding stays out of the values."""
+    with open_gguf(converted_gguf("bitnet-2b4t")) as gguf:
+        info = gguf.tensors["blk.0.ffn_down.weight"]
+        assert info.shape == (TINY.hidden, TINY.ffn)
+        assert info.nbytes == tensor_types.TYPES["bt2"].tensor_bytes(TINY.hidden, TINY.ffn)
+        values, _ = packed_values(gguf, "blk.0.ffn_down.weight")
+        assert values.shape == (TINY.hidden, TINY.ffn)
+
+
+def test_onebit_dense_export(converted_gguf: Factory) -> None:
+    """--outtype f32 writes OneBit's signs densely and keeps g and h as they are."""
+    with (
+        open_gguf(converted_gguf("onebit")) as packed,
+        open_gguf(converted_gguf("onebit", outtype="f32")) as dense,
+    ):
+        for name, info in packed.tensors.items():
+            if info.type_name == "bs1":
+                assert dense.tensors[name].type_name == "f32"
+                values, _ = packed_values(packed, name)
+                np.testing.assert_array_equal(dequantized(dense, name), values)
+            else:
+                assert bytes(dense.tensor_bytes(name)) == bytes(packed.tensor_bytes(name)), name
+
+
+def test_onebit_refuses_llama_cpp_types(checkpoint_factory: Factory) -> None:
+    from bitllm.convert import ConvertError, build_plan
+
+    with pytest.raises(ConvertError, match="no OneBit graph"):
+        build_plan(checkpoint_factory("onebit"), "tq2_0", "q8_0", None)
