@@ -49,10 +49,15 @@ def _cdef(header: str) -> str:
 
 
 def _header_path() -> Path:
+    """The source checkout's header in an editable install (it matches the library
+    being developed), else the copy installed beside the library."""
+    source = _HERE.parent / "native" / "include" / "bitllm.h"
+    if source.is_file():
+        return source
     for folder in _package_dirs():
         if (folder / "bitllm.h").is_file():
             return folder / "bitllm.h"
-    return _HERE.parent / "native" / "include" / "bitllm.h"  # source checkout
+    raise FileNotFoundError(f"bitllm.h is not installed in {_HERE}: reinstall with `pip install .`")
 
 
 @cache

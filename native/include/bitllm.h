@@ -148,6 +148,31 @@ int bl_context_eval(bl_context *ctx, const int32_t *tokens, int32_t n, int32_t p
 /* Positions currently cached. */
 int32_t bl_context_n_past(const bl_context *ctx);
 
+/* ---- CUDA: matrix products on an NVIDIA GPU ------------------------------ */
+
+/* 1 when this library has the CUDA path and a GPU with a working driver is
+ * present; else 0, with the reason in bl_last_error(). */
+int bl_cuda_available(void);
+
+/* bl_matmul on the GPU (copies w and x in, runs, copies y out; for tests).
+ * Ternary/sign results are bit for bit those of bl_matmul; float and quant
+ * types multiply float activations in float32. act_bits: 8 or 16.
+ * Without CUDA in the build or without a GPU: BL_ERR_UNSUPPORTED. */
+int bl_cuda_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows, int64_t cols,
+                   const float *x, int64_t n, float *y, int act_bits);
+
+/* Times one product with w resident on the GPU and the activations already
+ * there (quantized, for ternary/sign): seconds per call, from CUDA events around
+ * a CUDA graph of iters products, after a warm-up. copies > 1 rotates over that
+ * many copies of w, so that a matrix smaller than the GPU's L2 cache is still
+ * read from device memory. */
+int bl_cuda_bench_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows,
+                         int64_t cols, int64_t n, int act_bits, int copies, int iters,
+                         double *seconds_per_call);
+
+/* Times a device-to-device copy of bytes bytes: seconds per copy. */
+int bl_cuda_bench_copy(int64_t bytes, int iters, double *seconds_per_copy);
+
 /* BITLLM_CDEF_END */
 
 #ifdef __cplusplus

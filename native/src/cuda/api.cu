@@ -1,0 +1,261 @@
+/* The public CUDA entries of bitllm.h: availability, a checked matrix product
+ * that copies in and out (for tests), and timings with the weights resident. */
+#include <stdlib.h>
+
+#include "cuda_internal.h"
+
+int bl_cuda_fail(cudaError_t err, const char *what) {
+    if (err == cudaErrorMemoryAllocation)
+        return bl_fail(BL_ERR_OUT_OF_MEMORY, "cuda: %s: %s", what, cudaGetErrorString(err));
+    if (err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice ||
+        err == cudaErrorInitializationError)
+        return bl_fail(BL_ERR_UNSUPPORTED, "cuda: %s: no usable NVIDIA GPU (%s)", what,
+                       cudaGetErrorString(err));
+    return bl_fail(BL_ERR_UNSUPPORTED, "cuda: %s: %s", what, cudaGetErrorString(err));
+}
+
+namespace {
+
+int check_device(void) {
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err == cudaErrorInsufficientDriver)
+        return bl_fail(BL_ERR_UNSUPPORTED,
+                       "cuda: no NVIDIA driver found, or one older than this library's CUDA "
+                       "runtime %d.%d",
+                       CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10);
+    if (err != cudaSuccess) return bl_cuda_fail(err, "looking for a GPU");
+    if (count == 0) return bl_fail(BL_ERR_UNSUPPORTED, "cuda: the driver reports no GPU");
+    return BL_OK;
+}
+
+/* The device buffers of one product; release() frees whatever was allocated. */
+struct Buffers {
+    uint8_t *w = nullptr;
+    float *x = nullptr, *y = nullptr;
+    bl_cuda_int_acts acts = {};
+    cudaEvent_t start = nullptr, stop = nullptr;
+    cudaStream_t stream = nullptr;
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t graph_exec = nullptr;
+
+    void release() {
+        cudaFree(w);
+        cudaFree(x);
+        cudaFree(y);
+        cudaFree(acts.data);
+        cudaFree(acts.sums);
+        cudaFree(acts.scales);
+        if (start) cudaEventDestroy(start);
+        if (stop) cudaEventDestroy(stop);
+        if (graph_exec) cudaGraphExecDestroy(graph_exec);
+        if (graph) cudaGraphDestroy(graph);
+        if (stream) cudaStreamDestroy(stream);
+    }
+};
+
+/* One product's shape, checked as bl_matmul checks it. */
+struct Problem {
+    bl_type_id type;
+    const bl_type_traits *traits;
+    int64_t rows, cols, cols_padded, row_bytes, n;
+    int bits;
+    bool integer; /* ternary or sign: quantized activations */
+};
+
+int check_problem(const char *type, int64_t w_bytes, int64_t rows, int64_t cols, int64_t n,
+                  int act_bits, Problem *out) {
+    if (!type) return bl_fail(BL_ERR_INVALID_ARGUMENT, "cuda matmul: type is NULL");
+    if (rows <= 0 || cols <= 0 || n <= 0)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                       "cuda matmul %s: shapes must be positive (rows %lld, cols %lld, n %lld)",
+                       type, (long long)rows, (long long)cols, (long long)n);
+    if (n > BL_CUDA_MAX_TOKENS)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "cuda matmul %s: n %lld is over %d", type,
+                       (long long)n, BL_CUDA_MAX_TOKENS);
+    if (act_bits != 8 && act_bits != 16)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "act_bits must be 8 or 16, got %d", act_bits);
+    int rc = bl_type_find(type, &out->type);
+    if (rc != BL_OK) return rc;
+    const bl_type_traits *t = bl_traits(out->type);
+    if (w_bytes != bl_tensor_size(t, rows, cols))
+        return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                       "cuda matmul %s: a %lld x %lld matrix takes %lld bytes, got %lld", type,
+                       (long long)rows, (long long)cols, (long long)bl_tensor_size(t, rows, cols),
+                       (long long)w_bytes);
+    out->traits = t;
+    out->rows = rows;
+    out->cols = cols;
+    out->cols_padded = bl_padded_cols(t, cols);
+    out->row_bytes = bl_row_data_bytes(t, cols);
+    out->n = n;
+    out->bits = act_bits;
+    out->integer = t->info.kind == BL_KIND_TERNARY || t->info.kind == BL_KIND_SIGN;
+    return BL_OK;
+}
+
+int64_t float_x_stride(const Problem &p) { return (p.cols + 31) / 32 * 32; }
+
+#define TRY_CUDA(call, what)                                      \
+    do {                                                          \
+        cudaError_t err_ = (call);                                \
+        if (err_ != cudaSuccess) return bl_cuda_fail(err_, what); \
+    } while (0)
+
+/* Allocates everything but the weights and copies x in: quantized (integer
+ * kinds, on the GPU) or zero-padded float32. */
+int prepare(const Problem &p, const float *x, Buffers &b) {
+    const int64_t xbytes = p.n * p.cols * 4;
+    TRY_CUDA(cudaMalloc(&b.y, p.n * p.rows * 4), "allocating y");
+    if (p.integer) {
+        b.acts.bits = p.bits;
+        b.acts.stride = bl_cuda_int_acts_stride(p.cols_padded, p.bits);
+        TRY_CUDA(cudaMalloc(&b.x, xbytes), "allocating x");
+        TRY_CUDA(cudaMalloc(&b.acts.data, p.n * b.acts.stride), "allocating activations");
+        TRY_CUDA(cudaMalloc(&b.acts.sums, p.n * 4), "allocating activations");
+        TRY_CUDA(cudaMalloc(&b.acts.scales, p.n * 4), "allocating activations");
+        TRY_CUDA(cudaMemcpy(b.x, x, xbytes, cudaMemcpyHostToDevice), "copying x");
+        return bl_cuda_quantize_acts(b.x, p.n, p.cols, p.cols_padded, &b.acts, 0);
+    }
+    const int64_t stride = float_x_stride(p);
+    TRY_CUDA(cudaMalloc(&b.x, p.n * stride * 4), "allocating x");
+    TRY_CUDA(cudaMemset(b.x, 0, p.n * stride * 4), "clearing x");
+    TRY_CUDA(cudaMemcpy2D(b.x, stride * 4, x, p.cols * 4, p.cols * 4, p.n,
+                          cudaMemcpyHostToDevice),
+             "copying x");
+    return BL_OK;
+}
+
+int run(const Problem &p, const uint8_t *w, Buffers &b, cudaStream_t stream) {
+    bl_cuda_weight weight = {p.type, w, p.rows, p.cols, p.row_bytes,
+                             p.integer ? (const float *)(w + p.rows * p.row_bytes) : nullptr};
+    if (p.integer) return bl_cuda_bit_matmul(&weight, &b.acts, p.n, b.y, stream);
+    return bl_cuda_float_matmul(&weight, b.x, float_x_stride(p), p.n, b.y, stream);
+}
+
+int matmul(const Problem &p, const void *w, int64_t w_bytes, const float *x, float *y,
+           Buffers &b) {
+    TRY_CUDA(cudaMalloc(&b.w, w_bytes), "allocating the weights");
+    TRY_CUDA(cudaMemcpy(b.w, w, w_bytes, cudaMemcpyHostToDevice), "copying the weights");
+    int rc = prepare(p, x, b);
+    if (rc == BL_OK) rc = run(p, b.w, b, 0);
+    if (rc != BL_OK) return rc;
+    TRY_CUDA(cudaMemcpy(y, b.y, p.n * p.rows * 4, cudaMemcpyDeviceToHost), "copying y back");
+    return BL_OK;
+}
+
+/* Activations for timing: a fixed pattern with a spread of magnitudes (never zeros). */
+void fill_activations(float *x, int64_t count) {
+    uint32_t state = 12345;
+    for (int64_t i = 0; i < count; i++) {
+        state = state * 1664525u + 1013904223u;
+        x[i] = (float)((int32_t)(state >> 8) - (1 << 23)) / (float)(1 << 23);
+    }
+}
+
+int bench(const Problem &p, const void *w, int64_t w_bytes, int copies, int iters,
+          double *seconds, Buffers &b) {
+    float *x = (float *)malloc((size_t)(p.n * p.cols) * 4);
+    if (!x) return bl_fail(BL_ERR_OUT_OF_MEMORY, "cuda bench: out of host memory for x");
+    fill_activations(x, p.n * p.cols);
+    int rc = prepare(p, x, b);
+    free(x);
+    if (rc != BL_OK) return rc;
+    TRY_CUDA(cudaMalloc(&b.w, w_bytes * copies), "allocating the weight copies");
+    for (int c = 0; c < copies; c++)
+        TRY_CUDA(cudaMemcpy(b.w + c * w_bytes, w, w_bytes, cudaMemcpyHostToDevice),
+                 "copying the weights");
+    TRY_CUDA(cudaDeviceSynchronize(), "preparing the activations");
+    /* One graph of iters products: launch gaps shrink to what a decode graph has. */
+    TRY_CUDA(cudaStreamCreateWithFlags(&b.stream, cudaStreamNonBlocking), "creating a stream");
+    TRY_CUDA(cudaStreamBeginCapture(b.stream, cudaStreamCaptureModeThreadLocal),
+             "capturing the products");
+    for (int i = 0; i < iters && rc == BL_OK; i++)
+        rc = run(p, b.w + (i % copies) * w_bytes, b, b.stream);
+    cudaError_t captured = cudaStreamEndCapture(b.stream, &b.graph);
+    if (rc != BL_OK) return rc;
+    TRY_CUDA(captured, "capturing the products");
+    TRY_CUDA(cudaGraphInstantiate(&b.graph_exec, b.graph, 0), "instantiating the graph");
+    TRY_CUDA(cudaEventCreate(&b.start), "creating an event");
+    TRY_CUDA(cudaEventCreate(&b.stop), "creating an event");
+    const int warmup = 2, timed = 3;
+    for (int i = 0; i < warmup; i++) /* loads the module, raises the clocks */
+        TRY_CUDA(cudaGraphLaunch(b.graph_exec, b.stream), "running the graph");
+    TRY_CUDA(cudaEventRecord(b.start, b.stream), "recording an event");
+    for (int i = 0; i < timed; i++)
+        TRY_CUDA(cudaGraphLaunch(b.graph_exec, b.stream), "running the graph");
+    TRY_CUDA(cudaEventRecord(b.stop, b.stream), "recording an event");
+    TRY_CUDA(cudaEventSynchronize(b.stop), "waiting for the products");
+    float ms = 0.0f;
+    TRY_CUDA(cudaEventElapsedTime(&ms, b.start, b.stop), "reading the timer");
+    *seconds = ms / 1e3 / ((double)iters * timed);
+    return BL_OK;
+}
+
+int bench_copy(int64_t bytes, int iters, double *seconds, Buffers &b) {
+    TRY_CUDA(cudaMalloc(&b.w, bytes), "allocating the copy source");
+    TRY_CUDA(cudaMalloc(&b.y, bytes), "allocating the copy target");
+    TRY_CUDA(cudaMemset(b.w, 1, bytes), "filling the copy source");
+    TRY_CUDA(cudaEventCreate(&b.start), "creating an event");
+    TRY_CUDA(cudaEventCreate(&b.stop), "creating an event");
+    TRY_CUDA(cudaMemcpy(b.y, b.w, bytes, cudaMemcpyDeviceToDevice), "copying");
+    TRY_CUDA(cudaEventRecord(b.start), "recording an event");
+    for (int i = 0; i < iters; i++)
+        TRY_CUDA(cudaMemcpyAsync(b.y, b.w, bytes, cudaMemcpyDeviceToDevice), "copying");
+    TRY_CUDA(cudaEventRecord(b.stop), "recording an event");
+    TRY_CUDA(cudaEventSynchronize(b.stop), "waiting for the copies");
+    float ms = 0.0f;
+    TRY_CUDA(cudaEventElapsedTime(&ms, b.start, b.stop), "reading the timer");
+    *seconds = ms / 1e3 / iters;
+    return BL_OK;
+}
+
+}  // namespace
+
+extern "C" int bl_cuda_available(void) { return check_device() == BL_OK; }
+
+extern "C" int bl_cuda_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows,
+                              int64_t cols, const float *x, int64_t n, float *y, int act_bits) {
+    if (!w || !x || !y)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "cuda matmul %s: weights, x or y is NULL",
+                       type ? type : "?");
+    Problem p;
+    int rc = check_problem(type, w_bytes, rows, cols, n, act_bits, &p);
+    if (rc == BL_OK) rc = check_device();
+    if (rc != BL_OK) return rc;
+    Buffers b;
+    rc = matmul(p, w, w_bytes, x, y, b);
+    b.release();
+    return rc;
+}
+
+extern "C" int bl_cuda_bench_matmul(const char *type, const void *w, int64_t w_bytes,
+                                    int64_t rows, int64_t cols, int64_t n, int act_bits,
+                                    int copies, int iters, double *seconds_per_call) {
+    if (!w || !seconds_per_call)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "cuda bench: weights or result is NULL");
+    if (copies < 1 || iters < 1)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "cuda bench: copies (%d) and iters (%d) must be >= 1",
+                       copies, iters);
+    Problem p;
+    int rc = check_problem(type, w_bytes, rows, cols, n, act_bits, &p);
+    if (rc == BL_OK) rc = check_device();
+    if (rc != BL_OK) return rc;
+    Buffers b;
+    rc = bench(p, w, w_bytes, copies, iters, seconds_per_call, b);
+    b.release();
+    return rc;
+}
+
+extern "C" int bl_cuda_bench_copy(int64_t bytes, int iters, double *seconds_per_copy) {
+    if (bytes <= 0 || iters < 1 || !seconds_per_copy)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                       "cuda copy bench: bytes (%lld) and iters (%d) must be positive",
+                       (long long)bytes, iters);
+    int rc = check_device();
+    if (rc != BL_OK) return rc;
+    Buffers b;
+    rc = bench_copy(bytes, iters, seconds_per_copy, b);
+    b.release();
+    return rc;
+}

@@ -1,0 +1,251 @@
+/* Float and quant matrix products on the GPU (the output head and any layer
+ * kept in llama.cpp's types): float32 activations, weights decoded to float32,
+ * float32 accumulation, so results match the CPU within rounding.
+ *
+ * A warp takes R weight rows; each lane takes one unit of a row at a time (a
+ * 32-weight block of q8_0/q4_0, 8 weights of f32/f16/bf16) and each unit of
+ * activations it loads serves all R rows. */
+#include <cuda_fp16.h>
+
+#include "cuda_internal.h"
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
+constexpr int kRows = 4;        /* weight rows per warp                 */
+constexpr int kGemmTokens = 4;  /* activation rows per launch column    */
+
+__device__ float half_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+
+/* Small integers to float without the slow conversion unit: v in 0..255 placed in
+ * the mantissa of 2^23 is exactly 2^23 + v, so one subtraction leaves v - bias. */
+__device__ float biased_to_float(uint32_t v, float bias) {
+    return __uint_as_float(0x4b000000u | v) - (8388608.0f + bias);
+}
+
+/* q8_0: f16 d, 32 int8 q; w = q * d. A block is 2-byte aligned. */
+struct Q8_0 {
+    static constexpr int kCols = 32;
+    struct Raw {
+        uint16_t h[17];
+    };
+    __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t) {
+        const uint16_t *p = (const uint16_t *)(row + unit * 34);
+#pragma unroll
+        for (int i = 0; i < 17; i++) raw.h[i] = __ldg(p + i);
+    }
+    __device__ static float dot(const Raw &raw, const float *x) {
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            /* int8 q with its sign bit flipped is q + 128 */
+            s += biased_to_float((raw.h[1 + i] & 0xffu) ^ 0x80u, 128.0f) * x[2 * i];
+            s += biased_to_float((raw.h[1 + i] >> 8) ^ 0x80u, 128.0f) * x[2 * i + 1];
+        }
+        return s * half_bits_to_float(raw.h[0]);
+    }
+};
+
+/* q4_0: f16 d, 16 bytes; byte j = element j (low nibble), j + 16 (high); w = (q - 8) * d. */
+struct Q4_0 {
+    static constexpr int kCols = 32;
+    struct Raw {
+        uint16_t h[9];
+    };
+    __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t) {
+        const uint16_t *p = (const uint16_t *)(row + unit * 18);
+#pragma unroll
+        for (int i = 0; i < 9; i++) raw.h[i] = __ldg(p + i);
+    }
+    __device__ static float dot(const Raw &raw, const float *x) {
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const uint32_t b0 = raw.h[1 + i] & 0xff, b1 = raw.h[1 + i] >> 8;
+            s += biased_to_float(b0 & 15, 8.0f) * x[2 * i];
+            s += biased_to_float(b1 & 15, 8.0f) * x[2 * i + 1];
+            s += biased_to_float(b0 >> 4, 8.0f) * x[2 * i + 16];
+            s += biased_to_float(b1 >> 4, 8.0f) * x[2 * i + 17];
+        }
+        return s * half_bits_to_float(raw.h[0]);
+    }
+};
+
+/* Float types: 8 elements a unit, zeros past the row's end; 16-byte loads
+ * where the row allows them. */
+template <int kBytes>
+__device__ void load_elements(uint32_t (&raw)[kBytes * 8 / 4], const uint8_t *row, int64_t unit,
+                              int64_t cols) {
+    const uint8_t *p = row + unit * 8 * kBytes;
+    const int64_t first = unit * 8;
+    if (first + 8 <= cols && ((uintptr_t)p & 15) == 0) {
+#pragma unroll
+        for (int v = 0; v < kBytes / 2; v++) {
+            uint4 u = __ldg((const uint4 *)p + v);
+            raw[4 * v] = u.x, raw[4 * v + 1] = u.y, raw[4 * v + 2] = u.z, raw[4 * v + 3] = u.w;
+        }
+        return;
+    }
+#pragma unroll
+    for (int i = 0; i < kBytes * 8 / 4; i++) raw[i] = 0;
+    for (int e = 0; e < 8 && first + e < cols; e++) {
+        uint32_t v = kBytes == 4 ? __ldg((const uint32_t *)p + e) : __ldg((const uint16_t *)p + e);
+        raw[e * kBytes / 4] |= v << (8 * ((e * kBytes) % 4));
+    }
+}
+
+struct F32 {
+    static constexpr int kCols = 8;
+    struct Raw {
+        uint32_t w[8];
+    };
+    __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t cols) {
+        load_elements<4>(raw.w, row, unit, cols);
+    }
+    __device__ static float dot(const Raw &raw, const float *x) {
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) s += __uint_as_float(raw.w[i]) * x[i];
+        return s;
+    }
+};
+
+struct F16 {
+    static constexpr int kCols = 8;
+    struct Raw {
+        uint32_t w[4];
+    };
+    __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t cols) {
+        load_elements<2>(raw.w, row, unit, cols);
+    }
+    __device__ static float dot(const Raw &raw, const float *x) {
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            s += half_bits_to_float((uint16_t)(raw.w[i] & 0xffff)) * x[2 * i];
+            s += half_bits_to_float((uint16_t)(raw.w[i] >> 16)) * x[2 * i + 1];
+        }
+        return s;
+    }
+};
+
+/* bf16 is the upper half of a float32. */
+struct BF16 {
+    static constexpr int kCols = 8;
+    struct Raw {
+        uint32_t w[4];
+    };
+    __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t cols) {
+        load_elements<2>(raw.w, row, unit, cols);
+    }
+    __device__ static float dot(const Raw &raw, const float *x) {
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            s += __uint_as_float(raw.w[i] << 16) * x[2 * i];
+            s += __uint_as_float(raw.w[i] & 0xffff0000u) * x[2 * i + 1];
+        }
+        return s;
+    }
+};
+
+struct FloatArgs {
+    const uint8_t *w;
+    int64_t rows, cols, row_bytes;
+    const float *x;
+    int64_t x_stride, n;
+    float *y;
+};
+
+template <class W, int TN>
+__device__ void float_rows(const FloatArgs &p) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int64_t row0 = ((int64_t)blockIdx.x * kWarps + warp) * kRows;
+    const int64_t t0 = (int64_t)blockIdx.y * TN;
+    const int64_t units = (p.cols + W::kCols - 1) / W::kCols;
+
+    const uint8_t *wrow[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; r++)
+        wrow[r] = p.w + (row0 + r < p.rows ? row0 + r : p.rows - 1) * p.row_bytes;
+    float acc[TN][kRows] = {};
+    for (int64_t u = lane; u < units; u += 32) {
+        typename W::Raw raw[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; r++) W::load(raw[r], wrow[r], u, p.cols);
+#pragma unroll
+        for (int t = 0; t < TN; t++) {
+            if (t0 + t >= p.n) break;
+            const float4 *xp = (const float4 *)(p.x + (t0 + t) * p.x_stride + u * W::kCols);
+            float x[W::kCols];
+#pragma unroll
+            for (int v = 0; v < W::kCols / 4; v++) {
+                float4 f = __ldg(xp + v);
+                x[4 * v] = f.x, x[4 * v + 1] = f.y, x[4 * v + 2] = f.z, x[4 * v + 3] = f.w;
+            }
+#pragma unroll
+            for (int r = 0; r < kRows; r++) acc[t][r] += W::dot(raw[r], x);
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < TN; t++)
+#pragma unroll
+        for (int r = 0; r < kRows; r++) {
+            float v = acc[t][r];
+            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+            if (lane == t * kRows + r && row0 + r < p.rows && t0 + t < p.n)
+                p.y[(t0 + t) * p.rows + row0 + r] = v;
+        }
+}
+
+/* Named kernels: bl_<gemv|gemm>_<type>_f32_fma__cuda. */
+#define BL_FLOAT_KERNELS(type, Type)                                                          \
+    __global__ void __launch_bounds__(kThreads) bl_gemv_##type##_f32_fma__cuda(FloatArgs p) { \
+        float_rows<Type, 1>(p);                                                               \
+    }                                                                                         \
+    __global__ void __launch_bounds__(kThreads) bl_gemm_##type##_f32_fma__cuda(FloatArgs p) { \
+        float_rows<Type, kGemmTokens>(p);                                                     \
+    }
+
+BL_FLOAT_KERNELS(f32, F32)
+BL_FLOAT_KERNELS(f16, F16)
+BL_FLOAT_KERNELS(bf16, BF16)
+BL_FLOAT_KERNELS(q8_0, Q8_0)
+BL_FLOAT_KERNELS(q4_0, Q4_0)
+
+typedef void (*FloatKernel)(FloatArgs);
+
+struct FloatKernels {
+    FloatKernel gemv, gemm;
+};
+
+FloatKernels kernels_for(bl_type_id type) {
+    switch (type) {
+    case BL_TYPE_F32: return {bl_gemv_f32_f32_fma__cuda, bl_gemm_f32_f32_fma__cuda};
+    case BL_TYPE_F16: return {bl_gemv_f16_f32_fma__cuda, bl_gemm_f16_f32_fma__cuda};
+    case BL_TYPE_BF16: return {bl_gemv_bf16_f32_fma__cuda, bl_gemm_bf16_f32_fma__cuda};
+    case BL_TYPE_Q8_0: return {bl_gemv_q8_0_f32_fma__cuda, bl_gemm_q8_0_f32_fma__cuda};
+    case BL_TYPE_Q4_0: return {bl_gemv_q4_0_f32_fma__cuda, bl_gemm_q4_0_f32_fma__cuda};
+    default: return {nullptr, nullptr};
+    }
+}
+
+}  // namespace
+
+int bl_cuda_float_matmul(const bl_cuda_weight *w, const float *x, int64_t x_stride, int64_t n,
+                         float *y, cudaStream_t stream) {
+    FloatKernels k = kernels_for(w->type);
+    if (!k.gemv)
+        return bl_fail(BL_ERR_UNSUPPORTED, "cuda: no float kernel for %s",
+                       bl_traits(w->type)->info.name);
+    const bool gemv = n == 1;
+    const int64_t rows_per_block = (int64_t)kWarps * kRows;
+    FloatArgs p = {w->data, w->rows, bl_padded_cols(bl_traits(w->type), w->cols), w->row_bytes,
+                   x, x_stride, n, y};
+    dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block),
+              (unsigned)(gemv ? 1 : (n + kGemmTokens - 1) / kGemmTokens));
+    (gemv ? k.gemv : k.gemm)<<<grid, kThreads, 0, stream>>>(p);
+    cudaError_t err = cudaGetLastError();
+    return err == cudaSuccess ? BL_OK : bl_cuda_fail(err, "launching a float matrix product");
+}

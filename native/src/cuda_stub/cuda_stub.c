@@ -1,0 +1,27 @@
+/* The CUDA entries of bitllm.h in a library built without CUDA: each one
+ * reports that, so callers get a clear error instead of a missing symbol. */
+#include "error.h"
+
+static int no_cuda(void) {
+    return bl_fail(BL_ERR_UNSUPPORTED,
+                   "cuda: this bitllm library was built without CUDA (nvcc was not found, or "
+                   "BITLLM_CUDA=OFF); rebuild with the CUDA toolkit installed");
+}
+
+int bl_cuda_available(void) {
+    no_cuda();
+    return 0;
+}
+
+int bl_cuda_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows, int64_t cols,
+                   const float *x, int64_t n, float *y, int act_bits) {
+    return no_cuda();
+}
+
+int bl_cuda_bench_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows,
+                         int64_t cols, int64_t n, int act_bits, int copies, int iters,
+                         double *seconds_per_call) {
+    return no_cuda();
+}
+
+int bl_cuda_bench_copy(int64_t bytes, int iters, double *seconds_per_copy) { return no_cuda(); }
