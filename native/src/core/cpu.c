@@ -1,5 +1,6 @@
 /* Which ISAs this CPU runs (CPUID / hwcaps), and which one AUTO means.
  * $BITLLM_ISA forces one; naming one the CPU lacks is an error, not a crash. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,10 +56,21 @@ const char *bl_isa_name(int isa) {
     return isa >= 0 && isa < BL_ISA_COUNT ? isa_names[isa] : "unknown";
 }
 
+/* CPUID is slow under some hypervisors (about 15 us here), so the answers are
+ * read once per process. */
+static int supported[BL_ISA_COUNT];
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+
+static void probe(void) {
+    supported[BL_ISA_SCALAR] = 1;
+    for (int isa = BL_ISA_SCALAR + 1; isa < BL_ISA_COUNT; isa++)
+        supported[isa] = bl_kernels_for((bl_isa)isa) != NULL && cpu_has((bl_isa)isa);
+}
+
 int bl_isa_supported(int isa) {
-    if (isa == BL_ISA_SCALAR) return 1;
     if (isa < 0 || isa >= BL_ISA_COUNT) return 0;
-    return bl_kernels_for((bl_isa)isa) != NULL && cpu_has((bl_isa)isa);
+    pthread_once(&probe_once, probe);
+    return supported[isa];
 }
 
 static int best_isa(void) {
