@@ -5,23 +5,40 @@
 #include <string.h>
 
 #include "error.h"
+#include "threadpool.h"
+
+#define LANES 16 /* independent maxima, so the loop vectorizes */
 
 static float row_absmax(const float *x, size_t cols) {
-    float m = 0.0f;
-    for (size_t i = 0; i < cols; i++) m = fmaxf(m, fabsf(x[i]));
-    return m;
+    float m[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= cols; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float a = fabsf(x[i + j]);
+            m[j] = a > m[j] ? a : m[j];
+        }
+    for (; i < cols; i++) m[0] = fabsf(x[i]) > m[0] ? fabsf(x[i]) : m[0];
+    float r = 0.0f;
+    for (int j = 0; j < LANES; j++) r = m[j] > r ? m[j] : r;
+    return r;
 }
 
-/* BitNet rule: s = qmax / max(max|x|, 1e-5); q = clamp(rint(x * s)), rint
- * rounding half to even (the default FP environment). */
-static void quantize_int_row(const float *x, size_t cols, int bits, void *dst, int32_t *sum,
-                             float *scale) {
+/* rintf for |v| < 2^22 without a libm call: after adding 1.5 * 2^23 no fraction bits
+ * are left, so the FPU's round-to-nearest-even does the rounding. */
+static inline float round_half_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
+
+/* BitNet rule: s = qmax / max(max|x|, 1e-5); q = clamp(round_half_even(x * s)). */
+static inline void quantize_int_row(const float *x, size_t cols, int bits, void *dst,
+                                    int32_t *sum, float *scale) {
     float qmax = bits == 8 ? 127.0f : 32767.0f;
     float lo = bits == 8 ? -128.0f : -32768.0f;
-    float s = qmax / fmaxf(row_absmax(x, cols), 1e-5f);
+    float amax = row_absmax(x, cols);
+    float s = qmax / (amax > 1e-5f ? amax : 1e-5f);
     int32_t total = 0;
     for (size_t i = 0; i < cols; i++) {
-        float v = fminf(fmaxf(rintf(x[i] * s), lo), qmax);
+        float v = round_half_even(x[i] * s);
+        v = v > lo ? v : lo; /* NaN becomes lo: converting NaN to int is undefined */
+        v = v < qmax ? v : qmax;
         int32_t q = (int32_t)v;
         total += q;
         if (bits == 8)
@@ -62,35 +79,81 @@ static size_t row_data_bytes(bl_act_format format, size_t cols_padded) {
     }
 }
 
-int bl_activations_make(bl_act_format format, const float *x, size_t n, size_t cols,
-                        size_t cols_padded, bl_activations *act) {
-    memset(act, 0, sizeof *act);
-    act->format = format;
-    act->n = n;
-    act->cols = cols_padded;
-    act->row_bytes = (row_data_bytes(format, cols_padded) + 63) / 64 * 64;
-    act->data = aligned_alloc(64, act->row_bytes * n);
-    act->sums = calloc(n, sizeof(int32_t));
-    act->scales = calloc(n, sizeof(float));
-    if (!act->data || !act->sums || !act->scales) {
-        bl_activations_free(act);
-        return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for %zu x %zu activations", n, cols);
+static int reserve(bl_activations *act, size_t n, size_t row_bytes) {
+    size_t bytes = row_bytes * n;
+    if (bytes > act->capacity_bytes) {
+        free(act->data);
+        act->data = aligned_alloc(64, bytes);
+        act->capacity_bytes = act->data ? bytes : 0;
     }
-    memset(act->data, 0, act->row_bytes * n);
-    for (size_t t = 0; t < n; t++) {
-        const float *row = x + t * cols;
-        uint8_t *dst = act->data + t * act->row_bytes;
-        switch (format) {
+    if (n > act->capacity_rows) {
+        free(act->sums);
+        free(act->scales);
+        act->sums = malloc(n * sizeof(int32_t));
+        act->scales = malloc(n * sizeof(float));
+        act->capacity_rows = act->sums && act->scales ? n : 0;
+    }
+    if (!act->data || !act->capacity_rows) {
+        bl_activations_free(act);
+        return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for %zu activation rows of %zu bytes",
+                       n, row_bytes);
+    }
+    return BL_OK;
+}
+
+typedef struct quantize_job {
+    bl_activations *act;
+    const float *x;
+    size_t cols;
+} quantize_job;
+
+/* Rows [first, last) of act; every row is independent of the others. */
+static void quantize_rows(const quantize_job *job, size_t first, size_t last) {
+    bl_activations *act = job->act;
+    size_t cols = job->cols, row_bytes = act->row_bytes;
+    size_t written = act->format == BL_ACT_Q8 ? row_data_bytes(act->format, act->cols)
+                     : act->format == BL_ACT_I8 ? cols
+                     : act->format == BL_ACT_I16 ? 2 * cols
+                                                 : 4 * cols;
+    for (size_t t = first; t < last; t++) {
+        const float *row = job->x + t * cols;
+        uint8_t *dst = act->data + t * row_bytes;
+        act->sums[t] = 0;
+        act->scales[t] = 1.0f;
+        switch (act->format) {
         case BL_ACT_I8: quantize_int_row(row, cols, 8, dst, &act->sums[t], &act->scales[t]); break;
         case BL_ACT_I16:
             quantize_int_row(row, cols, 16, dst, &act->sums[t], &act->scales[t]);
             break;
-        case BL_ACT_Q8: quantize_q8_row(row, cols, cols_padded, (bl_q8_block *)dst); break;
+        case BL_ACT_Q8: quantize_q8_row(row, cols, act->cols, (bl_q8_block *)dst); break;
         case BL_ACT_F32: memcpy(dst, row, cols * 4); break;
         default: break;
         }
+        memset(dst + written, 0, row_bytes - written); /* padding columns must be zero */
     }
-    return BL_OK;
+}
+
+static void quantize_slice(void *ctx, int index, int count) {
+    const quantize_job *job = ctx;
+    size_t n = job->act->n;
+    quantize_rows(job, n * (size_t)index / (size_t)count, n * (size_t)(index + 1) / (size_t)count);
+}
+
+int bl_activations_quantize(bl_activations *act, bl_act_format format, const float *x, size_t n,
+                            size_t cols, size_t cols_padded, int threads) {
+    size_t row_bytes = (row_data_bytes(format, cols_padded) + 63) / 64 * 64;
+    int rc = reserve(act, n, row_bytes);
+    if (rc != BL_OK) return rc;
+    act->format = format;
+    act->n = n;
+    act->cols = cols_padded;
+    act->row_bytes = row_bytes;
+    quantize_job job = {.act = act, .x = x, .cols = cols};
+    if (threads <= 1 || n == 1) {
+        quantize_rows(&job, 0, n);
+        return BL_OK;
+    }
+    return bl_parallel_run(threads < (int)n ? threads : (int)n, quantize_slice, &job);
 }
 
 void bl_activations_free(bl_activations *act) {

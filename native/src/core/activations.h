@@ -28,11 +28,15 @@ typedef struct bl_activations {
     uint8_t *data;
     int32_t *sums;    /* I8/I16: sum of each row's integers               */
     float *scales;    /* I8/I16: s of each row (y = dot * row_scale / s)  */
+    size_t capacity_bytes, capacity_rows; /* what data / sums+scales can hold */
 } bl_activations;
 
-/* Quantizes x [n, cols] into act (allocated here; free with bl_activations_free). */
-int bl_activations_make(bl_act_format format, const float *x, size_t n, size_t cols,
-                        size_t cols_padded, bl_activations *act);
+/* Quantizes x [n, cols] into act, rows split over up to `threads` threads.
+ * act starts zeroed ({0}); its buffers are kept and reused by later calls,
+ * growing only when a call needs more, so a caller that quantizes every token
+ * allocates once. Free with bl_activations_free. */
+int bl_activations_quantize(bl_activations *act, bl_act_format format, const float *x, size_t n,
+                            size_t cols, size_t cols_padded, int threads);
 void bl_activations_free(bl_activations *act);
 
 #endif

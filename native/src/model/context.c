@@ -1,0 +1,116 @@
+/* Contexts: a KV cache plus scratch, and bl_context_eval, which checks its
+ * arguments up front and feeds the forward pass batches of tokens. */
+#include <stdlib.h>
+
+#include "context.h"
+#include "error.h"
+
+#define MAX_BATCH 256 /* tokens per forward pass: enough for the GEMM kernels, bounded scratch */
+
+static float *floats(size_t rows, size_t cols, int *ok) {
+    float *p = calloc(rows * cols + 1, sizeof(float));
+    *ok = *ok && p;
+    return p;
+}
+
+static int alloc_scratch(bl_context *c) {
+    const bl_hparams *hp = &c->model->hp;
+    size_t b = (size_t)c->batch, embd = (size_t)hp->n_embd;
+    size_t q = (size_t)hp->n_head * (size_t)hp->head_dim, ff = (size_t)hp->n_ff;
+    size_t widest = embd > q ? embd : q;
+    widest = widest > ff ? widest : ff;
+    int ok = 1;
+    c->x = floats(b, embd, &ok);
+    c->xn = floats(b, embd, &ok);
+    c->q = floats(b, q, &ok);
+    c->att = floats(b, q, &ok);
+    c->gate = floats(b, ff, &ok);
+    c->up = floats(b, ff, &ok);
+    c->scaled = c->model->arch.scaled_projections ? floats(b, widest, &ok) : NULL;
+    c->rope_cos = floats(b, (size_t)hp->n_rot / 2, &ok);
+    c->rope_sin = floats(b, (size_t)hp->n_rot / 2, &ok);
+    c->scores = floats((size_t)c->model->engine.threads, (size_t)c->kv.n_ctx, &ok);
+    c->positions = calloc(b, sizeof *c->positions);
+    if (ok && c->positions) return BL_OK;
+    return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for the scratch of %d tokens", c->batch);
+}
+
+int bl_context_new(bl_model *model, int32_t n_ctx, bl_context **out) {
+    if (!model || !out) return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_context_new: NULL argument");
+    *out = NULL;
+    const bl_hparams *hp = &model->hp;
+    if (n_ctx <= 0) n_ctx = hp->n_ctx_train;
+    bl_context *c = calloc(1, sizeof *c);
+    if (!c) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
+    c->model = model;
+    c->batch = n_ctx < MAX_BATCH ? n_ctx : MAX_BATCH;
+    int rc = bl_kv_cache_init(&c->kv, hp->n_layer, n_ctx,
+                              hp->n_head_kv * hp->head_dim);
+    if (rc == BL_OK) rc = alloc_scratch(c);
+    if (rc != BL_OK) {
+        bl_context_free(c);
+        return rc;
+    }
+    *out = c;
+    return BL_OK;
+}
+
+void bl_context_free(bl_context *c) {
+    if (!c) return;
+    bl_kv_cache_free(&c->kv);
+    free(c->x);
+    free(c->xn);
+    free(c->q);
+    free(c->att);
+    free(c->gate);
+    free(c->up);
+    free(c->scaled);
+    free(c->rope_cos);
+    free(c->rope_sin);
+    free(c->scores);
+    free(c->positions);
+    bl_activations_free(&c->act);
+    free(c);
+}
+
+int32_t bl_context_n_ctx(const bl_context *c) { return c ? c->kv.n_ctx : 0; }
+int32_t bl_context_n_past(const bl_context *c) { return c ? c->n_past : 0; }
+
+static int check_eval(const bl_context *c, const int32_t *tokens, int32_t n, int32_t pos) {
+    if (!c || !tokens) return bl_fail(BL_ERR_INVALID_ARGUMENT, "eval: context or tokens is NULL");
+    if (n <= 0) return bl_fail(BL_ERR_INVALID_ARGUMENT, "eval: no tokens (n = %d)", n);
+    if (pos < 0 || pos > c->n_past)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                       "eval: position %d is not in [0, %d] (the positions cached)", pos,
+                       c->n_past);
+    if (n > c->kv.n_ctx - pos)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                       "eval: %d tokens from position %d do not fit the context of %d", n, pos,
+                       c->kv.n_ctx);
+    int32_t n_vocab = c->model->hp.n_vocab;
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                           "eval: token %d at index %d is not in [0, %d)", tokens[i], i, n_vocab);
+    return BL_OK;
+}
+
+int bl_context_eval(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
+                    int all_logits) {
+    int rc = check_eval(c, tokens, n, pos);
+    if (rc != BL_OK) return rc;
+    size_t n_vocab = (size_t)c->model->hp.n_vocab;
+    c->n_past = pos;
+    for (int32_t done = 0; done < n;) {
+        int32_t chunk = n - done < c->batch ? n - done : c->batch;
+        float *out = !logits ? NULL
+                     : all_logits ? logits + (size_t)done * n_vocab
+                     : done + chunk == n ? logits
+                                         : NULL;
+        if ((rc = bl_forward(c, tokens + done, chunk, pos + done, out, all_logits)) != BL_OK)
+            return rc;
+        done += chunk;
+        c->n_past = pos + done;
+    }
+    return BL_OK;
+}

@@ -1,0 +1,33 @@
+/* One sequence's state: its KV cache and the scratch every eval reuses, sized
+ * for a batch of up to `batch` tokens (pages are touched only as used). */
+#ifndef BL_CONTEXT_H
+#define BL_CONTEXT_H
+
+#include "kv_cache.h"
+#include "model.h"
+
+struct bl_context {
+    bl_model *model;
+    bl_kv_cache kv;
+    int32_t n_past;
+    int32_t batch;           /* most tokens one forward pass takes                  */
+    float *x;                /* [batch, n_embd]  the residual stream                */
+    float *xn;               /* [batch, n_embd]  normed input, projection outputs   */
+    float *q;                /* [batch, q_dim]   (keys and values go to the cache)  */
+    float *att;              /* [batch, q_dim]   attention output                   */
+    float *gate, *up;        /* [batch, n_ff]                                       */
+    float *scaled;           /* [batch, max in]  x * in_scale (scaled projections)  */
+    float *rope_cos, *rope_sin; /* [batch, n_rot / 2]                               */
+    int32_t *positions;      /* [batch]                                             */
+    float *scores;           /* [threads, n_ctx] attention scratch                  */
+    bl_activations act;      /* quantized inputs of the current projection; grows
+                                to its largest use on the first eval that needs it  */
+};
+
+/* Runs tokens[0..n) (n <= batch) at positions pos.. and writes the logits of
+ * the rows asked for: every row into logits [n, n_vocab] when all_logits,
+ * else the last row into logits [n_vocab]; none when logits is NULL. */
+int bl_forward(bl_context *ctx, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
+               int all_logits);
+
+#endif

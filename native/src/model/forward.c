@@ -1,0 +1,157 @@
+/* The forward pass of every architecture, on a batch of tokens:
+ *
+ *   x = embed(tokens)
+ *   per layer:
+ *     a = attention(rope(q), rope(k), v) of RMSNorm(x)   [sub-norm on a]
+ *     x += o(a)
+ *     g = act(gate(RMSNorm(x))) * up(RMSNorm(x))         [sub-norm on g]
+ *     x += down(g)
+ *   logits = head(RMSNorm(x))
+ *
+ * What differs between architectures (activation, sub-norms, scaled
+ * projections, tied head) is data in the model, not branches here. Keys and
+ * values are projected straight into the KV cache. */
+#include <math.h>
+#include <string.h>
+
+#include "context.h"
+#include "error.h"
+
+#define MAX_SHARED 3 /* projections reading one input: q, k, v */
+
+static size_t q_dim(const bl_hparams *hp) { return (size_t)hp->n_head * (size_t)hp->head_dim; }
+static size_t kv_dim(const bl_hparams *hp) {
+    return (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+}
+
+static void embed(const bl_model *m, const int32_t *tokens, int32_t n, float *x) {
+    const bl_weight *e = &m->token_embd;
+    for (int32_t t = 0; t < n; t++)
+        e->traits->dequantize_row(e->data + (size_t)tokens[t] * e->row_bytes, e->cols,
+                                  x + (size_t)t * (size_t)e->cols);
+}
+
+/* x [n, w->cols] into the activation format w's kernels take. */
+static int quantize_for(bl_context *c, const bl_weight *w, const float *x, size_t n) {
+    bl_act_format format = bl_engine_format(&c->model->engine, w);
+    return bl_activations_quantize(&c->act, format, x, n, (size_t)w->cols,
+                                   (size_t)bl_padded_cols(w->traits, w->cols),
+                                   c->model->engine.threads);
+}
+
+static int shares_input(const bl_engine *e, const bl_proj *a, const bl_proj *b) {
+    return !a->in_scale && !b->in_scale && bl_engine_format(e, &a->w) == bl_engine_format(e, &b->w)
+           && bl_padded_cols(a->w.traits, a->w.cols) == bl_padded_cols(b->w.traits, b->w.cols);
+}
+
+/* y[i] [n, rows_i] = projection i of x [n, cols] for count projections that
+ * read the same x. Those without an input scale share one quantization of x. */
+static int project(bl_context *c, const float *x, int32_t n, const bl_proj *const *p,
+                   float *const *y, int count) {
+    const bl_engine *e = &c->model->engine;
+    for (int i = 0; i < count;) {
+        const bl_weight *w = &p[i]->w;
+        const float *in = x;
+        int group = 1;
+        if (p[i]->in_scale) {
+            bl_scale_columns(c->scaled, x, p[i]->in_scale, (size_t)n, (size_t)w->cols);
+            in = c->scaled;
+        }
+        while (i + group < count && shares_input(e, p[i], p[i + group])) group++;
+        int rc = quantize_for(c, w, in, (size_t)n);
+        if (rc != BL_OK) return rc;
+        const bl_weight *ws[MAX_SHARED];
+        for (int g = 0; g < group; g++) ws[g] = &p[i + g]->w;
+        if ((rc = bl_linear(e, &c->act, ws, y + i, group)) != BL_OK) return rc;
+        i += group;
+    }
+    for (int i = 0; i < count; i++) {
+        if (!p[i]->out_scale) continue;
+        size_t rows = (size_t)p[i]->w.rows;
+        bl_scale_columns(y[i], y[i], p[i]->out_scale, (size_t)n, rows);
+        bl_layernorm(y[i], (size_t)n, rows, c->model->hp.post_layernorm_eps);
+    }
+    return BL_OK;
+}
+
+static int attention_block(bl_context *c, int layer, int32_t n, int32_t pos) {
+    const bl_model *m = c->model;
+    const bl_hparams *hp = &m->hp;
+    const bl_layer *l = &m->layers[layer];
+    float *keys = bl_kv_keys(&c->kv, layer), *values = bl_kv_values(&c->kv, layer);
+    float *k_new = keys + (size_t)pos * kv_dim(hp), *v_new = values + (size_t)pos * kv_dim(hp);
+
+    bl_rmsnorm(c->xn, c->x, l->attn_norm, (size_t)n, (size_t)hp->n_embd, hp->rms_eps);
+    const bl_proj *qkv[3] = {&l->q, &l->k, &l->v};
+    float *qkv_out[3] = {c->q, k_new, v_new};
+    int rc = project(c, c->xn, n, qkv, qkv_out, 3);
+    if (rc != BL_OK) return rc;
+    bl_rope(c->q, (size_t)n, q_dim(hp), hp->n_head, hp->head_dim, hp->n_rot, c->rope_cos,
+            c->rope_sin, m->arch.rope);
+    bl_rope(k_new, (size_t)n, kv_dim(hp), hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_cos,
+            c->rope_sin, m->arch.rope);
+
+    bl_attention att = {
+        .q = c->q, .k = keys, .v = values, .out = c->att,
+        .n = n, .pos0 = pos, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
+        .head_dim = hp->head_dim,
+        .scale = (float)(1.0 / sqrt((double)hp->head_dim)),
+        .scores = c->scores, .scores_stride = (size_t)c->kv.n_ctx,
+        .threads = m->engine.threads,
+    };
+    if ((rc = bl_attention_run(&att)) != BL_OK) return rc;
+    if (l->attn_sub_norm)
+        bl_rmsnorm(c->att, c->att, l->attn_sub_norm, (size_t)n, q_dim(hp), hp->rms_eps);
+    const bl_proj *o[1] = {&l->o};
+    if ((rc = project(c, c->att, n, o, &c->xn, 1)) != BL_OK) return rc;
+    bl_add(c->x, c->xn, (size_t)n * (size_t)hp->n_embd);
+    return BL_OK;
+}
+
+static int ffn_block(bl_context *c, int layer, int32_t n) {
+    const bl_model *m = c->model;
+    const bl_hparams *hp = &m->hp;
+    const bl_layer *l = &m->layers[layer];
+    size_t ff = (size_t)n * (size_t)hp->n_ff;
+
+    bl_rmsnorm(c->xn, c->x, l->ffn_norm, (size_t)n, (size_t)hp->n_embd, hp->rms_eps);
+    const bl_proj *gate_up[2] = {&l->gate, &l->up};
+    float *gate_up_out[2] = {c->gate, c->up};
+    int rc = project(c, c->xn, n, gate_up, gate_up_out, 2);
+    if (rc != BL_OK) return rc;
+    bl_gated_activation(c->gate, c->up, ff, m->arch.activation);
+    if (l->ffn_sub_norm)
+        bl_rmsnorm(c->gate, c->gate, l->ffn_sub_norm, (size_t)n, (size_t)hp->n_ff, hp->rms_eps);
+    const bl_proj *down[1] = {&l->down};
+    if ((rc = project(c, c->gate, n, down, &c->xn, 1)) != BL_OK) return rc;
+    bl_add(c->x, c->xn, (size_t)n * (size_t)hp->n_embd);
+    return BL_OK;
+}
+
+static int head(bl_context *c, int32_t n, float *logits, int all_logits) {
+    const bl_model *m = c->model;
+    const bl_hparams *hp = &m->hp;
+    size_t rows = all_logits ? (size_t)n : 1, embd = (size_t)hp->n_embd;
+    const float *last = c->x + ((size_t)n - rows) * embd;
+    bl_rmsnorm(c->xn, last, m->output_norm, rows, embd, hp->rms_eps);
+    const bl_weight *w = &m->output;
+    int rc = quantize_for(c, w, c->xn, rows);
+    if (rc != BL_OK) return rc;
+    return bl_linear(&m->engine, &c->act, &w, &logits, 1);
+}
+
+int bl_forward(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
+               int all_logits) {
+    const bl_model *m = c->model;
+    const bl_hparams *hp = &m->hp;
+    for (int32_t t = 0; t < n; t++) c->positions[t] = pos + t;
+    bl_rope_angles(c->rope_cos, c->rope_sin, c->positions, (size_t)n, hp->n_rot, hp->rope_theta,
+                   hp->rope_factor);
+    embed(m, tokens, n, c->x);
+    for (int layer = 0; layer < hp->n_layer; layer++) {
+        int rc = attention_block(c, layer, n, pos);
+        if (rc == BL_OK) rc = ffn_block(c, layer, n);
+        if (rc != BL_OK) return rc;
+    }
+    return logits ? head(c, n, logits, all_logits) : BL_OK;
+}

@@ -1,0 +1,372 @@
+/* bl_model_open: the GGUF's metadata becomes hyperparameters and the
+ * architecture's switches; every tensor the graph needs is looked up, its
+ * shape and type checked against them, and bound in place. A tensor the graph
+ * does not use is an error too: it means the file is not what we think. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+
+#define MAX_SIZE (1 << 26)  /* bound on every size hyperparameter */
+#define MAX_ARCH_NAME 64
+
+typedef struct loader {
+    bl_model *m;
+    bl_gguf *g;
+    uint8_t *used; /* per tensor of g */
+} loader;
+
+/* Errors name the file. */
+#define fail_status(ld, status, ...) bl_gguf_fail((ld)->g, status, __VA_ARGS__)
+#define fail(ld, ...) fail_status(ld, BL_ERR_INVALID_ARGUMENT, __VA_ARGS__)
+
+/* ---- metadata --------------------------------------------------------- */
+
+static int arch_int(const loader *ld, const char *suffix, int64_t fallback, int64_t lo,
+                    int64_t hi, int32_t *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", ld->m->arch_name, suffix);
+    int64_t v = fallback;
+    int rc = bl_gguf_get_int(ld->g, key, &v);
+    if (rc < 0) return rc;
+    if (rc == 0 && fallback < 0) return fail(ld, "metadata %s is missing", key);
+    if (v < lo || v > hi)
+        return fail(ld, "metadata %s = %lld is out of range [%lld, %lld]", key, (long long)v,
+                    (long long)lo, (long long)hi);
+    *out = (int32_t)v;
+    return BL_OK;
+}
+
+/* A positive finite float (or >= 0 when zero_ok); fallback < 0: required. */
+static int float_key(const loader *ld, const char *key, double fallback, int zero_ok,
+                     float *out) {
+    double v = fallback;
+    int rc = bl_gguf_get_float(ld->g, key, &v);
+    if (rc < 0) return rc;
+    if (rc == 0 && fallback < 0) return fail(ld, "metadata %s is missing", key);
+    if (!isfinite(v) || v < 0 || (v == 0 && !zero_ok) || v > 1e30)
+        return fail(ld, "metadata %s = %g is out of range", key, v);
+    *out = (float)v;
+    return BL_OK;
+}
+
+static int arch_float(const loader *ld, const char *suffix, double fallback, int zero_ok,
+                      float *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", ld->m->arch_name, suffix);
+    return float_key(ld, key, fallback, zero_ok, out);
+}
+
+static int read_arch(loader *ld) {
+    const char *name;
+    size_t len;
+    int rc = bl_gguf_get_string(ld->g, "general.architecture", &name, &len);
+    if (rc < 0) return rc;
+    if (rc == 0) return fail(ld, "metadata general.architecture is missing");
+    if (len == 0 || len > MAX_ARCH_NAME || memchr(name, 0, len))
+        return fail(ld, "general.architecture is not a valid name");
+    if (!(ld->m->arch_name = strndup(name, len)))
+        return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
+    const bl_arch *arch = bl_arch_find(ld->m->arch_name);
+    if (!arch)
+        return fail_status(ld, BL_ERR_UNSUPPORTED, "architecture '%s' is not supported (known: %s)",
+                           ld->m->arch_name, bl_arch_names());
+    ld->m->arch = *arch;
+    return BL_OK;
+}
+
+/* A string key that must be one of names[count]: 1 and its index, 0 if absent. */
+static int string_choice(const loader *ld, const char *key, const char *const *names, int count,
+                         int *out) {
+    const char *value;
+    size_t len;
+    int rc = bl_gguf_get_string(ld->g, key, &value, &len);
+    if (rc <= 0) return rc;
+    char known[128] = "";
+    for (int i = 0; i < count; i++) {
+        if (strlen(names[i]) == len && memcmp(value, names[i], len) == 0) {
+            *out = i;
+            return 1;
+        }
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+                 names[i]);
+    }
+    return fail_status(ld, BL_ERR_UNSUPPORTED, "metadata %s '%.*s' is not supported (known: %s)",
+                       key, (int)(len > 32 ? 32 : len), value, known);
+}
+
+/* bitllm.* keys override the architecture's defaults. */
+static int read_bitllm_keys(loader *ld) {
+    bl_arch *a = &ld->m->arch;
+    int64_t version, bits;
+    int rc, flag;
+    if ((rc = bl_gguf_get_int(ld->g, "bitllm.format_version", &version)) < 0) return rc;
+    if (rc == 1 && version != 1)
+        return fail_status(ld, BL_ERR_UNSUPPORTED,
+                           "bitllm.format_version %lld is not supported (this bitllm reads 1)",
+                           (long long)version);
+    static const char *const activations[] = {[BL_FFN_SILU] = "silu", [BL_FFN_RELU2] = "relu2"};
+    static const char *const ropes[] = {[BL_ROPE_NEOX] = "neox", [BL_ROPE_NORM] = "norm"};
+    int choice = 0;
+    if ((rc = string_choice(ld, "bitllm.activation", activations, 2, &choice)) < 0) return rc;
+    if (rc == 1) a->activation = (bl_ffn_activation)choice;
+    if ((rc = string_choice(ld, "bitllm.rope_type", ropes, 2, &choice)) < 0) return rc;
+    if (rc == 1) a->rope = (bl_rope_style)choice;
+    if ((rc = bl_gguf_get_bool(ld->g, "bitllm.sub_norms", &flag)) < 0) return rc;
+    if (rc == 1) a->sub_norms = flag;
+    if ((rc = bl_gguf_get_int(ld->g, "bitllm.activation_bits", &bits)) < 0) return rc;
+    if (rc == 1) {
+        if (bits != 8 && bits != 16)
+            return fail(ld, "bitllm.activation_bits is %lld, not 8 or 16", (long long)bits);
+        a->act_bits = (int)bits;
+    }
+    return float_key(ld, "bitllm.post_layernorm_eps", 1e-5, 1, &ld->m->hp.post_layernorm_eps);
+}
+
+/* {arch}.rope.scaling.type: none, or linear with {arch}.rope.scaling.factor. */
+static int read_rope_scaling(loader *ld) {
+    static const char *const kinds[] = {"none", "linear"};
+    char key[128];
+    int kind = 0;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", ld->m->arch_name);
+    int rc = string_choice(ld, key, kinds, 2, &kind);
+    if (rc < 0) return rc;
+    ld->m->hp.rope_factor = 1.0f;
+    return kind ? arch_float(ld, "rope.scaling.factor", -1, 0, &ld->m->hp.rope_factor) : BL_OK;
+}
+
+static int read_hparams(loader *ld) {
+    bl_hparams *hp = &ld->m->hp;
+    int rc;
+    if ((rc = arch_int(ld, "context_length", -1, 1, MAX_SIZE, &hp->n_ctx_train)) ||
+        (rc = arch_int(ld, "embedding_length", -1, 1, MAX_SIZE, &hp->n_embd)) ||
+        (rc = arch_int(ld, "block_count", -1, 1, 65536, &hp->n_layer)) ||
+        (rc = arch_int(ld, "feed_forward_length", -1, 1, MAX_SIZE, &hp->n_ff)) ||
+        (rc = arch_int(ld, "attention.head_count", -1, 1, 65536, &hp->n_head)) ||
+        (rc = arch_int(ld, "attention.head_count_kv", hp->n_head, 1, hp->n_head, &hp->n_head_kv)))
+        return rc;
+    if (hp->n_head % hp->n_head_kv)
+        return fail(ld, "%d attention heads cannot share %d key/value heads", hp->n_head,
+                    hp->n_head_kv);
+    int32_t head_dim_default = hp->n_embd % hp->n_head ? -1 : hp->n_embd / hp->n_head;
+    int32_t value_dim;
+    if ((rc = arch_int(ld, "attention.key_length", head_dim_default, 2, 65536, &hp->head_dim)))
+        return rc;
+    if ((rc = arch_int(ld, "attention.value_length", hp->head_dim, 1, 65536, &value_dim)))
+        return rc;
+    if (value_dim != hp->head_dim)
+        return fail_status(ld, BL_ERR_UNSUPPORTED, "key length %d differs from value length %d",
+                           hp->head_dim, value_dim);
+    if ((rc = arch_int(ld, "rope.dimension_count", hp->head_dim, 2, hp->head_dim, &hp->n_rot)))
+        return rc;
+    if (hp->n_rot % 2) return fail(ld, "rope.dimension_count %d is odd", hp->n_rot);
+    if ((rc = arch_float(ld, "attention.layer_norm_rms_epsilon", -1, 1, &hp->rms_eps)) ||
+        (rc = arch_float(ld, "rope.freq_base", 10000.0, 0, &hp->rope_theta)))
+        return rc;
+    return read_rope_scaling(ld);
+}
+
+/* ---- tensors ----------------------------------------------------------- */
+
+static const bl_gguf_tensor *take_tensor(loader *ld, const char *name) {
+    const bl_gguf_tensor *t = bl_gguf_tensor_find(ld->g, name);
+    if (t) ld->used[t - ld->g->tensors] = 1;
+    return t;
+}
+
+static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols, bl_weight *w) {
+    const bl_gguf_tensor *t = take_tensor(ld, name);
+    if (!t) return fail(ld, "tensor '%s' is missing", name);
+    if (t->n_dims != 2)
+        return fail(ld, "tensor '%s' has %u dimensions, expected a %lld x %lld matrix", name,
+                    t->n_dims, (long long)rows, (long long)cols);
+    if (t->ne[0] != cols || t->ne[1] != rows)
+        return fail(ld, "tensor '%s' has shape %lld x %lld, expected %lld x %lld (rows x cols)",
+                    name, (long long)t->ne[1], (long long)t->ne[0], (long long)rows,
+                    (long long)cols);
+    bl_weight_bind(w, t->type, t->data, rows, cols);
+    return BL_OK;
+}
+
+static int bind_vector(loader *ld, const char *name, int64_t n, const float **out) {
+    const bl_gguf_tensor *t = take_tensor(ld, name);
+    if (!t) return fail(ld, "tensor '%s' is missing", name);
+    if (t->n_dims != 1 || t->ne[0] != n)
+        return fail(ld, "tensor '%s' is not a vector of %lld", name, (long long)n);
+    if (t->type != BL_TYPE_F32)
+        return fail(ld, "tensor '%s' is %s, expected f32", name, bl_traits(t->type)->info.name);
+    *out = (const float *)t->data;
+    return BL_OK;
+}
+
+typedef enum dim { DIM_EMBD, DIM_Q, DIM_KV, DIM_FF } dim;
+
+static const struct proj_spec {
+    const char *name;
+    size_t offset; /* in bl_layer */
+    dim rows, cols;
+} proj_specs[] = {
+    {"attn_q", offsetof(bl_layer, q), DIM_Q, DIM_EMBD},
+    {"attn_k", offsetof(bl_layer, k), DIM_KV, DIM_EMBD},
+    {"attn_v", offsetof(bl_layer, v), DIM_KV, DIM_EMBD},
+    {"attn_output", offsetof(bl_layer, o), DIM_EMBD, DIM_Q},
+    {"ffn_gate", offsetof(bl_layer, gate), DIM_FF, DIM_EMBD},
+    {"ffn_up", offsetof(bl_layer, up), DIM_FF, DIM_EMBD},
+    {"ffn_down", offsetof(bl_layer, down), DIM_EMBD, DIM_FF},
+};
+
+static int64_t dim_size(const bl_hparams *hp, dim d) {
+    switch (d) {
+    case DIM_Q: return (int64_t)hp->n_head * hp->head_dim;
+    case DIM_KV: return (int64_t)hp->n_head_kv * hp->head_dim;
+    case DIM_FF: return hp->n_ff;
+    default: return hp->n_embd;
+    }
+}
+
+static int bind_proj(loader *ld, int layer, const struct proj_spec *spec, bl_proj *p) {
+    const bl_hparams *hp = &ld->m->hp;
+    int64_t rows = dim_size(hp, spec->rows), cols = dim_size(hp, spec->cols);
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s.weight", layer, spec->name);
+    int rc = bind_matrix(ld, name, rows, cols, &p->w);
+    if (rc != BL_OK) return rc;
+    if ((rc = bl_engine_check(&ld->m->engine, &p->w)) != BL_OK) return rc;
+    if (!ld->m->arch.scaled_projections) return BL_OK;
+    snprintf(name, sizeof name, "blk.%d.%s.in_scale", layer, spec->name);
+    if ((rc = bind_vector(ld, name, cols, &p->in_scale)) != BL_OK) return rc;
+    snprintf(name, sizeof name, "blk.%d.%s.out_scale", layer, spec->name);
+    return bind_vector(ld, name, rows, &p->out_scale);
+}
+
+static int bind_layer(loader *ld, int i, bl_layer *l) {
+    const bl_hparams *hp = &ld->m->hp;
+    char name[96];
+    int rc;
+    snprintf(name, sizeof name, "blk.%d.attn_norm.weight", i);
+    if ((rc = bind_vector(ld, name, hp->n_embd, &l->attn_norm))) return rc;
+    snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", i);
+    if ((rc = bind_vector(ld, name, hp->n_embd, &l->ffn_norm))) return rc;
+    if (ld->m->arch.sub_norms) {
+        snprintf(name, sizeof name, "blk.%d.attn_sub_norm.weight", i);
+        if ((rc = bind_vector(ld, name, dim_size(hp, DIM_Q), &l->attn_sub_norm))) return rc;
+        snprintf(name, sizeof name, "blk.%d.ffn_sub_norm.weight", i);
+        if ((rc = bind_vector(ld, name, hp->n_ff, &l->ffn_sub_norm))) return rc;
+    }
+    for (size_t p = 0; p < sizeof proj_specs / sizeof proj_specs[0]; p++)
+        if ((rc = bind_proj(ld, i, &proj_specs[p], (bl_proj *)((char *)l + proj_specs[p].offset))))
+            return rc;
+    return BL_OK;
+}
+
+/* token_embd gives n_vocab; the head is output.weight or, tied, token_embd. */
+static int bind_embeddings(loader *ld) {
+    bl_model *m = ld->m;
+    const bl_gguf_tensor *embd = bl_gguf_tensor_find(ld->g, "token_embd.weight");
+    if (!embd) return fail(ld, "tensor 'token_embd.weight' is missing");
+    if (embd->ne[1] > MAX_SIZE) return fail(ld, "token_embd.weight has too many rows");
+    m->hp.n_vocab = (int32_t)embd->ne[1];
+    int rc = bind_matrix(ld, "token_embd.weight", m->hp.n_vocab, m->hp.n_embd, &m->token_embd);
+    if (rc != BL_OK) return rc;
+    bl_kind kind = m->token_embd.traits->info.kind;
+    if (kind != BL_KIND_FLOAT && kind != BL_KIND_QUANT)
+        return fail(ld, "token_embd.weight is %s: embeddings must be a float or quant type",
+                    m->token_embd.traits->info.name);
+    int32_t vocab_size;
+    char key[96];
+    snprintf(key, sizeof key, "%s.vocab_size", m->arch_name);
+    if ((rc = arch_int(ld, "vocab_size", m->hp.n_vocab, 1, MAX_SIZE, &vocab_size))) return rc;
+    if (vocab_size != m->hp.n_vocab)
+        return fail(ld, "%s is %d but token_embd.weight has %d rows", key, vocab_size,
+                    m->hp.n_vocab);
+
+    int has_output = bl_gguf_tensor_find(ld->g, "output.weight") != NULL, tied = !has_output;
+    if ((rc = bl_gguf_get_bool(ld->g, "bitllm.tied_head", &tied)) < 0) return rc;
+    if (tied && has_output)
+        return fail(ld, "bitllm.tied_head is true but the file has output.weight");
+    if (tied)
+        m->output = m->token_embd;
+    else if ((rc = bind_matrix(ld, "output.weight", m->hp.n_vocab, m->hp.n_embd, &m->output)))
+        return rc;
+    if ((rc = bl_engine_check(&m->engine, &m->output)) != BL_OK) return rc;
+    return bind_vector(ld, "output_norm.weight", m->hp.n_embd, &m->output_norm);
+}
+
+static int bind_tensors(loader *ld) {
+    bl_model *m = ld->m;
+    int rc = bind_embeddings(ld);
+    if (rc != BL_OK) return rc;
+    m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
+    if (!m->layers) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for %d layers",
+                                   m->hp.n_layer);
+    for (int i = 0; i < m->hp.n_layer; i++)
+        if ((rc = bind_layer(ld, i, &m->layers[i])) != BL_OK) return rc;
+    for (int64_t i = 0; i < ld->g->n_tensors; i++)
+        if (!ld->used[i])
+            return fail(ld, "unexpected tensor '%s' in a %s model", ld->g->tensors[i].name,
+                        m->arch_name);
+    return BL_OK;
+}
+
+/* ---- the API ----------------------------------------------------------- */
+
+static int load(loader *ld, const bl_model_params *params) {
+    bl_model *m = ld->m;
+    int rc;
+    if ((rc = read_arch(ld)) || (rc = read_bitllm_keys(ld)) || (rc = read_hparams(ld)))
+        return rc;
+    int act_bits = params && params->act_bits ? params->act_bits : m->arch.act_bits;
+    if ((rc = bl_engine_init(&m->engine, params ? params->isa : BL_ISA_AUTO,
+                             params ? params->threads : 0, act_bits, BL_ALGO_AUTO)))
+        return rc;
+    ld->used = calloc((size_t)ld->g->n_tensors + 1, 1);
+    if (!ld->used) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
+    return bind_tensors(ld);
+}
+
+int bl_model_open(const char *path, const bl_model_params *params, bl_model **out) {
+    if (!out) return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_model_open: out is NULL");
+    *out = NULL;
+    bl_model *m = calloc(1, sizeof *m);
+    if (!m) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
+    int rc = bl_gguf_open(path, &m->file);
+    if (rc == BL_OK) {
+        loader ld = {.m = m, .g = m->file};
+        rc = load(&ld, params);
+        free(ld.used);
+    }
+    if (rc != BL_OK) {
+        bl_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return BL_OK;
+}
+
+void bl_model_free(bl_model *m) {
+    if (!m) return;
+    bl_gguf_close(m->file);
+    free(m->layers);
+    free(m->arch_name);
+    free(m);
+}
+
+int bl_model_get_info(const bl_model *m, bl_model_info *out) {
+    if (!m || !out) return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_model_get_info: NULL argument");
+    *out = (bl_model_info){
+        .arch = m->arch_name,
+        .n_vocab = m->hp.n_vocab,
+        .n_ctx_train = m->hp.n_ctx_train,
+        .n_embd = m->hp.n_embd,
+        .n_layer = m->hp.n_layer,
+        .n_head = m->hp.n_head,
+        .n_head_kv = m->hp.n_head_kv,
+        .n_ff = m->hp.n_ff,
+        .file_bytes = (int64_t)m->file->size,
+    };
+    return BL_OK;
+}

@@ -1,0 +1,58 @@
+/* A loaded model: hyperparameters, what its architecture does, and every
+ * weight bound in place inside the mapped GGUF (nothing is copied). */
+#ifndef BL_MODEL_H
+#define BL_MODEL_H
+
+#include "bitllm.h"
+#include "../core/linear.h"
+#include "../ops/ops.h"
+#include "gguf.h"
+
+/* What sets one architecture apart. A row of the table in arch.c; the file's
+ * bitllm.* keys, when present, override the row's defaults. */
+typedef struct bl_arch {
+    const char *name;
+    bl_ffn_activation activation; /* of the gated FFN                               */
+    int sub_norms;         /* RMSNorm before attn_output and before ffn_down       */
+    int scaled_projections; /* OneBit: y = LayerNorm(((x * g) . W^T) * h) for every
+                               projection, g = <proj>.in_scale, h = <proj>.out_scale */
+    int act_bits;          /* activations of ternary/sign products: 8 or 16          */
+    bl_rope_style rope;    /* how q/k dimensions pair up (the converter permutes to match) */
+} bl_arch;
+
+/* The row for general.architecture, or NULL. */
+const bl_arch *bl_arch_find(const char *name);
+/* "bitnet, bitnet-b1.58, ..." for error messages. */
+const char *bl_arch_names(void);
+
+/* One projection: y = x . W^T, or with in/out scales and a LayerNorm after it. */
+typedef struct bl_proj {
+    bl_weight w;
+    const float *in_scale;  /* [cols] or NULL */
+    const float *out_scale; /* [rows] or NULL; when set, a parameter-free LayerNorm follows */
+} bl_proj;
+
+typedef struct bl_layer {
+    const float *attn_norm, *ffn_norm;         /* [n_embd]                     */
+    const float *attn_sub_norm, *ffn_sub_norm; /* [q_dim], [n_ff]; NULL without */
+    bl_proj q, k, v, o, gate, up, down;
+} bl_layer;
+
+typedef struct bl_hparams {
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_rot, n_ff;
+    float rms_eps, rope_theta, rope_factor, post_layernorm_eps; /* factor: linear scaling */
+} bl_hparams;
+
+struct bl_model {
+    bl_gguf *file;
+    char *arch_name;
+    bl_arch arch;
+    bl_hparams hp;
+    bl_engine engine;
+    bl_weight token_embd; /* float or quant type: rows are looked up */
+    bl_weight output;     /* the head; token_embd's matrix when tied */
+    const float *output_norm;
+    bl_layer *layers;
+};
+
+#endif

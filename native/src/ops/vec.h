@@ -1,0 +1,74 @@
+/* Inner loops shared by the ops. Reductions keep VEC_LANES independent partial
+ * sums so that compilers vectorize them without reassociating float math. */
+#ifndef BL_OPS_VEC_H
+#define BL_OPS_VEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define VEC_LANES 16
+
+/* Hot loops get one copy per x86 vector width, picked when the library loads.
+ * Every copy does the same IEEE operations in the same order (the build has
+ * -ffp-contract=off, and lanes are explicit), so results do not depend on it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BL_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BL_VECTOR_CLONES
+#endif
+
+/* The lanes added pairwise, halving each step: a fixed order that vectorizes. */
+static inline float bl_vec_reduce(float acc[VEC_LANES]) {
+    for (int j = 0; j < 8; j++) acc[j] += acc[j + 8];
+    for (int j = 0; j < 4; j++) acc[j] += acc[j + 4];
+    for (int j = 0; j < 2; j++) acc[j] += acc[j + 2];
+    return acc[0] + acc[1];
+}
+
+static inline float bl_vec_dot(const float *a, const float *b, size_t n) {
+    float acc[VEC_LANES] = {0};
+    size_t i = 0;
+    for (; i + VEC_LANES <= n; i += VEC_LANES)
+        for (int j = 0; j < VEC_LANES; j++) acc[j] += a[i + j] * b[i + j];
+    for (; i < n; i++) acc[i % VEC_LANES] += a[i] * b[i];
+    return bl_vec_reduce(acc);
+}
+
+static inline float bl_vec_sum(const float *a, size_t n) {
+    float acc[VEC_LANES] = {0};
+    size_t i = 0;
+    for (; i + VEC_LANES <= n; i += VEC_LANES)
+        for (int j = 0; j < VEC_LANES; j++) acc[j] += a[i + j];
+    for (; i < n; i++) acc[i % VEC_LANES] += a[i];
+    return bl_vec_reduce(acc);
+}
+
+/* e^x to about 1 ulp, in plain float operations that vectorize (libm's expf
+ * does not): x = n ln2 + r with |r| <= ln2 / 2, a degree-6 polynomial for
+ * e^r, and 2^n put into the exponent bits. Inputs are clamped to where e^x is
+ * a normal float (NaN to the lower end, as converting NaN to int is undefined). */
+static inline float bl_exp(float x) {
+    x = x > -87.3365478515625f ? x : -87.3365478515625f;
+    x = x < 88.3762626647949f ? x : 88.3762626647949f;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float e = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return e * scale;
+}
+
+/* y += a * x */
+static inline void bl_vec_axpy(float *restrict y, float a, const float *restrict x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+#endif

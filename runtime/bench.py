@@ -1,0 +1,210 @@
+"""bit-bench: prompt-processing and generation speed of a model, in llama-bench's shape.
+
+ppN evaluates N random tokens in one batch from an empty cache; tgN evaluates N tokens one
+at a time from an empty cache (the decode loop without sampling). Each test runs once to
+warm up, then `repetitions` times; the table shows mean ± standard deviation of tokens/s,
+and the resident memory of the process after the test (the mmapped weights count once they
+are touched). Only the native engine is loaded: the Python tokenizer (about 100 MB for a
+Llama-3 vocabulary) would hide what the engine itself holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from bitllm.runtime.model import Context
+
+PROG = "bit-bench"
+
+
+@dataclass
+class Result:
+    model: str
+    file_mib: float
+    threads: int
+    test: str
+    tokens_per_second: list[float]
+    rss_mib: float
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.tokens_per_second)
+
+    @property
+    def stdev(self) -> float:
+        rates = self.tokens_per_second
+        return statistics.stdev(rates) if len(rates) > 1 else 0.0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas: {text!r}"
+        ) from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected integers >= 0: {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Measure prompt processing (ppN) and generation (tgN) tokens/s.",
+    )
+    parser.add_argument(
+        "-m", "--model", required=True, action="append", help="GGUF model file (repeatable)"
+    )
+    parser.add_argument(
+        "-p",
+        "--n-prompt",
+        type=_int_list,
+        default=[128],
+        help="prompt sizes, comma-separated (default: 128)",
+    )
+    parser.add_argument(
+        "-n", "--n-gen", type=_int_list, default=[64], help="generation lengths (default: 64)"
+    )
+    parser.add_argument(
+        "-t", "--threads", type=_int_list, default=[1, 2], help="thread counts (default: 1,2)"
+    )
+    parser.add_argument(
+        "-r", "--repetitions", type=int, default=5, help="timed runs per test (default: 5)"
+    )
+    parser.add_argument(
+        "-o", "--output", choices=("md", "json"), default="md", help="table or JSON"
+    )
+    return parser
+
+
+def _rss_mib() -> float:
+    """Resident memory of this process now."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _timed_runs(run: Callable[[], None], repetitions: int) -> list[float]:
+    run()  # warm-up: page in the weights, size the scratch buffers
+    seconds = []
+    for _ in range(repetitions):
+        started = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def prompt_rates(context: Context, tokens: list[int], repetitions: int) -> list[float]:
+    """Tokens/s of evaluating tokens in one batch from an empty cache."""
+    seconds = _timed_runs(lambda: context.eval(tokens, 0), repetitions)
+    return [len(tokens) / s for s in seconds]
+
+
+def decode_rates(context: Context, tokens: list[int], repetitions: int) -> list[float]:
+    """Tokens/s of evaluating tokens one at a time from an empty cache."""
+
+    def decode() -> None:
+        for pos, token in enumerate(tokens):
+            context.eval([token], pos)
+
+    seconds = _timed_runs(decode, repetitions)
+    return [len(tokens) / s for s in seconds]
+
+
+def bench_model(path: str, args: argparse.Namespace, emit: Callable[[Result], None]) -> None:
+    from bitllm.runtime.model import NativeModel
+
+    rng = np.random.default_rng(0)
+    name = Path(path).name
+    n_ctx = max(args.n_prompt + args.n_gen + [1])
+    tests = [("pp", n, prompt_rates) for n in args.n_prompt if n] + [
+        ("tg", n, decode_rates) for n in args.n_gen if n
+    ]
+    for threads in args.threads:
+        if threads < 1:
+            raise ValueError("thread counts must be >= 1")
+        with NativeModel(path, threads=threads) as model:
+            file_mib = model.info.file_bytes / 2**20
+            context = model.new_context(n_ctx)
+            for kind, n, measure in tests:
+                tokens = rng.integers(0, model.info.n_vocab, n).tolist()
+                rates = measure(context, tokens, args.repetitions)
+                emit(Result(name, file_mib, threads, f"{kind}{n}", rates, _rss_mib()))
+
+
+def _markdown_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+class MarkdownTable:
+    HEADER = ("model", "size", "threads", "test", "t/s", "RSS")
+    ALIGN = ("---", "---:", "---:", "---:", "---:", "---:")
+
+    def __init__(self) -> None:
+        print(_markdown_row(self.HEADER))
+        print(_markdown_row(self.ALIGN), flush=True)
+
+    def __call__(self, r: Result) -> None:
+        cells = (
+            r.model,
+            f"{r.file_mib:.1f} MiB",
+            str(r.threads),
+            r.test,
+            f"{r.mean:.2f} ± {r.stdev:.2f}",
+            f"{r.rss_mib:.0f} MiB",
+        )
+        print(_markdown_row(cells), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    results: list[Result] = []
+    try:
+        if args.repetitions < 1:
+            raise ValueError("--repetitions must be >= 1")
+        table = MarkdownTable() if args.output == "md" else None
+
+        def emit(result: Result) -> None:
+            results.append(result)
+            if table is not None:
+                table(result)
+
+        for path in args.model:
+            bench_model(path, args, emit)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # one line, never a traceback
+        print(f"{PROG}: error: {str(e) or type(e).__name__}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        records = [dict(asdict(r), mean=r.mean, stdev=r.stdev) for r in results]
+        print(json.dumps({"results": records, "peak_rss_mib": _peak_rss_mib()}, indent=2))
+    else:
+        print(f"\npeak RSS: {_peak_rss_mib():.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,496 @@
+"""bitllm.Model: load a GGUF and generate text with it.
+
+The forward pass runs in libbitllm (one call per batch of tokens); this module keeps what a
+user touches: tokenizing, the KV cache's token history, sampling, stop rules and streaming.
+A model holds one long-lived context. Every generation (and every chat turn) evaluates only
+the tokens after the longest prefix it shares with what that context already holds, so a
+chat turn costs its new tokens, not the whole conversation.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import weakref
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bitllm.runtime.chat import ChatFormat, Message, chat_format
+from bitllm.runtime.gguf_reader import GGUFFile
+from bitllm.runtime.native import check, library
+from bitllm.runtime.sampling import Sampler, SamplingParams, StopStrings
+from bitllm.runtime.tokenizer import Tokenizer
+
+DEFAULT_MAX_CTX = 4096  # default context when the model was trained for more
+EVAL_BATCH = 512  # tokens per native call when evaluating a long prompt
+
+
+class ContextFullError(ValueError):
+    """A prompt or conversation that does not fit in the model's context."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    arch: str
+    n_vocab: int
+    n_ctx_train: int
+    n_embd: int
+    n_layer: int
+    n_head: int
+    n_head_kv: int
+    n_ff: int
+    file_bytes: int
+
+
+@dataclass
+class GenerationStats:
+    """What the last generation cost; bit-run prints these as its timings."""
+
+    prompt_tokens: int = 0  # tokens in the prompt
+    prompt_evaluated: int = 0  # of those, evaluated (the rest were already in the KV cache)
+    prompt_seconds: float = 0.0
+    generated_tokens: int = 0
+    generation_seconds: float = 0.0
+    stop_reason: str = ""  # "eos", "stop string", "max tokens", "context full", "interrupted"
+
+
+class Context:
+    """A native KV cache plus the tokens it holds, in order."""
+
+    def __init__(self, model: Any, n_ctx: int, n_vocab: int) -> None:
+        ffi, lib = library()
+        out = ffi.new("bl_context **")
+        check(lib.bl_context_new(model, n_ctx, out))
+        self._ptr = out[0]
+        self.n_ctx = int(lib.bl_context_n_ctx(self._ptr))
+        self.n_vocab = n_vocab
+        self.tokens: list[int] = []
+        self._logits = np.empty(n_vocab, dtype=np.float32)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        ptr, self._ptr = getattr(self, "_ptr", None), None
+        if ptr is not None:
+            library()[1].bl_context_free(ptr)
+            self.tokens = []
+
+    def eval(self, ids: Sequence[int], pos: int, all_logits: bool = False) -> np.ndarray:
+        """Evaluates ids at positions pos.. (dropping whatever the cache held from pos on).
+        Returns the logits of the last token (a buffer the next call overwrites), or a new
+        [len(ids), n_vocab] array of every token's with all_logits."""
+        if self._ptr is None:
+            raise ValueError("context is closed")
+        n = len(ids)
+        if not 0 <= pos <= len(self.tokens) or n == 0:
+            raise ValueError(f"cannot evaluate {n} tokens at position {pos}")
+        if pos + n > self.n_ctx:
+            raise ContextFullError(
+                f"{pos + n} tokens do not fit in the context of {self.n_ctx} tokens"
+            )
+        try:
+            wide = np.asarray(ids, dtype=np.int64)
+        except (OverflowError, TypeError, ValueError):
+            raise ValueError("token ids must be integers") from None
+        bad = (wide < 0) | (wide >= self.n_vocab)
+        if bad.any():
+            raise ValueError(f"token id {wide[bad][0]} is outside the vocabulary of {self.n_vocab}")
+        tokens = wide.astype(np.int32)
+        out = np.empty((n, self.n_vocab), dtype=np.float32) if all_logits else self._logits
+        ffi, lib = library()
+        del self.tokens[pos:]
+        for start in range(0, n, EVAL_BATCH):
+            chunk = tokens[start : start + EVAL_BATCH]
+            last = start + len(chunk) == n
+            if all_logits:
+                target = ffi.from_buffer("float[]", out[start : start + len(chunk)])
+            else:
+                target = ffi.from_buffer("float[]", out) if last else ffi.NULL
+            check(
+                lib.bl_context_eval(
+                    self._ptr,
+                    ffi.from_buffer("int32_t[]", chunk),
+                    len(chunk),
+                    pos + start,
+                    target,
+                    1 if all_logits else 0,
+                )
+            )
+            self.tokens.extend(int(t) for t in chunk)
+        return out
+
+    def feed(self, ids: Sequence[int]) -> tuple[np.ndarray, int]:
+        """Makes the cache hold exactly ids, evaluating only what it does not share with
+        what it held. Returns the last token's logits and how many tokens were evaluated."""
+        if len(ids) > self.n_ctx:
+            raise ContextFullError(
+                f"the prompt is {len(ids)} tokens but the context holds {self.n_ctx}; "
+                "shorten it or open the model with a larger n_ctx"
+            )
+        start = min(_common_prefix(self.tokens, ids), len(ids) - 1)
+        logits = self.eval(ids[start:], start)
+        return logits, len(ids) - start
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def _check_count(name: str, value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    return value
+
+
+class NativeModel:
+    """The weights and forward pass in libbitllm, without tokenizer or sampling: what
+    bit-bench times, and what Model builds on. Contexts made here close with it."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        self._ptr = None
+        self._contexts: weakref.WeakSet[Context] = weakref.WeakSet()
+        self.path = Path(path)
+        threads = _check_count("threads", threads)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"model file not found: {self.path}")
+        ffi, lib = library()
+        params = ffi.new("bl_model_params *", {"threads": threads or 0, "isa": -1, "act_bits": 0})
+        out = ffi.new("bl_model **")
+        check(lib.bl_model_open(str(self.path).encode(), params, out))
+        self._ptr = out[0]
+        raw = ffi.new("bl_model_info *")
+        check(lib.bl_model_get_info(self._ptr, raw))
+        self.info = ModelInfo(
+            arch=ffi.string(raw.arch).decode(),
+            n_vocab=raw.n_vocab,
+            n_ctx_train=raw.n_ctx_train,
+            n_embd=raw.n_embd,
+            n_layer=raw.n_layer,
+            n_head=raw.n_head,
+            n_head_kv=raw.n_head_kv,
+            n_ff=raw.n_ff,
+            file_bytes=raw.file_bytes,
+        )
+
+    def new_context(self, n_ctx: int) -> Context:
+        """A KV cache of n_ctx positions."""
+        _check_count("n_ctx", n_ctx)
+        if self._ptr is None:
+            raise ValueError(f"model {self.path} is closed")
+        context = Context(self._ptr, n_ctx, self.info.n_vocab)
+        self._contexts.add(context)
+        return context
+
+    def close(self) -> None:
+        """Frees the KV caches and unmaps the weights."""
+        for context in list(self._contexts):
+            context.close()
+        ptr, self._ptr = getattr(self, "_ptr", None), None
+        if ptr is not None:
+            library()[1].bl_model_free(ptr)
+
+    def __enter__(self) -> NativeModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class Model:
+    """A GGUF model ready to generate.
+
+    threads: native threads (None: one per physical core). n_ctx: KV cache positions (None:
+    the training context, at most 4096). Use as a context manager, or call close().
+    """
+
+    def __init__(
+        self, path: str | Path, threads: int | None = None, n_ctx: int | None = None
+    ) -> None:
+        started = time.perf_counter()
+        self._native: NativeModel | None = None
+        self._context: Context | None = None
+        self.path = Path(path)
+        threads = _check_count("threads", threads)
+        n_ctx = _check_count("n_ctx", n_ctx)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"model file not found: {self.path}")
+        with GGUFFile(self.path) as gguf:
+            self.metadata: dict[str, Any] = dict(gguf.metadata)
+            self.tensor_types = {name: t.type_name for name, t in gguf.tensors.items()}
+        self.tokenizer = Tokenizer.from_metadata(self.metadata, str(self.path))
+        self._native = NativeModel(self.path, threads)
+        self.info = self._native.info
+        self.threads = threads
+        self.n_ctx = n_ctx or min(self.info.n_ctx_train, DEFAULT_MAX_CTX) or DEFAULT_MAX_CTX
+        self.end_tokens = self.tokenizer.eog_ids
+        # A head padded beyond the vocabulary has rows no text belongs to: never sample them.
+        self._sample_vocab = min(self.info.n_vocab, self.tokenizer.n_vocab)
+        self._chat_format: ChatFormat | None = None
+        self._generation_count = 0  # lets a stream notice that a newer one took the cache
+        self.last_stats = GenerationStats()
+        self.load_seconds = time.perf_counter() - started
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Frees the KV caches and unmaps the weights; the model cannot be used after."""
+        native, self._native = getattr(self, "_native", None), None
+        self._context = None
+        if native is not None:
+            native.close()
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def new_context(self, n_ctx: int) -> Context:
+        """A separate KV cache of n_ctx positions (for batch work). It is closed with the
+        model, or earlier with its close()."""
+        if self._native is None:
+            raise ValueError(f"model {self.path} is closed")
+        return self._native.new_context(n_ctx)
+
+    def _session(self) -> Context:
+        if self._context is None:
+            self._context = self.new_context(self.n_ctx)
+        return self._context
+
+    # -- what it is -------------------------------------------------------------------
+
+    @property
+    def n_vocab(self) -> int:
+        return self.info.n_vocab
+
+    def summary(self) -> dict[str, Any]:
+        """What bit-run --verbose prints about the model."""
+        info = self.info
+        types: dict[str, int] = {}
+        for type_name in self.tensor_types.values():
+            types[str(type_name)] = types.get(str(type_name), 0) + 1
+        template = "from the file" if self.metadata.get("tokenizer.chat_template") else "built-in"
+        return {
+            "file": str(self.path),
+            "name": self.metadata.get("general.name", ""),
+            "arch": info.arch,
+            "layers": info.n_layer,
+            "embedding": info.n_embd,
+            "heads": f"{info.n_head} (kv {info.n_head_kv})",
+            "feed forward": info.n_ff,
+            "vocab": info.n_vocab,
+            "context": f"{self.n_ctx} (trained {info.n_ctx_train})",
+            "tensors": ", ".join(f"{n} x {t}" for t, n in sorted(types.items())),
+            "file size": f"{info.file_bytes / 2**20:.1f} MiB",
+            "chat template": template,
+            "threads": self.threads or "one per core",
+        }
+
+    # -- tokens -----------------------------------------------------------------------
+
+    def tokenize(
+        self, text: str, add_special: bool = True, parse_special: bool = False
+    ) -> list[int]:
+        """Token ids of text; add_special adds BOS (and EOS) as the model's metadata says."""
+        return self.tokenizer.encode(text, add_special=add_special, parse_special=parse_special)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(ids)
+
+    def logits(self, ids: Sequence[int]) -> np.ndarray:
+        """float32 [len(ids), n_vocab]: the logits after each token, in a fresh context."""
+        ids = list(ids)
+        if not ids:
+            raise ValueError("logits() needs at least one token")
+        if len(ids) > self.n_ctx:
+            raise ContextFullError(
+                f"{len(ids)} tokens do not fit in the context of {self.n_ctx} tokens"
+            )
+        context = self.new_context(len(ids))
+        try:
+            return context.eval(ids, 0, all_logits=True)
+        finally:
+            context.close()
+
+    # -- generation -------------------------------------------------------------------
+
+    def generate_tokens(
+        self,
+        ids: Sequence[int],
+        max_tokens: int | None = 128,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[int]:
+        """Continues ids; yields each new token id. Stops before an end-of-generation token,
+        after max_tokens (None: when the context is full) or when the context is full."""
+        params = SamplingParams(temperature, top_k, top_p, min_p, repeat_penalty, seed)
+        return self._generate(self._prompt_ids(ids), _check_max_tokens(max_tokens), params)
+
+    def generate(
+        self,
+        prompt: str,
+        max_tokens: int | None = 128,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        stream: bool = False,
+    ) -> str | Iterator[str]:
+        """Continues prompt (tokenized with BOS, special tokens parsed as in llama.cpp).
+        Returns the new text, or with stream=True an iterator over its pieces. Generation
+        ends at an end-of-generation token, a stop string (not included), max_tokens or a
+        full context."""
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+        ids = self.tokenize(prompt, add_special=True, parse_special=True)
+        params = SamplingParams(temperature, top_k, top_p, min_p, repeat_penalty, seed)
+        pieces = self._stream_text(ids, _check_max_tokens(max_tokens), params, stop)
+        return pieces if stream else "".join(pieces)
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        stream: bool = False,
+        max_tokens: int | None = None,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+    ) -> str | Iterator[str]:
+        """The assistant's reply to messages ([{"role", "content"}, ...]), rendered with the
+        model's chat template. Reuses the KV cache for the part of the conversation it has
+        already seen. max_tokens None: until the end of the turn or a full context."""
+        ids = self.chat_tokens(messages)
+        if len(ids) > self.n_ctx:
+            raise ContextFullError(
+                f"the conversation is {len(ids)} tokens and the context holds {self.n_ctx}: "
+                "start a new conversation, drop old turns, or use a larger n_ctx"
+            )
+        params = SamplingParams(temperature, top_k, top_p, min_p, repeat_penalty, seed)
+        pieces = self._stream_text(ids, _check_max_tokens(max_tokens), params, stop)
+        return pieces if stream else "".join(pieces)
+
+    def chat_prompt(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+        """The text the chat template makes of messages."""
+        if self._chat_format is None:
+            self._chat_format = chat_format(self.metadata, self.tokenizer.tokens.__getitem__)
+        return self._chat_format.render(messages, add_generation_prompt)
+
+    def chat_tokens(self, messages: Sequence[Message]) -> list[int]:
+        """The token ids of messages rendered for a reply (special tokens parsed, BOS added
+        when the model wants one and the template did not write it)."""
+        ids = self.tokenize(self.chat_prompt(messages), add_special=False, parse_special=True)
+        bos = self.tokenizer.bos_id
+        if self.tokenizer.add_bos and bos is not None and ids[:1] != [bos]:
+            ids.insert(0, bos)
+        return ids
+
+    def _prompt_ids(self, ids: Sequence[int]) -> list[int]:
+        ids = [int(t) for t in ids]
+        if not ids:
+            raise ValueError("the prompt is empty: pass at least one token")
+        if len(ids) > self.n_ctx:
+            raise ContextFullError(
+                f"the prompt is {len(ids)} tokens but the context holds {self.n_ctx}: "
+                "shorten it or open the model with a larger n_ctx"
+            )
+        return ids
+
+    def _stream_text(
+        self,
+        ids: Sequence[int],
+        max_tokens: int | None,
+        params: SamplingParams,
+        stop: str | Sequence[str] | None,
+    ) -> Iterator[str]:
+        tokens = self._generate(self._prompt_ids(ids), max_tokens, params)
+        return self._text_pieces(tokens, StopStrings(stop))
+
+    def _text_pieces(self, tokens: Generator[int, None, None], stops: StopStrings) -> Iterator[str]:
+        decoder = self.tokenizer.decoder(skip_special=True)
+        try:
+            for token in tokens:
+                text = stops.feed(decoder.feed(token))
+                if text:
+                    yield text
+                if stops.stopped:
+                    self.last_stats.stop_reason = "stop string"
+                    return
+            text = stops.feed(decoder.flush()) + stops.finish()
+            if text:
+                yield text
+        finally:
+            tokens.close()
+
+    def _generate(
+        self, ids: list[int], max_tokens: int | None, params: SamplingParams
+    ) -> Generator[int, None, None]:
+        """Starts when first iterated: evaluates the prompt, then samples and evaluates one
+        token at a time. The KV cache stays consistent whenever the caller stops early."""
+        stats = self.last_stats = GenerationStats(prompt_tokens=len(ids), stop_reason="interrupted")
+        context = self._session()
+        self._generation_count += 1
+        generation = self._generation_count
+        sampler = Sampler(params)
+        history = list(ids)
+        limit = sys.maxsize if max_tokens is None else max_tokens
+        started = time.perf_counter()
+        logits, stats.prompt_evaluated = context.feed(ids)
+        decode_started = time.perf_counter()
+        stats.prompt_seconds = decode_started - started
+        try:
+            while stats.generated_tokens < limit:
+                token = sampler(logits[: self._sample_vocab], history)
+                if token in self.end_tokens:
+                    stats.stop_reason = "eos"
+                    return
+                stats.generated_tokens += 1
+                yield token
+                if self._generation_count != generation:
+                    raise RuntimeError(
+                        "a newer generation on this model replaced this one's KV cache; "
+                        "finish (or close) one stream before starting the next"
+                    )
+                history.append(token)
+                if stats.generated_tokens >= limit:
+                    break
+                if len(history) > context.n_ctx:
+                    stats.stop_reason = "context full"
+                    return
+                logits = context.eval([token], len(history) - 1)
+            stats.stop_reason = "max tokens"
+        finally:
+            stats.generation_seconds = time.perf_counter() - decode_started
+
+
+def _check_max_tokens(max_tokens: int | None) -> int | None:
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0
+    ):
+        raise ValueError(f"max_tokens must be an integer >= 0 or None, got {max_tokens!r}")
+    return max_tokens

@@ -1,0 +1,269 @@
+"""Small random models of every architecture, as numpy weights and as GGUF files laid out
+the way docs/GGUF.md says bit-convert writes them.
+
+`random_weights` makes the weights; `gguf_metadata` / `gguf_tensors` turn them into what
+goes into the file (tests edit those to make bad files); `write_gguf` writes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gguf import GGUFValueType, GGUFWriter
+
+from bitllm.runtime import tensor_types
+
+PROJECTIONS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+
+
+@dataclass(frozen=True)
+class Config:
+    arch: str
+    n_vocab: int = 80
+    n_embd: int = 64
+    n_layer: int = 2
+    n_head: int = 4
+    n_head_kv: int = 4
+    n_ff: int = 96
+    n_ctx_train: int = 64
+    rms_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    rope_type: str = "neox"  # "norm": q/k rows permuted to llama.cpp's adjacent pairs
+    rope_scale: float = 1.0  # linear position scaling factor
+    activation: str = "silu"
+    sub_norms: bool = False
+    scaled: bool = False  # OneBit: in_scale g, out_scale h, LayerNorm after each projection
+    act_bits: int = 8
+    tied: bool = True
+    weight_type: str = "bt2"
+    head_type: str = "f32"
+    post_layernorm_eps: float = 1e-5
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "bitnet": {"activation": "silu", "sub_norms": True},
+    "bitnet-b1.58": {
+        "activation": "relu2",
+        "sub_norms": True,
+        "n_head_kv": 2,
+        "rope_theta": 500000.0,
+    },
+    "llama": {"activation": "silu", "tied": False, "rope_type": "norm"},
+    "onebit": {
+        "activation": "silu",
+        "scaled": True,
+        "act_bits": 16,
+        "tied": False,
+        "weight_type": "bs1",
+    },
+}
+ARCHS = tuple(ARCH_DEFAULTS)
+
+
+def config_for(arch: str, **overrides: Any) -> Config:
+    return replace(Config(arch=arch, **ARCH_DEFAULTS[arch]), **overrides)
+
+
+@dataclass
+class Projection:
+    values: np.ndarray  # int8 [rows, cols] in {-1, 0, 1} (sign: {-1, 1})
+    row_scale: np.ndarray  # float32 [rows]
+    in_scale: np.ndarray | None = None  # float32 [cols], OneBit g
+    out_scale: np.ndarray | None = None  # float32 [rows], OneBit h
+
+
+@dataclass
+class Layer:
+    attn_norm: np.ndarray
+    ffn_norm: np.ndarray
+    proj: dict[str, Projection]
+    attn_sub_norm: np.ndarray | None = None
+    ffn_sub_norm: np.ndarray | None = None
+
+
+@dataclass
+class Weights:
+    config: Config
+    token_embd: np.ndarray  # float32 [vocab, embd], exactly what the head type stores
+    output_norm: np.ndarray
+    layers: list[Layer] = field(default_factory=list)
+    output: np.ndarray | None = None  # float32 [vocab, embd]; None when tied
+
+
+def _projection_shapes(c: Config) -> dict[str, tuple[int, int]]:
+    q, kv = c.n_head * c.head_dim, c.n_head_kv * c.head_dim
+    return {
+        "attn_q": (q, c.n_embd),
+        "attn_k": (kv, c.n_embd),
+        "attn_v": (kv, c.n_embd),
+        "attn_output": (c.n_embd, q),
+        "ffn_gate": (c.n_ff, c.n_embd),
+        "ffn_up": (c.n_ff, c.n_embd),
+        "ffn_down": (c.n_embd, c.n_ff),
+    }
+
+
+def stored(type_name: str, w: np.ndarray) -> np.ndarray:
+    """What a float/quant type gives back for w (its rounding included)."""
+    rows, cols = w.shape
+    return tensor_types.dequantize(type_name, tensor_types.quantize(type_name, w), rows, cols)
+
+
+def _norm(rng: np.random.Generator, n: int) -> np.ndarray:
+    return (1.0 + 0.2 * rng.standard_normal(n)).astype(np.float32)
+
+
+def _projection(rng: np.random.Generator, c: Config, rows: int, cols: int) -> Projection:
+    if c.scaled:
+        values = rng.choice(np.array([-1, 1], dtype=np.int8), size=(rows, cols))
+        return Projection(
+            values,
+            np.ones(rows, np.float32),
+            in_scale=rng.uniform(0.5, 1.5, cols).astype(np.float32),
+            out_scale=(rng.uniform(0.5, 1.5, rows) / np.sqrt(cols)).astype(np.float32),
+        )
+    if tensor_types.tensor_type(c.weight_type).kind == "sign":
+        values = rng.choice(np.array([-1, 1], dtype=np.int8), size=(rows, cols))
+    else:
+        values = rng.integers(-1, 2, size=(rows, cols), dtype=np.int8)
+    scale = rng.uniform(0.5, 1.5) / np.sqrt(cols)  # a per-tensor BitLinear scale
+    return Projection(values, np.full(rows, scale, np.float32))
+
+
+def random_weights(c: Config, seed: int = 0) -> Weights:
+    rng = np.random.default_rng(seed)
+    embd = rng.standard_normal((c.n_vocab, c.n_embd)).astype(np.float32)
+    w = Weights(c, stored(c.head_type, embd), _norm(rng, c.n_embd))
+    if not c.tied:
+        head = (rng.standard_normal((c.n_vocab, c.n_embd)) / np.sqrt(c.n_embd)).astype(np.float32)
+        w.output = stored(c.head_type, head)
+    for _ in range(c.n_layer):
+        proj = {name: _projection(rng, c, *shape) for name, shape in _projection_shapes(c).items()}
+        layer = Layer(_norm(rng, c.n_embd), _norm(rng, c.n_embd), proj)
+        if c.sub_norms:
+            layer.attn_sub_norm = _norm(rng, c.n_head * c.head_dim)
+            layer.ffn_sub_norm = _norm(rng, c.n_ff)
+        w.layers.append(layer)
+    return w
+
+
+@dataclass
+class TensorData:
+    data: np.ndarray  # the tensor's bytes (uint8)
+    shape: tuple[int, ...]  # logical shape, numpy order: (rows, cols) or (n,)
+    type_id: int
+
+
+def _f32(v: np.ndarray) -> TensorData:
+    return TensorData(v.astype("<f4").view(np.uint8), v.shape, 0)
+
+
+def _float_matrix(type_name: str, m: np.ndarray) -> TensorData:
+    t = tensor_types.tensor_type(type_name)
+    return TensorData(tensor_types.quantize(type_name, m), m.shape, t.gguf_type)
+
+
+def _rope_rows(v: np.ndarray, heads: int) -> np.ndarray:
+    """Rows of a Q/K projection from rotate-half order to adjacent pairs, per head."""
+    head_dim = v.shape[0] // heads
+    return v.reshape(heads, 2, head_dim // 2, *v.shape[1:]).swapaxes(1, 2).reshape(v.shape)
+
+
+def _stored_projection(c: Config, name: str, p: Projection) -> Projection:
+    heads = {"attn_q": c.n_head, "attn_k": c.n_head_kv}.get(name)
+    if c.rope_type != "norm" or heads is None:
+        return p
+    out_scale = None if p.out_scale is None else _rope_rows(p.out_scale, heads)
+    return Projection(
+        _rope_rows(p.values, heads), _rope_rows(p.row_scale, heads), p.in_scale, out_scale
+    )
+
+
+def gguf_tensors(w: Weights) -> dict[str, TensorData]:
+    c = w.config
+    bits = tensor_types.tensor_type(c.weight_type)
+    out = {
+        "token_embd.weight": _float_matrix(c.head_type, w.token_embd),
+        "output_norm.weight": _f32(w.output_norm),
+    }
+    if w.output is not None:
+        out["output.weight"] = _float_matrix(c.head_type, w.output)
+    for i, layer in enumerate(w.layers):
+        out[f"blk.{i}.attn_norm.weight"] = _f32(layer.attn_norm)
+        out[f"blk.{i}.ffn_norm.weight"] = _f32(layer.ffn_norm)
+        if layer.attn_sub_norm is not None and layer.ffn_sub_norm is not None:
+            out[f"blk.{i}.attn_sub_norm.weight"] = _f32(layer.attn_sub_norm)
+            out[f"blk.{i}.ffn_sub_norm.weight"] = _f32(layer.ffn_sub_norm)
+        for name, p in layer.proj.items():
+            p = _stored_projection(c, name, p)
+            if bits.kind in ("ternary", "sign"):
+                packed = tensor_types.pack(c.weight_type, p.values, p.row_scale)
+            else:  # float weights hold value * scale (rounded to the type)
+                packed = tensor_types.quantize(c.weight_type, p.values * p.row_scale[:, None])
+            out[f"blk.{i}.{name}.weight"] = TensorData(packed, p.values.shape, bits.gguf_type)
+            if p.in_scale is not None and p.out_scale is not None:
+                out[f"blk.{i}.{name}.in_scale"] = _f32(p.in_scale)
+                out[f"blk.{i}.{name}.out_scale"] = _f32(p.out_scale)
+    return out
+
+
+def gguf_metadata(c: Config) -> dict[str, tuple[Any, GGUFValueType]]:
+    a, u32, f32 = c.arch, GGUFValueType.UINT32, GGUFValueType.FLOAT32
+    scaling = (
+        {
+            f"{a}.rope.scaling.type": ("linear", GGUFValueType.STRING),
+            f"{a}.rope.scaling.factor": (c.rope_scale, f32),
+        }
+        if c.rope_scale != 1
+        else {}
+    )
+    return scaling | {
+        "general.name": ("test-" + a, GGUFValueType.STRING),
+        f"{a}.context_length": (c.n_ctx_train, u32),
+        f"{a}.embedding_length": (c.n_embd, u32),
+        f"{a}.block_count": (c.n_layer, u32),
+        f"{a}.feed_forward_length": (c.n_ff, u32),
+        f"{a}.attention.head_count": (c.n_head, u32),
+        f"{a}.attention.head_count_kv": (c.n_head_kv, u32),
+        f"{a}.attention.layer_norm_rms_epsilon": (c.rms_eps, f32),
+        f"{a}.rope.freq_base": (c.rope_theta, f32),
+        f"{a}.rope.dimension_count": (c.head_dim, u32),
+        f"{a}.vocab_size": (c.n_vocab, u32),
+        "bitllm.format_version": (1, u32),
+        "bitllm.activation": (c.activation, GGUFValueType.STRING),
+        "bitllm.rope_type": (c.rope_type, GGUFValueType.STRING),
+        "bitllm.sub_norms": (c.sub_norms, GGUFValueType.BOOL),
+        "bitllm.tied_head": (c.tied, GGUFValueType.BOOL),
+        "bitllm.activation_bits": (c.act_bits, u32),
+        "bitllm.post_layernorm_eps": (c.post_layernorm_eps, f32),
+    }
+
+
+def write_gguf(
+    path: Path,
+    arch: str,
+    metadata: dict[str, tuple[Any, GGUFValueType]],
+    tensors: dict[str, TensorData],
+) -> Path:
+    writer = GGUFWriter(str(path), arch)
+    for key, (value, vtype) in metadata.items():
+        writer.add_key_value(key, value, vtype)
+    for name, t in tensors.items():
+        # Bytes as int8 so that gguf-py keeps the logical shape for our own type ids.
+        writer.add_tensor(name, t.data.view(np.int8), raw_shape=t.shape, raw_dtype=t.type_id)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def write_model(path: Path, w: Weights) -> Path:
+    return write_gguf(path, w.config.arch, gguf_metadata(w.config), gguf_tensors(w))

@@ -1,0 +1,87 @@
+"""Thin access to the C model API (bl_model_* / bl_context_*) for the tests, straight
+through cffi; the product's bitllm.Model is built on the same calls elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bitllm.runtime.native import check, library
+
+ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")
+
+
+class NativeModel:
+    def __init__(
+        self, path: Path | str, threads: int = 1, isa: str | None = None, act_bits: int = 0
+    ) -> None:
+        ffi, lib = library()
+        params = ffi.new("bl_model_params *")
+        params.threads = threads
+        params.isa = -1 if isa is None else ISAS.index(isa)
+        params.act_bits = act_bits
+        out = ffi.new("bl_model **")
+        check(lib.bl_model_open(str(path).encode(), params, out))
+        self._ptr = ffi.gc(out[0], lib.bl_model_free)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        ffi, lib = library()
+        info = ffi.new("bl_model_info *")
+        check(lib.bl_model_get_info(self._ptr, info))
+        fields = (
+            "n_vocab",
+            "n_ctx_train",
+            "n_embd",
+            "n_layer",
+            "n_head",
+            "n_head_kv",
+            "n_ff",
+            "file_bytes",
+        )
+        out: dict[str, Any] = {f: getattr(info, f) for f in fields}
+        out["arch"] = ffi.string(info.arch).decode()
+        return out
+
+    def context(self, n_ctx: int = 0) -> NativeContext:
+        return NativeContext(self, n_ctx)
+
+
+class NativeContext:
+    def __init__(self, model: NativeModel, n_ctx: int) -> None:
+        ffi, lib = library()
+        out = ffi.new("bl_context **")
+        check(lib.bl_context_new(model._ptr, n_ctx, out))
+        self.model = model  # keeps the model alive while the context is
+        self.n_vocab = model.info["n_vocab"]
+        self._ptr = ffi.gc(out[0], lib.bl_context_free)
+
+    @property
+    def n_ctx(self) -> int:
+        return library()[1].bl_context_n_ctx(self._ptr)
+
+    @property
+    def n_past(self) -> int:
+        return library()[1].bl_context_n_past(self._ptr)
+
+    def eval(
+        self, tokens: list[int], pos: int | None = None, all_logits: bool = True
+    ) -> np.ndarray:
+        """Logits [len(tokens), n_vocab] (all_logits) or [n_vocab] of the last token."""
+        ffi, lib = library()
+        ids = np.ascontiguousarray(tokens, dtype=np.int32)
+        shape = (len(ids), self.n_vocab) if all_logits else (self.n_vocab,)
+        logits = np.empty(shape, dtype=np.float32)
+        check(
+            lib.bl_context_eval(
+                self._ptr,
+                ffi.cast("int32_t *", ffi.from_buffer(ids)),
+                len(ids),
+                self.n_past if pos is None else pos,
+                ffi.cast("float *", ffi.from_buffer(logits)),
+                int(all_logits),
+            )
+        )
+        return logits

@@ -1,0 +1,327 @@
+"""bit-run and bit-bench as a user runs them: real processes, and a real terminal for chat."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import bitllm
+from bitllm.runtime import cli
+from tests.runtime.tiny_model import cached_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cached_model(tmp_path_factory.getbasetemp())
+
+
+def _command(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", f"bitllm.runtime.{module}", *args]
+
+
+def bit_run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _command("cli", *args), input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and text in lines[0]
+
+
+def test_prompt_streams_the_same_text_as_the_api(model_path: Path) -> None:
+    with bitllm.Model(model_path, n_ctx=128) as m:
+        expected = m.generate("Once upon a time", max_tokens=10, temperature=0)
+    result = bit_run(
+        "-m",
+        str(model_path),
+        "-p",
+        "Once upon a time",
+        "-n",
+        "10",
+        "--temp",
+        "0",
+        "-c",
+        "128",
+        "-t",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Once upon a time" + expected + "\n"
+    for timing in ("load time", "prompt eval time", "eval time", "tokens per second"):
+        assert timing in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_prompt_file_seed_and_no_echo(
+    model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Dear diary,", encoding="utf-8")
+    args = [
+        "-m",
+        str(model_path),
+        "-f",
+        str(prompt),
+        "-n",
+        "8",
+        "--seed",
+        "5",
+        "--temp",
+        "1.2",
+        "--top-k",
+        "0",
+        "--top-p",
+        "1",
+        "--min-p",
+        "0",
+        "--repeat-penalty",
+        "1.1",
+        "--no-display-prompt",
+    ]
+    outputs = []
+    for seed in ("5", "5", "6"):
+        args[args.index("--seed") + 1] = seed
+        assert cli.main(args) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] != outputs[2]
+    assert not outputs[0].startswith("Dear diary")
+
+
+def test_verbose_prints_the_model_summary(
+    model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["-m", str(model_path), "-p", "Hi", "-n", "2", "--verbose"]) == 0
+    err = capsys.readouterr().err
+    for field in ("arch", "bitnet", "layers", "vocab", "32000", "bt2", "isa"):
+        assert field in err
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (("-m", "{model}"), "give a prompt"),
+        (("-m", "{model}", "-p", "x", "--temp", "-1"), "temperature"),
+        (("-m", "{model}", "-p", "x", "--top-p", "0"), "top_p"),
+        (("-m", "{model}", "-p", "x", "-n", "-7"), "-n"),
+        (("-m", "{model}", "-f", "/no/such/prompt.txt"), "cannot read the prompt file"),
+        (("-m", "{model}", "-p", "word " * 300, "-c", "32"), "context holds 32"),
+        (("-m", "{model}", "-p", "x", "-t", "0"), "threads"),
+        (("-m", "{model}", "-p", "x", "--system", "S"), "--system needs --chat"),
+    ],
+)
+def test_errors_are_one_line(
+    model_path: Path, args: tuple, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main([a.replace("{model}", str(model_path)) for a in args]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and text in err, err
+
+
+def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["-p", "x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "required" in err, err
+
+
+def test_missing_model_is_one_line_from_a_real_process() -> None:
+    _one_line_error(bit_run("-m", "/no/such/model.gguf", "-p", "x"), 1, "model file not found")
+
+
+def test_bad_gguf_is_a_one_line_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 32)
+    _one_line_error(bit_run("-m", str(junk), "-p", "x"), 1, "junk.gguf")
+
+
+def test_chat_from_a_pipe_runs_every_turn(model_path: Path) -> None:
+    result = bit_run(
+        "-m",
+        str(model_path),
+        "--chat",
+        "--system",
+        "Be brief.",
+        "-n",
+        "6",
+        "--temp",
+        "0",
+        stdin="Hello\nHow are you?\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("> ") == 3  # two turns, then the prompt that meets EOF
+    assert "eval time" in result.stderr
+
+
+def test_chat_drops_old_turns_when_the_context_fills(model_path: Path) -> None:
+    turns = "".join(f"Tell me about topic number {i} please\n" for i in range(8))
+    result = bit_run(
+        "-m",
+        str(model_path),
+        "--chat",
+        "--system",
+        "S",
+        "-n",
+        "6",
+        "-c",
+        "64",
+        "--temp",
+        "0",
+        stdin=turns,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dropped the" in result.stderr and "oldest message" in result.stderr
+    assert result.stdout.count("> ") == 9
+    assert "Traceback" not in result.stderr
+
+
+class Terminal:
+    """bit-run --chat on a pseudo-terminal: what a user at a keyboard sees and sends."""
+
+    def __init__(self, *args: str) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: becomes bit-run, with the terminal as its tty
+            os.execvpe(sys.executable, _command("cli", *args), os.environ)
+        self.seen = ""
+        self.mark = 0
+
+    def read_until(self, text: str, timeout: float = 60) -> str:
+        """Waits for text after what earlier calls matched; returns the output up to it."""
+        deadline = time.monotonic() + timeout
+        while text not in self.seen[self.mark :]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {text!r} on the terminal; it shows:\n{self.seen}")
+            if select.select([self.fd], [], [], left)[0]:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"bit-run ended before {text!r}:\n{self.seen}")
+                self.seen += chunk.decode(errors="replace")
+        self.mark = self.seen.index(text, self.mark) + len(text)
+        return self.seen[: self.mark]
+
+    def send(self, keys: str) -> None:
+        os.write(self.fd, keys.encode())
+
+    def exit_code(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                while select.select([self.fd], [], [], 0.05)[0] and os.read(self.fd, 4096):
+                    pass
+            except OSError:
+                pass
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+        os.kill(self.pid, signal.SIGKILL)
+        raise AssertionError("bit-run did not exit")
+
+
+@pytest.mark.parametrize("leave", ["/exit\r", "\x04", "\x03"], ids=["exit", "ctrl-d", "ctrl-c"])
+def test_interactive_chat_on_a_terminal(model_path: Path, leave: str) -> None:
+    term = Terminal("-m", str(model_path), "-cnv", "-n", "5", "--temp", "0", "-c", "128")
+    term.read_until("> ")
+    term.send("Hello there\r")
+    term.read_until("Hello there")
+    shown = term.read_until("> ", timeout=60)
+    assert shown.count("> ") == 2
+    time.sleep(0.2)  # a person's pause: a signal in the instant before readline waits is lost
+    term.send(leave)
+    assert term.exit_code() == 0
+    assert "Traceback" not in term.seen
+
+
+def test_ctrl_c_stops_a_reply_and_the_chat_goes_on(model_path: Path) -> None:
+    term = Terminal(
+        "-m", str(model_path), "--chat", "-n", "-1", "-c", "2048", "--temp", "1", "--seed", "1"
+    )
+    term.read_until("> ")
+    term.send("Tell me a long story\r")
+    term.read_until("Tell me a long story\r\n")
+    time.sleep(0.3)
+    term.send("\x03")
+    term.read_until("reply interrupted")
+    term.read_until("> ")
+    term.send("And then?\r")
+    term.read_until("And then?\r\n")
+    time.sleep(0.1)
+    term.send("\x03")  # early in the turn, maybe before the reply starts
+    term.read_until("> ")
+    time.sleep(0.2)
+    term.send("\x04")
+    assert term.exit_code() == 0
+    assert "Traceback" not in term.seen
+
+
+def test_bit_bench_reports_rates_and_memory(model_path: Path) -> None:
+    result = subprocess.run(
+        _command(
+            "bench",
+            "-m",
+            str(model_path),
+            "-p",
+            "16",
+            "-n",
+            "4",
+            "-t",
+            "1,2",
+            "-r",
+            "2",
+            "-o",
+            "json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    tests = [(r["threads"], r["test"]) for r in report["results"]]
+    assert tests == [(1, "pp16"), (1, "tg4"), (2, "pp16"), (2, "tg4")]
+    for r in report["results"]:
+        assert len(r["tokens_per_second"]) == 2 and r["mean"] > 0 and r["rss_mib"] > 0
+    assert report["peak_rss_mib"] > 0
+
+
+def test_bit_bench_markdown_table(model_path: Path) -> None:
+    result = subprocess.run(
+        _command("bench", "-m", str(model_path), "-p", "8", "-n", "2", "-t", "1", "-r", "1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("| model |") and "t/s" in lines[0]
+    assert any("| pp8 |" in line for line in lines) and any("| tg2 |" in line for line in lines)
+    assert "peak RSS" in result.stdout
+
+
+def test_bit_bench_errors_are_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        _command("bench", "-m", str(tmp_path / "none.gguf")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _one_line_error(result, 1, "not found")
