@@ -88,7 +88,8 @@ static void run_slice(void *ctx, int index, int count) {
         size_t last = groups * (size_t)(index + 1) / (size_t)count * ROW_GRAIN;
         if (last > rows) last = rows;
         if (first >= last) continue;
-        const bl_kernel *k = &job->e->kernels->k[w->type][job->x->format][job->e->algo];
+        bl_gemm_fn kernel = bl_kernel_pick(job->e->kernels, w->type, job->x->format,
+                                           job->e->algo, job->x->n);
         bl_gemm_task task = {
             .w = w->data + first * w->row_bytes,
             .w_row_bytes = w->row_bytes,
@@ -98,7 +99,7 @@ static void run_slice(void *ctx, int index, int count) {
             .out = job->y[i] + first,
             .out_stride = rows,
         };
-        (job->x->n == 1 ? k->gemv : k->gemm)(&task);
+        kernel(&task);
         if (w->row_scale) scale_dots(w, job->x, job->y[i], first, last);
     }
 }

@@ -40,11 +40,19 @@ typedef struct bl_kernel {
 
 typedef struct bl_kernel_table {
     bl_kernel k[BL_TYPE_COUNT][BL_ACT_COUNT][BL_ALGO_SLOTS];
+    /* AUTO runs the LUT GEMM from this many activation rows on (0: never);
+     * set where benchmarks show the batched tables beat multiply-add. */
+    size_t auto_lut_min_rows[BL_TYPE_COUNT][BL_ACT_COUNT];
 } bl_kernel_table;
 
 /* The table for an ISA (scalar rows where the ISA has none); NULL if the ISA
  * is not compiled into this library. */
 const bl_kernel_table *bl_kernels_for(bl_isa isa);
+
+/* The kernel for n activation rows: GEMV for one, else GEMM; AUTO resolves
+ * per batch size (auto_lut_min_rows). NULL when the slot is empty. */
+bl_gemm_fn bl_kernel_pick(const bl_kernel_table *t, bl_type_id type, bl_act_format act,
+                          bl_algo algo, size_t n);
 
 /* Which activation format a type's kernels take. */
 bl_act_format bl_act_format_for(bl_kind kind, int act_bits);

@@ -27,6 +27,7 @@ static void build(bl_isa isa, void (*register_rows)(bl_kernel_table *)) {
     for (int type = 0; type < BL_TYPE_COUNT; type++)
         for (int act = 0; act < BL_ACT_COUNT; act++)
             memset(&t->k[type][act][BL_ALGO_AUTO], 0, sizeof(bl_kernel));
+    memset(t->auto_lut_min_rows, 0, sizeof t->auto_lut_min_rows);
     register_rows(t);
     fill_auto(t);
     compiled[isa] = 1;
@@ -54,6 +55,15 @@ const bl_kernel_table *bl_kernels_for(bl_isa isa) {
     pthread_once(&once, build_all);
     if (isa < 0 || isa >= BL_ISA_COUNT || !compiled[isa]) return NULL;
     return &tables[isa];
+}
+
+bl_gemm_fn bl_kernel_pick(const bl_kernel_table *t, bl_type_id type, bl_act_format act,
+                          bl_algo algo, size_t n) {
+    const bl_kernel *k = t->k[type][act];
+    if (n == 1) return k[algo].gemv;
+    size_t lut_from = t->auto_lut_min_rows[type][act];
+    if (algo == BL_ALGO_AUTO && lut_from && n >= lut_from) return k[BL_ALGO_LUT].gemm;
+    return k[algo].gemm;
 }
 
 bl_act_format bl_act_format_for(bl_kind kind, int act_bits) {
