@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 
 from tokenizers import Regex, models, pre_tokenizers
 from tokenizers import Tokenizer as RustTokenizer
@@ -108,14 +109,40 @@ def merge_pairs(merges: Sequence[str], vocab: dict[str, int]) -> list[tuple[str,
     ]
 
 
+def _pairs_of_clean_merges(merges: Sequence[str], vocab: dict[str, int]) -> list[tuple[str, str]]:
+    """merge_pairs() in a few C-speed passes, for the usual file where every merge is
+    "left right" with one space; [] when some merge is not (or "" is a token, which would
+    make a leading space ambiguous). The vocabulary check is left to tokenizers, which
+    refuses a merge of non-tokens."""
+    joined = " ".join(merges)
+    # one space in each: as many spaces as merges and none without
+    if joined.count(" ") != 2 * len(merges) - 1 or "" in vocab:
+        return []
+    if not all(map(str.__contains__, merges, repeat(" "))):
+        return []
+    parts = joined.split(" ")
+    lefts = parts[0::2]
+    if "" in lefts:
+        return []
+    return list(zip(lefts, parts[1::2], strict=True))
+
+
+def _bpe_model(vocab: dict[str, int], merges: Sequence[str], ignore_merges: bool) -> models.BPE:
+    pairs = _pairs_of_clean_merges(merges, vocab)
+    if pairs:
+        try:
+            return models.BPE(vocab, pairs, ignore_merges=ignore_merges)
+        except Exception:  # a merge of non-tokens, which tokenizers refuses: dropped below
+            pass
+    return models.BPE(vocab, merge_pairs(merges, vocab), ignore_merges=ignore_merges)
+
+
 class BPEModel:
     """Encodes plain text (no special tokens) to ids."""
 
     def __init__(self, vocab: dict[str, int], merges: Sequence[str], pre: str | None) -> None:
         self.pre = pre_tokenizer(pre)
-        pairs = merge_pairs(merges, vocab)
-        model = models.BPE(vocab, pairs, ignore_merges=self.pre.ignore_merges)
-        self._rust = RustTokenizer(model)
+        self._rust = RustTokenizer(_bpe_model(vocab, merges, self.pre.ignore_merges))
         splits = [pre_tokenizers.Split(Regex(r), behavior="isolated") for r in self.pre.regexes]
         byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
         self._rust.pre_tokenizer = pre_tokenizers.Sequence([*splits, byte_level])
