@@ -24,6 +24,14 @@ __device__ float biased_to_float(uint32_t v, float bias) {
     return __uint_as_float(0x4b000000u | v) - (8388608.0f + bias);
 }
 
+/* Block `unit` of a quant row, kHalves 16-bit words long. */
+template <int kHalves>
+__device__ void load_block(uint16_t (&h)[kHalves], const uint8_t *row, int64_t unit) {
+    const uint16_t *p = (const uint16_t *)(row + unit * 2 * kHalves);
+#pragma unroll
+    for (int i = 0; i < kHalves; i++) h[i] = __ldg(p + i);
+}
+
 /* q8_0: f16 d, 32 int8 q; w = q * d. A block is 2-byte aligned. */
 struct Q8_0 {
     static constexpr int kCols = 32;
@@ -31,9 +39,7 @@ struct Q8_0 {
         uint16_t h[17];
     };
     __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t) {
-        const uint16_t *p = (const uint16_t *)(row + unit * 34);
-#pragma unroll
-        for (int i = 0; i < 17; i++) raw.h[i] = __ldg(p + i);
+        load_block(raw.h, row, unit);
     }
     __device__ static float dot(const Raw &raw, const float *x) {
         float s = 0.0f;
@@ -54,9 +60,7 @@ struct Q4_0 {
         uint16_t h[9];
     };
     __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t) {
-        const uint16_t *p = (const uint16_t *)(row + unit * 18);
-#pragma unroll
-        for (int i = 0; i < 9; i++) raw.h[i] = __ldg(p + i);
+        load_block(raw.h, row, unit);
     }
     __device__ static float dot(const Raw &raw, const float *x) {
         float s = 0.0f;
@@ -111,7 +115,10 @@ struct F32 {
     }
 };
 
-struct F16 {
+/* f16 and bf16: two weights a 32-bit word, the lower half first; Widen
+ * gives the float of each half. */
+template <class Widen>
+struct TwoByteFloat {
     static constexpr int kCols = 8;
     struct Raw {
         uint32_t w[4];
@@ -123,32 +130,26 @@ struct F16 {
         float s = 0.0f;
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            s += half_bits_to_float((uint16_t)(raw.w[i] & 0xffff)) * x[2 * i];
-            s += half_bits_to_float((uint16_t)(raw.w[i] >> 16)) * x[2 * i + 1];
+            s += Widen::low(raw.w[i]) * x[2 * i];
+            s += Widen::high(raw.w[i]) * x[2 * i + 1];
         }
         return s;
     }
 };
 
-/* bf16 is the upper half of a float32. */
-struct BF16 {
-    static constexpr int kCols = 8;
-    struct Raw {
-        uint32_t w[4];
-    };
-    __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t cols) {
-        load_elements<2>(raw.w, row, unit, cols);
-    }
-    __device__ static float dot(const Raw &raw, const float *x) {
-        float s = 0.0f;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            s += __uint_as_float(raw.w[i] << 16) * x[2 * i];
-            s += __uint_as_float(raw.w[i] & 0xffff0000u) * x[2 * i + 1];
-        }
-        return s;
-    }
+struct HalfWiden {
+    __device__ static float low(uint32_t w) { return half_bits_to_float((uint16_t)(w & 0xffff)); }
+    __device__ static float high(uint32_t w) { return half_bits_to_float((uint16_t)(w >> 16)); }
 };
+
+/* bf16 is the upper half of a float32. */
+struct Bfloat16Widen {
+    __device__ static float low(uint32_t w) { return __uint_as_float(w << 16); }
+    __device__ static float high(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+};
+
+using F16 = TwoByteFloat<HalfWiden>;
+using BF16 = TwoByteFloat<Bfloat16Widen>;
 
 struct FloatArgs {
     const uint8_t *w;

@@ -149,33 +149,9 @@ ALWAYS_INLINE void tile_i16(const bl_gemm_task *t, size_t row, int rows, size_t 
                 bl_avx2_minus(bl_avx2_hsum_epi32(acc[i][j]), x->sums[token + j]);
 }
 
-static void i8_rows(const bl_gemm_task *t, size_t r, size_t n) {
-    tile_i8(t, r, BL_AVX2_TILE_ROWS, n, 1);
-}
-static void i8_tokens(const bl_gemm_task *t, size_t r, size_t n) {
-    tile_i8(t, r, 1, n, BL_AVX2_TILE_TOKENS);
-}
-static void i8_one(const bl_gemm_task *t, size_t r, size_t n) { tile_i8(t, r, 1, n, 1); }
-static void i16_rows(const bl_gemm_task *t, size_t r, size_t n) {
-    tile_i16(t, r, BL_AVX2_TILE_ROWS, n, 1);
-}
-static void i16_tokens(const bl_gemm_task *t, size_t r, size_t n) {
-    tile_i16(t, r, 1, n, BL_AVX2_TILE_TOKENS);
-}
-static void i16_one(const bl_gemm_task *t, size_t r, size_t n) { tile_i16(t, r, 1, n, 1); }
-
-static const bl_avx2_gemm_tiles i8_tiles = {1, BL_AVX2_TILE_TOKENS, i8_tokens, i8_tokens, i8_one};
-static const bl_avx2_gemm_tiles i16_tiles = {1, BL_AVX2_TILE_TOKENS, i16_tokens, i16_tokens,
-                                             i16_one};
-
-static void bl_gemv_bt2_i8_mad__avx2(const bl_gemm_task *t) {
-    bl_avx2_gemv(t, BL_AVX2_TILE_ROWS, i8_rows, i8_one);
-}
-static void bl_gemm_bt2_i8_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &i8_tiles); }
-static void bl_gemv_bt2_i16_mad__avx2(const bl_gemm_task *t) {
-    bl_avx2_gemv(t, BL_AVX2_TILE_ROWS, i16_rows, i16_one);
-}
-static void bl_gemm_bt2_i16_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &i16_tiles); }
+BL_AVX2_ROWS_OR_TOKENS_KERNELS(tile_i8, bl_gemv_bt2_i8_mad__avx2, bl_gemm_bt2_i8_mad__avx2)
+BL_AVX2_ROWS_OR_TOKENS_KERNELS(tile_i16, bl_gemv_bt2_i16_mad__avx2,
+                               bl_gemm_bt2_i16_mad__avx2)
 
 void bl_kernels_register_avx2_bt2(bl_kernel_table *t) {
     bl_kernel_set(t, BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt2_i8_mad__avx2,

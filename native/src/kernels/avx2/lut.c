@@ -194,35 +194,4 @@ ALWAYS_INLINE void lut_gemv(const bl_gemm_task *t, bl_type_id type, int planes) 
     }
 }
 
-#define LUT_KERNELS(type, TYPE)                                                                 \
-    static void bl_gemv_##type##_i8_lut__avx2(const bl_gemm_task *t) {                         \
-        lut_gemv(t, TYPE, 1);                                                                   \
-    }                                                                                           \
-    static void bl_gemv_##type##_i16_lut__avx2(const bl_gemm_task *t) {                        \
-        lut_gemv(t, TYPE, 2);                                                                   \
-    }                                                                                           \
-    static void bl_gemm_##type##_i8_lut__avx2(const bl_gemm_task *t) {                         \
-        lut_gemm_run(t, TYPE, 0, bl_gemv_##type##_i8_lut__avx2);                               \
-    }                                                                                           \
-    static void bl_gemm_##type##_i16_lut__avx2(const bl_gemm_task *t) {                        \
-        lut_gemm_run(t, TYPE, 1, bl_gemv_##type##_i16_lut__avx2);                              \
-    }
-
-LUT_KERNELS(bt2, BL_TYPE_BT2)
-LUT_KERNELS(bt1, BL_TYPE_BT1)
-LUT_KERNELS(bs1, BL_TYPE_BS1)
-
-void bl_kernels_register_avx2_lut(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bt2_i8_lut__avx2,
-                  bl_gemm_bt2_i8_lut__avx2);
-    bl_kernel_set(t, BL_TYPE_BT2, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bt2_i16_lut__avx2,
-                  bl_gemm_bt2_i16_lut__avx2);
-    bl_kernel_set(t, BL_TYPE_BT1, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bt1_i8_lut__avx2,
-                  bl_gemm_bt1_i8_lut__avx2);
-    bl_kernel_set(t, BL_TYPE_BT1, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bt1_i16_lut__avx2,
-                  bl_gemm_bt1_i16_lut__avx2);
-    bl_kernel_set(t, BL_TYPE_BS1, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bs1_i8_lut__avx2,
-                  bl_gemm_bs1_i8_lut__avx2);
-    bl_kernel_set(t, BL_TYPE_BS1, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bs1_i16_lut__avx2,
-                  bl_gemm_bs1_i16_lut__avx2);
-}
+LUT_KERNELS(avx2)

@@ -47,4 +47,23 @@ static inline void bl_avx2_gemm(const bl_gemm_task *t, const bl_avx2_gemm_tiles 
     }
 }
 
+/* Defines the GEMV entry point `gemv` and the GEMM entry point `gemm` of a
+ * kernel whose tile(t, row, rows, token, tokens) unrolls over constant
+ * counts: GEMV tiles of BL_AVX2_TILE_ROWS rows x 1 token, GEMM tiles of
+ * 1 row x BL_AVX2_TILE_TOKENS tokens, 1 x 1 tiles for what is left over. */
+#define BL_AVX2_ROWS_OR_TOKENS_KERNELS(tile, gemv, gemm)                                          \
+    static void tile##_rows(const bl_gemm_task *t, size_t r, size_t n) {                          \
+        tile(t, r, BL_AVX2_TILE_ROWS, n, 1);                                                      \
+    }                                                                                             \
+    static void tile##_tokens(const bl_gemm_task *t, size_t r, size_t n) {                        \
+        tile(t, r, 1, n, BL_AVX2_TILE_TOKENS);                                                    \
+    }                                                                                             \
+    static void tile##_one(const bl_gemm_task *t, size_t r, size_t n) { tile(t, r, 1, n, 1); }   \
+    static const bl_avx2_gemm_tiles tile##_tiles = {1, BL_AVX2_TILE_TOKENS, tile##_tokens,        \
+                                                    tile##_tokens, tile##_one};                   \
+    static void gemv(const bl_gemm_task *t) {                                                     \
+        bl_avx2_gemv(t, BL_AVX2_TILE_ROWS, tile##_rows, tile##_one);                              \
+    }                                                                                             \
+    static void gemm(const bl_gemm_task *t) { bl_avx2_gemm(t, &tile##_tiles); }
+
 #endif

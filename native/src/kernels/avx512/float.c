@@ -6,6 +6,7 @@
  * result is summed in the same order whatever its tile, so GEMV, GEMM and
  * any thread split agree bit for bit. */
 #include "../kernels.h"
+#include "float_tiling.h"
 #include "simd.h"
 
 typedef enum float_type { F32, F16, BF16 } float_type;
@@ -49,7 +50,7 @@ BL_INLINE void float_step(__m512 acc[8][4], const uint8_t *const w[8], const flo
 /* out for rows r .. r + rows - 1 (those that exist) and tokens tok .. tok + tokens - 1;
  * ahead > 0 prefetches the weights that far ahead (GEMV). */
 BL_INLINE void float_tile(const bl_gemm_task *t, size_t r, size_t tok, const int rows,
-                          const int tokens, const float_type type, size_t ahead) {
+                          const int tokens, const int type, size_t ahead) {
     const uint8_t *w[8];
     const float *x[4];
     __m512 acc[8][4];
@@ -65,42 +66,27 @@ BL_INLINE void float_tile(const bl_gemm_task *t, size_t r, size_t tok, const int
     if (whole < t->cols)
         float_step(acc, w, x, whole, (__mmask16)((1u << (t->cols - whole)) - 1), rows, tokens,
                    type, ahead);
-    for (int j = 0; j < tokens; j++) {
-        float *out = (float *)t->out + (tok + (size_t)j) * t->out_stride + r;
-        for (int i = 0; i < rows; i += 4) {
-            if (r + (size_t)i >= t->rows) break;
-            __m128 sums = bl_sum4_ps(acc[i][j], acc[i + 1][j], acc[i + 2][j], acc[i + 3][j]);
-            _mm_mask_storeu_ps(out + i, bl_first_lanes(t->rows - r - (size_t)i), sums);
-        }
-    }
+    bl_store_float_tile(t, acc, r, tok, rows, tokens);
 }
 
-/* GEMV: 8 rows per activation load, 8 independent FMA chains. */
-BL_INLINE void float_gemv(const bl_gemm_task *t, const float_type type) {
-    size_t ahead = bl_prefetch_ahead(8 * t->w_row_bytes);
-    for (size_t r = 0; r < t->rows; r += 8) float_tile(t, r, 0, 8, 1, type, ahead);
+static void bl_gemv_f32_f32_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemv(t, float_tile, F32);
 }
-
-/* GEMM: tiles of 4 rows x 4 tokens (16 accumulators). */
-BL_INLINE void float_gemm(const bl_gemm_task *t, const float_type type) {
-    for (size_t r = 0; r < t->rows; r += 4) {
-        size_t tok = 0;
-        for (; tok + 4 <= t->x->n; tok += 4) float_tile(t, r, tok, 4, 4, type, 0);
-        switch (t->x->n - tok) {
-        case 3: float_tile(t, r, tok, 4, 3, type, 0); break;
-        case 2: float_tile(t, r, tok, 4, 2, type, 0); break;
-        case 1: float_tile(t, r, tok, 4, 1, type, 0); break;
-        default: break;
-        }
-    }
+static void bl_gemm_f32_f32_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemm(t, float_tile, F32);
 }
-
-static void bl_gemv_f32_f32_mad__avx512(const bl_gemm_task *t) { float_gemv(t, F32); }
-static void bl_gemm_f32_f32_mad__avx512(const bl_gemm_task *t) { float_gemm(t, F32); }
-static void bl_gemv_f16_f32_mad__avx512(const bl_gemm_task *t) { float_gemv(t, F16); }
-static void bl_gemm_f16_f32_mad__avx512(const bl_gemm_task *t) { float_gemm(t, F16); }
-static void bl_gemv_bf16_f32_mad__avx512(const bl_gemm_task *t) { float_gemv(t, BF16); }
-static void bl_gemm_bf16_f32_mad__avx512(const bl_gemm_task *t) { float_gemm(t, BF16); }
+static void bl_gemv_f16_f32_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemv(t, float_tile, F16);
+}
+static void bl_gemm_f16_f32_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemm(t, float_tile, F16);
+}
+static void bl_gemv_bf16_f32_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemv(t, float_tile, BF16);
+}
+static void bl_gemm_bf16_f32_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemm(t, float_tile, BF16);
+}
 
 void bl_kernels_register_avx512_float(bl_kernel_table *t) {
     bl_kernel_set(t, BL_TYPE_F32, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_f32_f32_mad__avx512,

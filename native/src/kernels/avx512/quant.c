@@ -13,6 +13,7 @@
  * Per 64 weights and row: 1-2 loads, 2 permutes, 1 f16 convert, (1 xor or
  * 1 shift + 1 and), 1 vpdpbusd, 1 int->float, 1 mul, 1 fma. */
 #include "../kernels.h"
+#include "float_tiling.h"
 #include "simd.h"
 
 typedef enum quant_type { Q8_0, Q4_0 } quant_type;
@@ -130,7 +131,7 @@ BL_INLINE void quant_step(__m512 acc[8][4], const uint8_t *const w[8], const uin
 
 /* As float_tile in float.c: ahead > 0 prefetches the weights (GEMV). */
 BL_INLINE void quant_tile(const bl_gemm_task *t, size_t r, size_t tok, const int rows,
-                          const int tokens, const quant_type type, size_t ahead) {
+                          const int tokens, const int type, size_t ahead) {
     const uint8_t *w[8], *x[4];
     __m512 acc[8][4];
     for (int i = 0; i < rows; i++) {
@@ -141,40 +142,21 @@ BL_INLINE void quant_tile(const bl_gemm_task *t, size_t r, size_t tok, const int
     size_t blocks = t->cols / 32;
     for (size_t p = 0; p < blocks / 2; p++) quant_step(acc, w, x, p, 1, rows, tokens, type, ahead);
     if (blocks % 2) quant_step(acc, w, x, blocks / 2, 0, rows, tokens, type, ahead);
-    for (int j = 0; j < tokens; j++) {
-        float *out = (float *)t->out + (tok + (size_t)j) * t->out_stride + r;
-        for (int i = 0; i < rows; i += 4) {
-            if (r + (size_t)i >= t->rows) break;
-            __m128 sums = bl_sum4_ps(acc[i][j], acc[i + 1][j], acc[i + 2][j], acc[i + 3][j]);
-            _mm_mask_storeu_ps(out + i, bl_first_lanes(t->rows - r - (size_t)i), sums);
-        }
-    }
+    bl_store_float_tile(t, acc, r, tok, rows, tokens);
 }
 
-/* GEMV: 8 rows per activation pair. */
-BL_INLINE void quant_gemv(const bl_gemm_task *t, const quant_type type) {
-    size_t ahead = bl_prefetch_ahead(8 * t->w_row_bytes);
-    for (size_t r = 0; r < t->rows; r += 8) quant_tile(t, r, 0, 8, 1, type, ahead);
+static void bl_gemv_q8_0_q8_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemv(t, quant_tile, Q8_0);
 }
-
-/* GEMM: tiles of 4 rows x 4 tokens. */
-BL_INLINE void quant_gemm(const bl_gemm_task *t, const quant_type type) {
-    for (size_t r = 0; r < t->rows; r += 4) {
-        size_t tok = 0;
-        for (; tok + 4 <= t->x->n; tok += 4) quant_tile(t, r, tok, 4, 4, type, 0);
-        switch (t->x->n - tok) {
-        case 3: quant_tile(t, r, tok, 4, 3, type, 0); break;
-        case 2: quant_tile(t, r, tok, 4, 2, type, 0); break;
-        case 1: quant_tile(t, r, tok, 4, 1, type, 0); break;
-        default: break;
-        }
-    }
+static void bl_gemm_q8_0_q8_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemm(t, quant_tile, Q8_0);
 }
-
-static void bl_gemv_q8_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemv(t, Q8_0); }
-static void bl_gemm_q8_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemm(t, Q8_0); }
-static void bl_gemv_q4_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemv(t, Q4_0); }
-static void bl_gemm_q4_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemm(t, Q4_0); }
+static void bl_gemv_q4_0_q8_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemv(t, quant_tile, Q4_0);
+}
+static void bl_gemm_q4_0_q8_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemm(t, quant_tile, Q4_0);
+}
 
 void bl_kernels_register_avx512_quant(bl_kernel_table *t) {
     index_tables_init();
