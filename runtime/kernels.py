@@ -70,8 +70,13 @@ def pack(type: str, values: np.ndarray, row_scale: np.ndarray) -> PackedMatrix:
     data = np.empty(size, dtype=np.uint8)
     check(
         lib.bl_pack(
-            type.encode(), _ptr(ffi, values, "int8_t *"), _ptr(ffi, scale, "float *"),
-            rows, cols, _ptr(ffi, data, "void *"), size,
+            type.encode(),
+            _ptr(ffi, values, "int8_t *"),
+            _ptr(ffi, scale, "float *"),
+            rows,
+            cols,
+            _ptr(ffi, data, "void *"),
+            size,
         )
     )
     return PackedMatrix(type, rows, cols, data)
@@ -112,8 +117,13 @@ def unpack(matrix: PackedMatrix) -> tuple[np.ndarray, np.ndarray]:
     scale = np.empty(matrix.rows, dtype=np.float32)
     check(
         lib.bl_unpack(
-            matrix.type.encode(), _ptr(ffi, matrix.data, "void *"), matrix.nbytes,
-            matrix.rows, matrix.cols, _ptr(ffi, values, "int8_t *"), _ptr(ffi, scale, "float *"),
+            matrix.type.encode(),
+            _ptr(ffi, matrix.data, "void *"),
+            matrix.nbytes,
+            matrix.rows,
+            matrix.cols,
+            _ptr(ffi, values, "int8_t *"),
+            _ptr(ffi, scale, "float *"),
         )
     )
     return values, scale
@@ -125,8 +135,12 @@ def dequantize(matrix: PackedMatrix) -> np.ndarray:
     out = np.empty((matrix.rows, matrix.cols), dtype=np.float32)
     check(
         lib.bl_dequantize(
-            matrix.type.encode(), _ptr(ffi, matrix.data, "void *"), matrix.nbytes,
-            matrix.rows, matrix.cols, _ptr(ffi, out, "float *"),
+            matrix.type.encode(),
+            _ptr(ffi, matrix.data, "void *"),
+            matrix.nbytes,
+            matrix.rows,
+            matrix.cols,
+            _ptr(ffi, out, "float *"),
         )
     )
     return out
@@ -166,15 +180,25 @@ def matmul(
         raise ValueError(f"unknown algo {algo!r} (auto, mad, lut)")
     options = ffi.new(
         "bl_matmul_options *",
-        {"isa": _isa_index(isa), "threads": threads or 0, "act_bits": act_bits,
-         "algo": _ALGOS[algo]},
+        {
+            "isa": _isa_index(isa),
+            "threads": threads or 0,
+            "act_bits": act_bits,
+            "algo": _ALGOS[algo],
+        },
     )
     y = np.empty((x.shape[0], matrix.rows), dtype=np.float32)
     check(
         lib.bl_matmul(
-            matrix.type.encode(), _ptr(ffi, matrix.data, "void *"), matrix.nbytes,
-            matrix.rows, matrix.cols, _ptr(ffi, x, "float *"), x.shape[0],
-            _ptr(ffi, y, "float *"), options,
+            matrix.type.encode(),
+            _ptr(ffi, matrix.data, "void *"),
+            matrix.nbytes,
+            matrix.rows,
+            matrix.cols,
+            _ptr(ffi, x, "float *"),
+            x.shape[0],
+            _ptr(ffi, y, "float *"),
+            options,
         )
     )
     return y

@@ -54,9 +54,7 @@ def tensor_type(name: str) -> TensorType:
     try:
         return TYPES[name]
     except KeyError:
-        raise ValueError(
-            f"unknown tensor type {name!r} (known: {', '.join(TYPES)})"
-        ) from None
+        raise ValueError(f"unknown tensor type {name!r} (known: {', '.join(TYPES)})") from None
 
 
 def _pad_cols(values: np.ndarray, cols: int, fill: int | float) -> np.ndarray:

@@ -67,10 +67,12 @@ def memory_bandwidth(threads: int) -> float:
     source = Path(__file__).with_name("membw.c")
     with tempfile.TemporaryDirectory() as tmp:
         exe = Path(tmp) / "membw"
-        subprocess.run(["cc", "-O2", "-mavx512f", "-pthread", str(source), "-o", str(exe)],
-                       check=True)
-        out = subprocess.run([str(exe), str(threads), "1024", "9"], check=True,
-                             capture_output=True, text=True)
+        subprocess.run(
+            ["cc", "-O2", "-mavx512f", "-pthread", str(source), "-o", str(exe)], check=True
+        )
+        out = subprocess.run(
+            [str(exe), str(threads), "1024", "9"], check=True, capture_output=True, text=True
+        )
     return float(out.stdout)
 
 
@@ -78,12 +80,14 @@ def make_matrix(name: str, rows: int, cols: int, rng: np.random.Generator) -> ke
     kind = tensor_types.tensor_type(name).kind
     if kind == "ternary":
         values = rng.integers(-1, 2, size=(rows, cols), dtype=np.int8)
-        return kernels.from_bytes(name, tensor_types.pack(name, values, np.ones(rows, np.float32)),
-                                  rows, cols)
+        return kernels.from_bytes(
+            name, tensor_types.pack(name, values, np.ones(rows, np.float32)), rows, cols
+        )
     if kind == "sign":
         values = np.where(rng.random((rows, cols)) < 0.5, -1, 1).astype(np.int8)
-        return kernels.from_bytes(name, tensor_types.pack(name, values, np.ones(rows, np.float32)),
-                                  rows, cols)
+        return kernels.from_bytes(
+            name, tensor_types.pack(name, values, np.ones(rows, np.float32)), rows, cols
+        )
     w = rng.standard_normal((rows, cols), dtype=np.float32)
     return kernels.from_bytes(name, tensor_types.quantize(name, w), rows, cols)
 
@@ -105,16 +109,24 @@ def time_calls(call: Callable[[], None], min_seconds: float) -> float:
     return statistics.median(samples)
 
 
-def bench_one(matrix: kernels.PackedMatrix, isa: str, algo: str, mode: str,
-              rng: np.random.Generator, min_seconds: float) -> tuple[float, int]:
+def bench_one(
+    matrix: kernels.PackedMatrix,
+    isa: str,
+    algo: str,
+    mode: str,
+    rng: np.random.Generator,
+    min_seconds: float,
+) -> tuple[float, int]:
     n = 128 if mode == "gemm128" else 1
     threads = 1 if mode in ("gemv1", "gemm128") else 2
     x = rng.standard_normal((n, matrix.cols), dtype=np.float32)
     copies = [matrix]
     if mode == "gemv2_dram" and matrix.nbytes < 4 * L3_BYTES:
         extra = -(-4 * L3_BYTES // matrix.nbytes)
-        copies = [kernels.from_bytes(matrix.type, matrix.data.copy(), matrix.rows, matrix.cols)
-                  for _ in range(extra)]
+        copies = [
+            kernels.from_bytes(matrix.type, matrix.data.copy(), matrix.rows, matrix.cols)
+            for _ in range(extra)
+        ]
     turn = iter(range(1 << 62))
 
     def call() -> None:
@@ -140,8 +152,9 @@ def run(args: argparse.Namespace) -> list[Result]:
                         if shape == "head" and mode == "gemm128":
                             continue
                         seconds, n = bench_one(matrix, isa, algo, mode, rng, args.seconds)
-                        r = Result(name, isa, algo, shape, mode, seconds, rows * cols,
-                                   matrix.nbytes, n)
+                        r = Result(
+                            name, isa, algo, shape, mode, seconds, rows * cols, matrix.nbytes, n
+                        )
                         results.append(r)
                         print_row(r, args.bandwidth)
     return results
@@ -151,9 +164,11 @@ def print_row(r: Result, bandwidth: dict[int, float]) -> None:
     share = ""
     if r.mode == "gemv2_dram" or r.shape == "head":
         share = f"{100 * r.gbytes() / bandwidth[2 if r.mode != 'gemv1' else 1]:6.0f}%"
-    print(f"| {r.type:5} | {r.isa:7} | {r.algo:4} | {r.shape:8} | {r.mode:10} | "
-          f"{r.seconds * 1e6:10.1f} | {r.gweights():8.1f} | {r.gbytes():7.1f} | {share:>7} |",
-          flush=True)
+    print(
+        f"| {r.type:5} | {r.isa:7} | {r.algo:4} | {r.shape:8} | {r.mode:10} | "
+        f"{r.seconds * 1e6:10.1f} | {r.gweights():8.1f} | {r.gbytes():7.1f} | {share:>7} |",
+        flush=True,
+    )
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -164,8 +179,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     p.add_argument("--seconds", type=float, default=0.5, help="minimum timing per figure")
-    p.add_argument("--quick", action="store_true",
-                   help="bt2/bt1/bs1 + q4_0 head, best ISA, ffn_up + head, 0.2 s per figure")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="bt2/bt1/bs1 + q4_0 head, best ISA, ffn_up + head, 0.2 s per figure",
+    )
     args = p.parse_args(argv)
     if args.isas is None:
         args.isas = [i for i in kernels.isas() if i != "scalar"] or ["scalar"]
@@ -180,10 +198,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     args.bandwidth = {t: memory_bandwidth(t) for t in (1, 2)}
-    print(f"memory read bandwidth: {args.bandwidth[1]:.1f} GB/s (1 thread), "
-          f"{args.bandwidth[2]:.1f} GB/s (2 threads)")
-    print("| type  | isa     | algo | shape    | mode       |   us/call  "
-          "| Gw/s     | GB/s    | % bw    |")
+    print(
+        f"memory read bandwidth: {args.bandwidth[1]:.1f} GB/s (1 thread), "
+        f"{args.bandwidth[2]:.1f} GB/s (2 threads)"
+    )
+    print(
+        "| type  | isa     | algo | shape    | mode       |   us/call  "
+        "| Gw/s     | GB/s    | % bw    |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     run(args)
 

@@ -54,8 +54,14 @@ def tokens(n: int) -> list[int]:
 def llama_cpp_rates(path: Path, threads: int) -> tuple[float, float]:
     import llama_cpp
 
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, n_batch=512, n_threads=threads,
-                          n_threads_batch=threads, verbose=False)
+    llm = llama_cpp.Llama(
+        model_path=str(path),
+        n_ctx=512,
+        n_batch=512,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
     prompt = tokens(128)
     llm.eval(prompt[:8])  # warm-up: page in the weights
     llm.reset()
@@ -97,13 +103,17 @@ def main() -> None:
         for _ in range(args.repetitions):
             runs["llama.cpp"].append(llama_cpp_rates(theirs, threads))
             runs["bitllm"].append(bitllm_rates(args.ours, threads))
-        medians = {k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v))
-                   for k, v in runs.items()}
+        medians = {
+            k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v))
+            for k, v in runs.items()
+        }
         for engine, (pp, tg) in medians.items():
             print(f"| {threads} | {engine} | {pp:.1f} | {tg:.1f} |")
         ours, theirs_ = medians["bitllm"], medians["llama.cpp"]
-        print(f"| {threads} | ratio | {ours[0] / theirs_[0]:.2f}x | {ours[1] / theirs_[1]:.2f}x |",
-              flush=True)
+        print(
+            f"| {threads} | ratio | {ours[0] / theirs_[0]:.2f}x | {ours[1] / theirs_[1]:.2f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ BIT_TYPES = ["bt2", "bt1", "bs1"]
 ALGOS = ["auto", "mad", "lut"]
 COLS = [64, 96, 1536, 2560, 3200, 5460, 6912, 8640, 14336]
 SHAPES = [(rows, cols) for rows in (1, 3, 17) for cols in COLS] + [
-    (1000, 64), (1000, 2560), (1000, 6912), (40, 14336)
+    (1000, 64),
+    (1000, 2560),
+    (1000, 6912),
+    (40, 14336),
 ]
 ISAS = kernels.isas()
 
@@ -37,8 +40,9 @@ def _activations(rng: np.random.Generator, n: int, cols: int) -> np.ndarray:
 @pytest.mark.parametrize("algo", ALGOS)
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("name", BIT_TYPES)
-def test_bit_types_are_exact(name: str, isa: str, algo: str, act_bits: int,
-                             rng: np.random.Generator) -> None:
+def test_bit_types_are_exact(
+    name: str, isa: str, algo: str, act_bits: int, rng: np.random.Generator
+) -> None:
     for rows, cols in SHAPES:
         values, scale, matrix = _random_matrix(rng, name, rows, cols)
         for n in (1, 5) if rows * cols < 4_000_000 else (1,):

@@ -49,8 +49,9 @@ def test_pack_matches_numpy_and_round_trips(name: str, rng: np.random.Generator)
         np.testing.assert_array_equal(np_scale, scale)
         expected = values.astype(np.float32) * scale[:, None]
         np.testing.assert_array_equal(kernels.dequantize(packed), expected)
-        np.testing.assert_array_equal(tensor_types.dequantize(name, packed.data, rows, cols),
-                                      expected)
+        np.testing.assert_array_equal(
+            tensor_types.dequantize(name, packed.data, rows, cols), expected
+        )
 
 
 @pytest.mark.parametrize("name", FLOAT_TYPES)
@@ -67,8 +68,26 @@ def test_quantize_matches_numpy(name: str, rng: np.random.Generator) -> None:
 
 
 def test_half_precision_edge_values() -> None:
-    special = np.array([[0.0, -0.0, 65504.0, 65520.0, 1e-8, 6e-8, -6.1e-5, 1e30, np.inf,
-                         -np.inf, 3.0e-5, 1.0009765625, 2.0**-24 * 1.5]], dtype=np.float32)
+    special = np.array(
+        [
+            [
+                0.0,
+                -0.0,
+                65504.0,
+                65520.0,
+                1e-8,
+                6e-8,
+                -6.1e-5,
+                1e30,
+                np.inf,
+                -np.inf,
+                3.0e-5,
+                1.0009765625,
+                2.0**-24 * 1.5,
+            ]
+        ],
+        dtype=np.float32,
+    )
     for name in ("f16", "bf16"):
         np.testing.assert_array_equal(
             kernels.quantize(name, special).data, tensor_types.quantize(name, special)
