@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitllm.runtime.kernels import PackedMatrix
+from bitllm.runtime.kernels import PackedMatrix, activations_for, pointer
 from bitllm.runtime.native import library
 
 _ERR_UNSUPPORTED = -3
@@ -39,22 +39,6 @@ def _check(status: int) -> None:
         raise ValueError(_last_error())
 
 
-def _ptr(ffi: object, array: np.ndarray, ctype: str) -> object:
-    return ffi.cast(ctype, ffi.from_buffer(array))  # type: ignore[attr-defined]
-
-
-def _activations(matrix: PackedMatrix, x: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2 or x.shape[1] != matrix.cols:
-        raise ValueError(
-            f"x must be [n, {matrix.cols}] for a {matrix.rows} x {matrix.cols} matrix, "
-            f"got shape {x.shape}"
-        )
-    return x
-
-
 def matmul(matrix: PackedMatrix, x: np.ndarray, act_bits: int = 8) -> np.ndarray:
     """y [n, rows] = x [n, cols] . W^T on the GPU (copies in and out).
 
@@ -62,18 +46,18 @@ def matmul(matrix: PackedMatrix, x: np.ndarray, act_bits: int = 8) -> np.ndarray
     types multiply float32 activations in float32. Raises CudaUnavailableError without a GPU.
     """
     ffi, lib = library()
-    x = _activations(matrix, x)
+    x = activations_for(matrix, x)
     y = np.empty((x.shape[0], matrix.rows), dtype=np.float32)
     _check(
         lib.bl_cuda_matmul(
             matrix.type.encode(),
-            _ptr(ffi, matrix.data, "void *"),
+            pointer(ffi, matrix.data, "void *"),
             matrix.nbytes,
             matrix.rows,
             matrix.cols,
-            _ptr(ffi, x, "float *"),
+            pointer(ffi, x, "float *"),
             x.shape[0],
-            _ptr(ffi, y, "float *"),
+            pointer(ffi, y, "float *"),
             act_bits,
         )
     )
@@ -90,7 +74,7 @@ def bench_matmul(
     _check(
         lib.bl_cuda_bench_matmul(
             matrix.type.encode(),
-            _ptr(ffi, matrix.data, "void *"),
+            pointer(ffi, matrix.data, "void *"),
             matrix.nbytes,
             matrix.rows,
             matrix.cols,

@@ -52,7 +52,8 @@ def default_isa() -> str:
     return _ISAS[check(lib.bl_isa_default())]
 
 
-def _ptr(ffi: object, array: np.ndarray, ctype: str) -> object:
+def pointer(ffi: object, array: np.ndarray, ctype: str) -> object:
+    """A C pointer of type ctype into array's buffer."""
     return ffi.cast(ctype, ffi.from_buffer(array))  # type: ignore[attr-defined]
 
 
@@ -71,11 +72,11 @@ def pack(type: str, values: np.ndarray, row_scale: np.ndarray) -> PackedMatrix:
     check(
         lib.bl_pack(
             type.encode(),
-            _ptr(ffi, values, "int8_t *"),
-            _ptr(ffi, scale, "float *"),
+            pointer(ffi, values, "int8_t *"),
+            pointer(ffi, scale, "float *"),
             rows,
             cols,
-            _ptr(ffi, data, "void *"),
+            pointer(ffi, data, "void *"),
             size,
         )
     )
@@ -93,7 +94,12 @@ def quantize(type: str, weights: np.ndarray) -> PackedMatrix:
     data = np.empty(size, dtype=np.uint8)
     check(
         lib.bl_quantize(
-            type.encode(), _ptr(ffi, w, "float *"), rows, cols, _ptr(ffi, data, "void *"), size
+            type.encode(),
+            pointer(ffi, w, "float *"),
+            rows,
+            cols,
+            pointer(ffi, data, "void *"),
+            size,
         )
     )
     return PackedMatrix(type, rows, cols, data)
@@ -118,12 +124,12 @@ def unpack(matrix: PackedMatrix) -> tuple[np.ndarray, np.ndarray]:
     check(
         lib.bl_unpack(
             matrix.type.encode(),
-            _ptr(ffi, matrix.data, "void *"),
+            pointer(ffi, matrix.data, "void *"),
             matrix.nbytes,
             matrix.rows,
             matrix.cols,
-            _ptr(ffi, values, "int8_t *"),
-            _ptr(ffi, scale, "float *"),
+            pointer(ffi, values, "int8_t *"),
+            pointer(ffi, scale, "float *"),
         )
     )
     return values, scale
@@ -136,11 +142,11 @@ def dequantize(matrix: PackedMatrix) -> np.ndarray:
     check(
         lib.bl_dequantize(
             matrix.type.encode(),
-            _ptr(ffi, matrix.data, "void *"),
+            pointer(ffi, matrix.data, "void *"),
             matrix.nbytes,
             matrix.rows,
             matrix.cols,
-            _ptr(ffi, out, "float *"),
+            pointer(ffi, out, "float *"),
         )
     )
     return out
@@ -152,6 +158,19 @@ def _isa_index(isa: str | None) -> int:
     if isa not in _ISAS:
         raise ValueError(f"unknown ISA {isa!r} (known: {', '.join(_ISAS)})")
     return _ISAS.index(isa)
+
+
+def activations_for(matrix: PackedMatrix, x: np.ndarray) -> np.ndarray:
+    """x as a contiguous float32 [n, cols] for matrix (a 1-D x is one row), or ValueError."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != matrix.cols:
+        raise ValueError(
+            f"x must be [n, {matrix.cols}] for a {matrix.rows} x {matrix.cols} matrix, "
+            f"got shape {x.shape}"
+        )
+    return x
 
 
 def matmul(
@@ -168,14 +187,7 @@ def matmul(
     multiplied in integers and rescaled by row_scale / s. algo: None/"auto", "mad" or "lut".
     """
     ffi, lib = library()
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2 or x.shape[1] != matrix.cols:
-        raise ValueError(
-            f"x must be [n, {matrix.cols}] for a {matrix.rows} x {matrix.cols} matrix, "
-            f"got shape {x.shape}"
-        )
+    x = activations_for(matrix, x)
     if algo not in _ALGOS:
         raise ValueError(f"unknown algo {algo!r} (auto, mad, lut)")
     options = ffi.new(
@@ -191,13 +203,13 @@ def matmul(
     check(
         lib.bl_matmul(
             matrix.type.encode(),
-            _ptr(ffi, matrix.data, "void *"),
+            pointer(ffi, matrix.data, "void *"),
             matrix.nbytes,
             matrix.rows,
             matrix.cols,
-            _ptr(ffi, x, "float *"),
+            pointer(ffi, x, "float *"),
             x.shape[0],
-            _ptr(ffi, y, "float *"),
+            pointer(ffi, y, "float *"),
             options,
         )
     )
