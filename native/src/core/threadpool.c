@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -41,14 +42,56 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-int bl_cpu_count(void) {
+/* Reads a small non-negative integer from a sysfs file; -1 when absent. */
+static long read_sysfs_long(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long v = -1;
+    if (fscanf(f, "%ld", &v) != 1) v = -1;
+    fclose(f);
+    return v;
+}
+
+/* Physical cores among the CPUs this process may run on: SMT siblings share a
+ * core's vector units, so one thread per core is the fast default. Falls back
+ * to the logical count where the topology is not readable. */
+static int count_physical_cores(void) {
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0) return n;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 ? (int)n : 1;
     }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    long seen[CPU_SETSIZE][2];
+    int cores = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
+        long core = read_sysfs_long(path);
+        snprintf(path, sizeof path,
+                 "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
+        long package = read_sysfs_long(path);
+        if (core < 0 || package < 0) return CPU_COUNT(&set);
+        int known = 0;
+        for (int i = 0; i < cores && !known; i++) known = seen[i][0] == package && seen[i][1] == core;
+        if (!known) {
+            seen[cores][0] = package;
+            seen[cores][1] = core;
+            cores++;
+        }
+    }
+    return cores > 0 ? cores : 1;
+}
+
+static int physical_cores;
+static pthread_once_t cores_once = PTHREAD_ONCE_INIT;
+
+static void count_cores_once(void) { physical_cores = count_physical_cores(); }
+
+/* Read once per process: every default-threaded call asks. */
+int bl_cpu_count(void) {
+    pthread_once(&cores_once, count_cores_once);
+    return physical_cores;
 }
 
 int bl_parallel_run(int n, bl_task_fn fn, void *ctx) {

@@ -7,7 +7,7 @@
 typedef void (*bl_task_fn)(void *ctx, int index, int count);
 int bl_parallel_run(int n, bl_task_fn fn, void *ctx);
 
-/* Cores this process may run on (at least 1). */
+/* Physical cores this process may run on (at least 1). */
 int bl_cpu_count(void);
 
 #endif
