@@ -6,6 +6,9 @@ warm up, then `repetitions` times; the table shows mean ± standard deviation of
 and the resident memory of the process after the test (the mmapped weights count once they
 are touched). Only the native engine is loaded: the Python tokenizer (about 100 MB for a
 Llama-3 vocabulary) would hide what the engine itself holds.
+
+With --device cuda the forward pass runs on the GPU and the host's threads only look up
+the token embeddings, so one run with one thread is the default there.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ PROG = "bit-bench"
 class Result:
     model: str
     file_mib: float
+    device: str  # "cpu", or "cuda: " and the GPU's name (llama-bench's backend)
     threads: int
     test: str
     tokens_per_second: list[float]
@@ -84,7 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", "--n-gen", type=_int_list, default=[64], help="generation lengths (default: 64)"
     )
     parser.add_argument(
-        "-t", "--threads", type=_int_list, default=[1, 2], help="thread counts (default: 1,2)"
+        "-t",
+        "--threads",
+        type=_int_list,
+        default=None,
+        help="thread counts (default: 1,2; with --device cuda: 1, as the GPU does the work)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the forward pass runs; cuda: an NVIDIA GPU (default: cpu)",
     )
     parser.add_argument(
         "-r", "--repetitions", type=int, default=5, help="timed runs per test (default: 5)"
@@ -142,16 +156,18 @@ def bench_model(path: str, args: argparse.Namespace, emit: Callable[[Result], No
     tests = [("pp", n, prompt_rates) for n in args.n_prompt if n] + [
         ("tg", n, decode_rates) for n in args.n_gen if n
     ]
-    for threads in args.threads:
+    thread_counts = args.threads or ([1] if args.device == "cuda" else [1, 2])
+    for threads in thread_counts:
         if threads < 1:
             raise ValueError("thread counts must be >= 1")
-        with NativeModel(path, threads=threads) as model:
+        with NativeModel(path, threads=threads, device=args.device) as model:
             file_mib = model.info.file_bytes / 2**20
             context = model.new_context(n_ctx)
             for kind, n, measure in tests:
                 tokens = rng.integers(0, model.info.n_vocab, n).tolist()
                 rates = measure(context, tokens, args.repetitions)
-                emit(Result(name, file_mib, threads, f"{kind}{n}", rates, _rss_mib()))
+                test = f"{kind}{n}"
+                emit(Result(name, file_mib, model.info.device, threads, test, rates, _rss_mib()))
 
 
 def _markdown_row(cells: Sequence[str]) -> str:
@@ -159,17 +175,23 @@ def _markdown_row(cells: Sequence[str]) -> str:
 
 
 class MarkdownTable:
-    HEADER = ("model", "size", "threads", "test", "t/s", "RSS")
-    ALIGN = ("---", "---:", "---:", "---:", "---:", "---:")
+    """Prints its header with the first row, so a run that fails first prints no table."""
+
+    HEADER = ("model", "size", "device", "threads", "test", "t/s", "RSS")
+    ALIGN = ("---", "---:", "---", "---:", "---:", "---:", "---:")
 
     def __init__(self) -> None:
-        print(_markdown_row(self.HEADER))
-        print(_markdown_row(self.ALIGN), flush=True)
+        self.rows = 0
 
     def __call__(self, r: Result) -> None:
+        if self.rows == 0:
+            print(_markdown_row(self.HEADER))
+            print(_markdown_row(self.ALIGN))
+        self.rows += 1
         cells = (
             r.model,
             f"{r.file_mib:.1f} MiB",
+            r.device,
             str(r.threads),
             r.test,
             f"{r.mean:.2f} ± {r.stdev:.2f}",

@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--ctx-size", type=int, default=None, help="context size (default: trained, <= 4096)"
     )
     parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the forward pass runs; cuda: an NVIDIA GPU (default: cpu)",
+    )
+    parser.add_argument(
         "-cnv", "--chat", action="store_true", help="chat interactively (/exit or Ctrl-D leaves)"
     )
     parser.add_argument("--system", help="system message for chat mode")
@@ -299,7 +305,9 @@ def run(args: argparse.Namespace) -> None:
     _max_tokens(args)
     SamplingParams(**{k: v for k, v in _sampling(args).items() if k != "stop"})
     totals = Totals()
-    with Model(args.model, threads=args.threads, n_ctx=args.ctx_size or None) as model:
+    with Model(
+        args.model, threads=args.threads, n_ctx=args.ctx_size or None, device=args.device
+    ) as model:
         if args.verbose:
             _print_summary(model)
         try:

@@ -27,6 +27,7 @@ from bitllm.runtime.tokenizer import Tokenizer
 
 DEFAULT_MAX_CTX = 4096  # default context when the model was trained for more
 EVAL_BATCH = 512  # tokens per native call when evaluating a long prompt
+DEVICES = ("cpu", "cuda")  # index = bl_device
 
 
 class ContextFullError(ValueError):
@@ -44,6 +45,8 @@ class ModelInfo:
     n_head_kv: int
     n_ff: int
     file_bytes: int
+    device: str  # "cpu", or "cuda: " and the GPU's name
+    device_bytes: int  # what the weights take on the GPU (0 on the CPU)
 
 
 @dataclass
@@ -151,22 +154,48 @@ def _check_count(name: str, value: int | None) -> int | None:
     return value
 
 
+def _check_device(device: object) -> str:
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(map(repr, DEVICES))}, got {device!r}")
+    return str(device)
+
+
+def _open_model(path: Path, threads: int | None, device: str) -> Any:
+    """bl_model_open; a GPU the library cannot use raises CudaUnavailableError first, so
+    that an error from the open itself is always about the file."""
+    if device == "cuda":
+        from bitllm.runtime import cuda
+
+        if not cuda.available():
+            raise cuda.CudaUnavailableError(cuda.reason())
+    ffi, lib = library()
+    params = ffi.new(
+        "bl_model_params *",
+        {"threads": threads or 0, "isa": -1, "act_bits": 0, "device": DEVICES.index(device)},
+    )
+    out = ffi.new("bl_model **")
+    check(lib.bl_model_open(str(path).encode(), params, out))
+    return out[0]
+
+
 class NativeModel:
     """The weights and forward pass in libbitllm, without tokenizer or sampling: what
-    bit-bench times, and what Model builds on. Contexts made here close with it."""
+    bit-bench times, and what Model builds on. Contexts made here close with it.
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    device "cuda" keeps the weights, KV caches and scratch on the GPU (threads then only
+    serve the embedding lookup); bitllm.runtime.cuda.CudaUnavailableError says why when
+    the library was built without CUDA or no GPU or driver is usable."""
+
+    def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu") -> None:
         self._ptr = None
         self._contexts: weakref.WeakSet[Context] = weakref.WeakSet()
         self.path = Path(path)
         threads = _check_count("threads", threads)
+        device = _check_device(device)
         if not self.path.is_file():
             raise FileNotFoundError(f"model file not found: {self.path}")
+        self._ptr = _open_model(self.path, threads, device)
         ffi, lib = library()
-        params = ffi.new("bl_model_params *", {"threads": threads or 0, "isa": -1, "act_bits": 0})
-        out = ffi.new("bl_model **")
-        check(lib.bl_model_open(str(self.path).encode(), params, out))
-        self._ptr = out[0]
         raw = ffi.new("bl_model_info *")
         check(lib.bl_model_get_info(self._ptr, raw))
         self.info = ModelInfo(
@@ -179,6 +208,8 @@ class NativeModel:
             n_head_kv=raw.n_head_kv,
             n_ff=raw.n_ff,
             file_bytes=raw.file_bytes,
+            device=ffi.string(raw.device).decode(errors="replace"),
+            device_bytes=raw.device_bytes,
         )
 
     def new_context(self, n_ctx: int) -> Context:
@@ -212,11 +243,17 @@ class Model:
     """A GGUF model ready to generate.
 
     threads: native threads (None: one per physical core). n_ctx: KV cache positions (None:
-    the training context, at most 4096). Use as a context manager, or call close().
+    the training context, at most 4096). device: "cpu", or "cuda" for an NVIDIA GPU (raises
+    bitllm.runtime.cuda.CudaUnavailableError, a RuntimeError, when none is usable). Use as a
+    context manager, or call close().
     """
 
     def __init__(
-        self, path: str | Path, threads: int | None = None, n_ctx: int | None = None
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        n_ctx: int | None = None,
+        device: str = "cpu",
     ) -> None:
         started = time.perf_counter()
         self._native: NativeModel | None = None
@@ -224,13 +261,14 @@ class Model:
         self.path = Path(path)
         threads = _check_count("threads", threads)
         n_ctx = _check_count("n_ctx", n_ctx)
+        self.device = _check_device(device)
         if not self.path.is_file():
             raise FileNotFoundError(f"model file not found: {self.path}")
         with GGUFFile(self.path) as gguf:
             self.metadata: dict[str, Any] = dict(gguf.metadata)
             self.tensor_types = {name: t.type_name for name, t in gguf.tensors.items()}
         self.tokenizer = Tokenizer.from_metadata(self.metadata, str(self.path))
-        self._native = NativeModel(self.path, threads)
+        self._native = NativeModel(self.path, threads, self.device)
         self.info = self._native.info
         self.threads = threads
         self.n_ctx = n_ctx or min(self.info.n_ctx_train, DEFAULT_MAX_CTX) or DEFAULT_MAX_CTX
@@ -285,6 +323,7 @@ class Model:
         for type_name in self.tensor_types.values():
             types[str(type_name)] = types.get(str(type_name), 0) + 1
         template = "from the file" if self.metadata.get("tokenizer.chat_template") else "built-in"
+        gpu_memory = {"GPU memory": f"{info.device_bytes / 2**20:.1f} MiB"}
         return {
             "file": str(self.path),
             "name": self.metadata.get("general.name", ""),
@@ -298,6 +337,8 @@ class Model:
             "tensors": ", ".join(f"{n} x {t}" for t, n in sorted(types.items())),
             "file size": f"{info.file_bytes / 2**20:.1f} MiB",
             "chat template": template,
+            "device": info.device,
+            **(gpu_memory if info.device_bytes > 0 else {}),
             "threads": self.threads or "one per core",
         }
 

@@ -69,9 +69,14 @@ def library() -> tuple[Any, Any]:
     return ffi, lib
 
 
+_ERR_OUT_OF_MEMORY = -4
+
+
 def check(status: int) -> int:
-    """Raises ValueError with the library's message for a negative status."""
+    """Raises the library's message for a negative status: MemoryError when memory (host or
+    GPU) ran out, else ValueError."""
     if status < 0:
         ffi, lib = library()
-        raise ValueError(ffi.string(lib.bl_last_error()).decode(errors="replace"))
+        message = ffi.string(lib.bl_last_error()).decode(errors="replace")
+        raise MemoryError(message) if status == _ERR_OUT_OF_MEMORY else ValueError(message)
     return status

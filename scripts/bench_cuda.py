@@ -8,7 +8,7 @@ Then, per type and shape:
   - gemm512: 512 activation rows (prompt processing), one weight copy; integer or float
     tera-operations per second (2 * rows * cols * n / time).
 Times are CUDA-event means over a CUDA graph of many launches (as decode will run them),
-with the activations already on the GPU (and quantized, for ternary/sign types). Usage:
+with the activations already on the GPU (and quantized, for ternary, sign and quant types). Usage:
 
   python scripts/bench_cuda.py [--out results.md] [--types bt2 q4_0] [--shapes ffn_up head]
 """

@@ -110,10 +110,20 @@ int bl_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows, in
 typedef struct bl_model bl_model;     /* weights (mmapped) + hyperparameters */
 typedef struct bl_context bl_context; /* a KV cache and scratch for one sequence */
 
+/* Where the forward pass runs. */
+typedef enum bl_device {
+    BL_DEVICE_CPU = 0,
+    BL_DEVICE_CUDA = 1 /* an NVIDIA GPU: weights, KV caches and scratch on the device */
+} bl_device;
+
 typedef struct bl_model_params {
-    int threads;  /* <= 0: one per core                                          */
+    int threads;  /* <= 0: one per core (CPU work; on CUDA only the embedding lookup) */
     int isa;      /* bl_isa; BL_ISA_AUTO = best available (or $BITLLM_ISA)       */
     int act_bits; /* 0: what the file says (bitllm.activation_bits); 8 or 16    */
+    int device;   /* bl_device. CUDA copies the weights to the GPU when the model
+                     opens: BL_ERR_UNSUPPORTED names why when the library has no
+                     CUDA or no GPU/driver is usable, BL_ERR_OUT_OF_MEMORY when the
+                     weights do not fit                                        */
 } bl_model_params;
 
 typedef struct bl_model_info {
@@ -126,6 +136,9 @@ typedef struct bl_model_info {
     int32_t n_head_kv;
     int32_t n_ff;
     int64_t file_bytes;
+    const char *device;   /* "cpu", or "cuda: " and the GPU's name (valid while
+                             the model is open)                                */
+    int64_t device_bytes; /* bytes the weights take on the GPU (0 on the CPU)  */
 } bl_model_info;
 
 /* Opens and validates a GGUF (magic, version, counts, lengths, offsets, types,
@@ -134,7 +147,8 @@ int bl_model_open(const char *path, const bl_model_params *params, bl_model **ou
 void bl_model_free(bl_model *model);
 int bl_model_get_info(const bl_model *model, bl_model_info *out);
 
-/* A context holds the KV cache for up to n_ctx positions (<= 0: n_ctx_train). */
+/* A context holds the KV cache for up to n_ctx positions (<= 0: n_ctx_train),
+ * on the model's device. */
 int bl_context_new(bl_model *model, int32_t n_ctx, bl_context **out);
 void bl_context_free(bl_context *ctx);
 int32_t bl_context_n_ctx(const bl_context *ctx);
@@ -155,14 +169,16 @@ int32_t bl_context_n_past(const bl_context *ctx);
 int bl_cuda_available(void);
 
 /* bl_matmul on the GPU (copies w and x in, runs, copies y out; for tests).
- * Ternary/sign results are bit for bit those of bl_matmul; float and quant
- * types multiply float activations in float32. act_bits: 8 or 16.
+ * Ternary/sign results are bit for bit those of bl_matmul; quant types take
+ * the CPU's int8 32-block activations and float types float32 activations, and
+ * sum in another order than the CPU (equal within float32 rounding).
+ * act_bits: 8 or 16.
  * Without CUDA in the build or without a GPU: BL_ERR_UNSUPPORTED. */
 int bl_cuda_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows, int64_t cols,
                    const float *x, int64_t n, float *y, int act_bits);
 
 /* Times one product with w resident on the GPU and the activations already
- * there (quantized, for ternary/sign): seconds per call, from CUDA events around
+ * there (quantized, for integer and quant types): seconds per call, from CUDA events around
  * a CUDA graph of iters products, after a warm-up. copies > 1 rotates over that
  * many copies of w, so that a matrix smaller than the GPU's L2 cache is still
  * read from device memory. */

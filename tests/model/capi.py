@@ -11,17 +11,24 @@ import numpy as np
 from bitllm.runtime.native import check, library
 
 ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")
+DEVICES = ("cpu", "cuda")  # index = bl_device
 
 
 class NativeModel:
     def __init__(
-        self, path: Path | str, threads: int = 1, isa: str | None = None, act_bits: int = 0
+        self,
+        path: Path | str,
+        threads: int = 1,
+        isa: str | None = None,
+        act_bits: int = 0,
+        device: str = "cpu",
     ) -> None:
         ffi, lib = library()
         params = ffi.new("bl_model_params *")
         params.threads = threads
         params.isa = -1 if isa is None else ISAS.index(isa)
         params.act_bits = act_bits
+        params.device = DEVICES.index(device)
         out = ffi.new("bl_model **")
         check(lib.bl_model_open(str(path).encode(), params, out))
         self._ptr = ffi.gc(out[0], lib.bl_model_free)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cuda_internal.h"
+#include "launch.cuh"
 
 int bl_cuda_fail(cudaError_t err, const char *what) {
     if (err == cudaErrorMemoryAllocation)
@@ -14,9 +15,7 @@ int bl_cuda_fail(cudaError_t err, const char *what) {
     return bl_fail(BL_ERR_UNSUPPORTED, "cuda: %s: %s", what, cudaGetErrorString(err));
 }
 
-namespace {
-
-int check_device(void) {
+int bl_cuda_check_device(void) {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
     if (err == cudaErrorInsufficientDriver)
@@ -29,11 +28,21 @@ int check_device(void) {
     return BL_OK;
 }
 
+bool bl_cuda_overlap_enabled() {
+    static const bool enabled = [] {
+        const char *v = getenv("BITLLM_CUDA_OVERLAP");
+        return !(v && v[0] == '0');
+    }();
+    return enabled;
+}
+
+namespace {
+
 /* The device buffers of one product; release() frees whatever was allocated. */
 struct Buffers {
     uint8_t *w = nullptr;
     float *x = nullptr, *y = nullptr;
-    bl_cuda_int_acts acts = {};
+    bl_cuda_acts acts = {};
     cudaEvent_t start = nullptr, stop = nullptr;
     cudaStream_t stream = nullptr;
     cudaGraph_t graph = nullptr;
@@ -43,9 +52,7 @@ struct Buffers {
         cudaFree(w);
         cudaFree(x);
         cudaFree(y);
-        cudaFree(acts.data);
-        cudaFree(acts.sums);
-        cudaFree(acts.scales);
+        bl_cuda_acts_free(&acts);
         if (start) cudaEventDestroy(start);
         if (stop) cudaEventDestroy(stop);
         if (graph_exec) cudaGraphExecDestroy(graph_exec);
@@ -58,9 +65,9 @@ struct Buffers {
 struct Problem {
     bl_type_id type;
     const bl_type_traits *traits;
-    int64_t rows, cols, cols_padded, row_bytes, n;
+    int64_t rows, cols, row_bytes, n;
     int bits;
-    bool integer; /* ternary or sign: quantized activations */
+    bool row_scale; /* ternary or sign: float32 row scales after the rows */
 };
 
 int check_problem(const char *type, int64_t w_bytes, int64_t rows, int64_t cols, int64_t n,
@@ -86,15 +93,19 @@ int check_problem(const char *type, int64_t w_bytes, int64_t rows, int64_t cols,
     out->traits = t;
     out->rows = rows;
     out->cols = cols;
-    out->cols_padded = bl_padded_cols(t, cols);
     out->row_bytes = bl_row_data_bytes(t, cols);
     out->n = n;
     out->bits = act_bits;
-    out->integer = t->info.kind == BL_KIND_TERNARY || t->info.kind == BL_KIND_SIGN;
+    out->row_scale = t->info.row_scale != 0;
     return BL_OK;
 }
 
-int64_t float_x_stride(const Problem &p) { return (p.cols + 31) / 32 * 32; }
+int64_t x_stride(const Problem &p) { return (p.cols + 31) / 32 * 32; }
+
+bl_cuda_weight weight_at(const Problem &p, const uint8_t *w) {
+    return {p.type, w, p.rows, p.cols, p.row_bytes,
+            p.row_scale ? (const float *)(w + p.rows * p.row_bytes) : nullptr};
+}
 
 #define TRY_CUDA(call, what)                                      \
     do {                                                          \
@@ -102,42 +113,32 @@ int64_t float_x_stride(const Problem &p) { return (p.cols + 31) / 32 * 32; }
         if (err_ != cudaSuccess) return bl_cuda_fail(err_, what); \
     } while (0)
 
-/* Allocates everything but the weights and copies x in: quantized (integer
- * kinds, on the GPU) or zero-padded float32. */
-int prepare(const Problem &p, const float *x, Buffers &b) {
-    const int64_t xbytes = p.n * p.cols * 4;
+/* Allocates everything but the weights, copies x in (zero-padded float32) and
+ * prepares it as the weight type takes it (w: the weights on the device). */
+int prepare(const Problem &p, const uint8_t *w, const float *x, Buffers &b) {
+    const int64_t stride = x_stride(p);
     TRY_CUDA(cudaMalloc(&b.y, p.n * p.rows * 4), "allocating y");
-    if (p.integer) {
-        b.acts.bits = p.bits;
-        b.acts.stride = bl_cuda_int_acts_stride(p.cols_padded, p.bits);
-        TRY_CUDA(cudaMalloc(&b.x, xbytes), "allocating x");
-        TRY_CUDA(cudaMalloc(&b.acts.data, p.n * b.acts.stride), "allocating activations");
-        TRY_CUDA(cudaMalloc(&b.acts.sums, p.n * 4), "allocating activations");
-        TRY_CUDA(cudaMalloc(&b.acts.scales, p.n * 4), "allocating activations");
-        TRY_CUDA(cudaMemcpy(b.x, x, xbytes, cudaMemcpyHostToDevice), "copying x");
-        return bl_cuda_quantize_acts(b.x, p.n, p.cols, p.cols_padded, &b.acts, 0);
-    }
-    const int64_t stride = float_x_stride(p);
     TRY_CUDA(cudaMalloc(&b.x, p.n * stride * 4), "allocating x");
     TRY_CUDA(cudaMemset(b.x, 0, p.n * stride * 4), "clearing x");
     TRY_CUDA(cudaMemcpy2D(b.x, stride * 4, x, p.cols * 4, p.cols * 4, p.n,
                           cudaMemcpyHostToDevice),
              "copying x");
-    return BL_OK;
+    int rc = bl_cuda_acts_alloc(&b.acts, p.n, p.cols, p.bits);
+    if (rc != BL_OK) return rc;
+    bl_cuda_weight weight = weight_at(p, w);
+    return bl_cuda_linear_prepare(&weight, b.x, stride, p.n, &b.acts, 0);
 }
 
 int run(const Problem &p, const uint8_t *w, Buffers &b, cudaStream_t stream) {
-    bl_cuda_weight weight = {p.type, w, p.rows, p.cols, p.row_bytes,
-                             p.integer ? (const float *)(w + p.rows * p.row_bytes) : nullptr};
-    if (p.integer) return bl_cuda_bit_matmul(&weight, &b.acts, p.n, b.y, stream);
-    return bl_cuda_float_matmul(&weight, b.x, float_x_stride(p), p.n, b.y, stream);
+    bl_cuda_weight weight = weight_at(p, w);
+    return bl_cuda_linear_run(&weight, b.x, x_stride(p), p.n, &b.acts, b.y, p.rows, stream);
 }
 
 int matmul(const Problem &p, const void *w, int64_t w_bytes, const float *x, float *y,
            Buffers &b) {
     TRY_CUDA(cudaMalloc(&b.w, w_bytes), "allocating the weights");
     TRY_CUDA(cudaMemcpy(b.w, w, w_bytes, cudaMemcpyHostToDevice), "copying the weights");
-    int rc = prepare(p, x, b);
+    int rc = prepare(p, b.w, x, b);
     if (rc == BL_OK) rc = run(p, b.w, b, 0);
     if (rc != BL_OK) return rc;
     TRY_CUDA(cudaMemcpy(y, b.y, p.n * p.rows * 4, cudaMemcpyDeviceToHost), "copying y back");
@@ -158,13 +159,12 @@ int bench(const Problem &p, const void *w, int64_t w_bytes, int copies, int iter
     float *x = (float *)malloc((size_t)(p.n * p.cols) * 4);
     if (!x) return bl_fail(BL_ERR_OUT_OF_MEMORY, "cuda bench: out of host memory for x");
     fill_activations(x, p.n * p.cols);
-    int rc = prepare(p, x, b);
+    cudaError_t err = cudaMalloc(&b.w, w_bytes * copies);
+    for (int c = 0; c < copies && err == cudaSuccess; c++)
+        err = cudaMemcpy(b.w + c * w_bytes, w, w_bytes, cudaMemcpyHostToDevice);
+    int rc = err == cudaSuccess ? prepare(p, b.w, x, b) : bl_cuda_fail(err, "copying the weights");
     free(x);
     if (rc != BL_OK) return rc;
-    TRY_CUDA(cudaMalloc(&b.w, w_bytes * copies), "allocating the weight copies");
-    for (int c = 0; c < copies; c++)
-        TRY_CUDA(cudaMemcpy(b.w + c * w_bytes, w, w_bytes, cudaMemcpyHostToDevice),
-                 "copying the weights");
     TRY_CUDA(cudaDeviceSynchronize(), "preparing the activations");
     /* One graph of iters products: launch gaps shrink to what a decode graph has. */
     TRY_CUDA(cudaStreamCreateWithFlags(&b.stream, cudaStreamNonBlocking), "creating a stream");
@@ -212,7 +212,7 @@ int bench_copy(int64_t bytes, int iters, double *seconds, Buffers &b) {
 
 }  // namespace
 
-extern "C" int bl_cuda_available(void) { return check_device() == BL_OK; }
+extern "C" int bl_cuda_available(void) { return bl_cuda_check_device() == BL_OK; }
 
 extern "C" int bl_cuda_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows,
                               int64_t cols, const float *x, int64_t n, float *y, int act_bits) {
@@ -221,7 +221,7 @@ extern "C" int bl_cuda_matmul(const char *type, const void *w, int64_t w_bytes, 
                        type ? type : "?");
     Problem p;
     int rc = check_problem(type, w_bytes, rows, cols, n, act_bits, &p);
-    if (rc == BL_OK) rc = check_device();
+    if (rc == BL_OK) rc = bl_cuda_check_device();
     if (rc != BL_OK) return rc;
     Buffers b;
     rc = matmul(p, w, w_bytes, x, y, b);
@@ -239,7 +239,7 @@ extern "C" int bl_cuda_bench_matmul(const char *type, const void *w, int64_t w_b
                        copies, iters);
     Problem p;
     int rc = check_problem(type, w_bytes, rows, cols, n, act_bits, &p);
-    if (rc == BL_OK) rc = check_device();
+    if (rc == BL_OK) rc = bl_cuda_check_device();
     if (rc != BL_OK) return rc;
     Buffers b;
     rc = bench(p, w, w_bytes, copies, iters, seconds_per_call, b);
@@ -252,7 +252,7 @@ extern "C" int bl_cuda_bench_copy(int64_t bytes, int iters, double *seconds_per_
         return bl_fail(BL_ERR_INVALID_ARGUMENT,
                        "cuda copy bench: bytes (%lld) and iters (%d) must be positive",
                        (long long)bytes, iters);
-    int rc = check_device();
+    int rc = bl_cuda_check_device();
     if (rc != BL_OK) return rc;
     Buffers b;
     rc = bench_copy(bytes, iters, seconds_per_copy, b);

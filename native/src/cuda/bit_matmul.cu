@@ -14,6 +14,7 @@
  *   bt1  base-3 digits c = trit + 1 (5 per byte); dot = sum(c * q) - sum(q)
  *   bs1  bits b (1 = -1); dot = sum(q) - 2 * sum(b * q) */
 #include "cuda_internal.h"
+#include "launch.cuh"
 
 namespace {
 
@@ -125,6 +126,7 @@ struct BitArgs {
     const float *scales;
     int64_t n;
     float *y;
+    int64_t y_stride;
     int split; /* warps that share one group of rows: 1, 2 or 4 */
 };
 
@@ -155,11 +157,23 @@ __device__ void bit_rows(const BitArgs &p) {
         int64_t row = row0 + r < p.rows ? row0 + r : p.rows - 1;
         wrow[r] = (const uint4 *)(p.w + row * p.row_bytes);
     }
-    int acc[TN][R] = {};
-    for (int64_t c = part * 32 + lane; c < chunks; c += p.split * 32) {
-        uint4 wv[R];
+    /* Weights run one chunk ahead of the arithmetic; the first chunk is in
+     * flight before the wait for the activations (launch.cuh). */
+    const int64_t step = p.split * 32;
+    int64_t c = part * 32 + lane;
+    uint4 wv[R];
+    if (c < chunks)
 #pragma unroll
         for (int r = 0; r < R; r++) wv[r] = load_streaming(wrow[r] + c);
+    bl_allow_next();
+    bl_wait_for_inputs();
+    int acc[TN][R] = {};
+    for (; c < chunks; c += step) {
+        uint4 next[R];
+        const bool more = c + step < chunks;
+        if (more)
+#pragma unroll
+            for (int r = 0; r < R; r++) next[r] = load_streaming(wrow[r] + c + step);
 #pragma unroll
         for (int t = 0; t < TN; t++) {
             if (t0 + t >= p.n) break;
@@ -176,6 +190,9 @@ __device__ void bit_rows(const BitArgs &p) {
 #pragma unroll
             for (int r = 0; r < R; r++) acc[t][r] = W::template dot<Act>(wv[r], a, acc[t][r]);
         }
+        if (more)
+#pragma unroll
+            for (int r = 0; r < R; r++) wv[r] = next[r];
     }
 
 #pragma unroll
@@ -195,7 +212,7 @@ __device__ void bit_rows(const BitArgs &p) {
         int sum = 0;
         for (int k = 0; k < p.split; k++) sum += partial[warp + k][t][r];
         const int dot = W::finish(sum, p.sums[token]);
-        p.y[token * p.rows + row] =
+        p.y[token * p.y_stride + row] =
             __fdiv_rn(__fmul_rn(__int2float_rn(dot), p.row_scale[row]), p.scales[token]);
     }
 }
@@ -238,18 +255,19 @@ BitKernels kernels_for(bl_type_id type, int bits) {
 }
 
 /* Warps per row group: enough warps in flight to keep the memory busy, but no
- * more than the row's chunks can feed. */
-int choose_split(int64_t row_groups, int64_t chunks, int sm_count) {
+ * more than the row's chunks can feed. groups counts the launch's row groups
+ * over all its token tiles (a prompt's grid is already wide: split stays 1). */
+int choose_split(int64_t groups, int64_t chunks, int sm_count) {
     const int64_t wanted_warps = (int64_t)sm_count * 16;
     int split = 1;
-    while (split < kWarps && row_groups * split < wanted_warps && chunks > split * 32) split *= 2;
+    while (split < kWarps && groups * split < wanted_warps && chunks > split * 32) split *= 2;
     return split;
 }
 
 }  // namespace
 
 int bl_cuda_bit_matmul(const bl_cuda_weight *w, const bl_cuda_int_acts *acts, int64_t n,
-                       float *y, cudaStream_t stream) {
+                       float *y, int64_t y_stride, cudaStream_t stream) {
     BitKernels k = kernels_for(w->type, acts->bits);
     if (!k.gemv)
         return bl_fail(BL_ERR_UNSUPPORTED, "cuda: no integer kernel for %s",
@@ -263,13 +281,13 @@ int bl_cuda_bit_matmul(const bl_cuda_weight *w, const bl_cuda_int_acts *acts, in
     const bool gemv = n == 1;
     const int rows_per_warp = gemv ? kGemvRows : kGemmRows;
     const int64_t row_groups = (w->rows + rows_per_warp - 1) / rows_per_warp;
-    BitArgs p = {w->data, w->rows,  w->row_bytes, w->row_scale, acts->data, acts->stride,
-                 acts->sums, acts->scales, n, y, 1};
-    p.split = choose_split(row_groups, w->row_bytes / 16, sm_count);
+    BitArgs p = {w->data,     w->rows,      w->row_bytes, w->row_scale, acts->data, acts->stride,
+                 acts->sums, acts->scales, n,           y,            y_stride,   1};
+    const int64_t token_tiles = gemv ? 1 : (n + kGemmTokens - 1) / kGemmTokens;
+    p.split = choose_split(row_groups * token_tiles, w->row_bytes / 16, sm_count);
     const int64_t groups_per_block = kWarps / p.split;
     dim3 grid((unsigned)((row_groups + groups_per_block - 1) / groups_per_block),
-              (unsigned)(gemv ? 1 : (n + kGemmTokens - 1) / kGemmTokens));
-    (gemv ? k.gemv : k.gemm)<<<grid, kThreads, 0, stream>>>(p);
-    err = cudaGetLastError();
+              (unsigned)token_tiles);
+    err = bl_cuda_launch(gemv ? k.gemv : k.gemm, grid, dim3(kThreads), stream, gemv, p);
     return err == cudaSuccess ? BL_OK : bl_cuda_fail(err, "launching an integer matrix product");
 }

@@ -1,13 +1,13 @@
-/* Float and quant matrix products on the GPU (the output head and any layer
- * kept in llama.cpp's types): float32 activations, weights decoded to float32,
+/* Float matrix products on the GPU (f32, f16, bf16 weights: a head or any
+ * layer kept in float): float32 activations, weights widened to float32,
  * float32 accumulation, so results match the CPU within rounding.
  *
- * A warp takes R weight rows; each lane takes one unit of a row at a time (a
- * 32-weight block of q8_0/q4_0, 8 weights of f32/f16/bf16) and each unit of
- * activations it loads serves all R rows. */
+ * A warp takes R weight rows; each lane takes 8 weights of a row at a time and
+ * each unit of activations it loads serves all R rows. */
 #include <cuda_fp16.h>
 
 #include "cuda_internal.h"
+#include "launch.cuh"
 
 namespace {
 
@@ -17,64 +17,6 @@ constexpr int kRows = 4;        /* weight rows per warp                 */
 constexpr int kGemmTokens = 4;  /* activation rows per launch column    */
 
 __device__ float half_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-
-/* Small integers to float without the slow conversion unit: v in 0..255 placed in
- * the mantissa of 2^23 is exactly 2^23 + v, so one subtraction leaves v - bias. */
-__device__ float biased_to_float(uint32_t v, float bias) {
-    return __uint_as_float(0x4b000000u | v) - (8388608.0f + bias);
-}
-
-/* Block `unit` of a quant row, kHalves 16-bit words long. */
-template <int kHalves>
-__device__ void load_block(uint16_t (&h)[kHalves], const uint8_t *row, int64_t unit) {
-    const uint16_t *p = (const uint16_t *)(row + unit * 2 * kHalves);
-#pragma unroll
-    for (int i = 0; i < kHalves; i++) h[i] = __ldg(p + i);
-}
-
-/* q8_0: f16 d, 32 int8 q; w = q * d. A block is 2-byte aligned. */
-struct Q8_0 {
-    static constexpr int kCols = 32;
-    struct Raw {
-        uint16_t h[17];
-    };
-    __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t) {
-        load_block(raw.h, row, unit);
-    }
-    __device__ static float dot(const Raw &raw, const float *x) {
-        float s = 0.0f;
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            /* int8 q with its sign bit flipped is q + 128 */
-            s += biased_to_float((raw.h[1 + i] & 0xffu) ^ 0x80u, 128.0f) * x[2 * i];
-            s += biased_to_float((raw.h[1 + i] >> 8) ^ 0x80u, 128.0f) * x[2 * i + 1];
-        }
-        return s * half_bits_to_float(raw.h[0]);
-    }
-};
-
-/* q4_0: f16 d, 16 bytes; byte j = element j (low nibble), j + 16 (high); w = (q - 8) * d. */
-struct Q4_0 {
-    static constexpr int kCols = 32;
-    struct Raw {
-        uint16_t h[9];
-    };
-    __device__ static void load(Raw &raw, const uint8_t *row, int64_t unit, int64_t) {
-        load_block(raw.h, row, unit);
-    }
-    __device__ static float dot(const Raw &raw, const float *x) {
-        float s = 0.0f;
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const uint32_t b0 = raw.h[1 + i] & 0xff, b1 = raw.h[1 + i] >> 8;
-            s += biased_to_float(b0 & 15, 8.0f) * x[2 * i];
-            s += biased_to_float(b1 & 15, 8.0f) * x[2 * i + 1];
-            s += biased_to_float(b0 >> 4, 8.0f) * x[2 * i + 16];
-            s += biased_to_float(b1 >> 4, 8.0f) * x[2 * i + 17];
-        }
-        return s * half_bits_to_float(raw.h[0]);
-    }
-};
 
 /* Float types: 8 elements a unit, zeros past the row's end; 16-byte loads
  * where the row allows them. */
@@ -157,6 +99,7 @@ struct FloatArgs {
     const float *x;
     int64_t x_stride, n;
     float *y;
+    int64_t y_stride;
 };
 
 template <class W, int TN>
@@ -170,6 +113,8 @@ __device__ void float_rows(const FloatArgs &p) {
 #pragma unroll
     for (int r = 0; r < kRows; r++)
         wrow[r] = p.w + (row0 + r < p.rows ? row0 + r : p.rows - 1) * p.row_bytes;
+    bl_allow_next();
+    bl_wait_for_inputs();
     float acc[TN][kRows] = {};
     for (int64_t u = lane; u < units; u += 32) {
         typename W::Raw raw[kRows];
@@ -196,7 +141,7 @@ __device__ void float_rows(const FloatArgs &p) {
             float v = acc[t][r];
             for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
             if (lane == t * kRows + r && row0 + r < p.rows && t0 + t < p.n)
-                p.y[(t0 + t) * p.rows + row0 + r] = v;
+                p.y[(t0 + t) * p.y_stride + row0 + r] = v;
         }
 }
 
@@ -212,8 +157,6 @@ __device__ void float_rows(const FloatArgs &p) {
 BL_FLOAT_KERNELS(f32, F32)
 BL_FLOAT_KERNELS(f16, F16)
 BL_FLOAT_KERNELS(bf16, BF16)
-BL_FLOAT_KERNELS(q8_0, Q8_0)
-BL_FLOAT_KERNELS(q4_0, Q4_0)
 
 typedef void (*FloatKernel)(FloatArgs);
 
@@ -226,8 +169,6 @@ FloatKernels kernels_for(bl_type_id type) {
     case BL_TYPE_F32: return {bl_gemv_f32_f32_fma__cuda, bl_gemm_f32_f32_fma__cuda};
     case BL_TYPE_F16: return {bl_gemv_f16_f32_fma__cuda, bl_gemm_f16_f32_fma__cuda};
     case BL_TYPE_BF16: return {bl_gemv_bf16_f32_fma__cuda, bl_gemm_bf16_f32_fma__cuda};
-    case BL_TYPE_Q8_0: return {bl_gemv_q8_0_f32_fma__cuda, bl_gemm_q8_0_f32_fma__cuda};
-    case BL_TYPE_Q4_0: return {bl_gemv_q4_0_f32_fma__cuda, bl_gemm_q4_0_f32_fma__cuda};
     default: return {nullptr, nullptr};
     }
 }
@@ -235,7 +176,7 @@ FloatKernels kernels_for(bl_type_id type) {
 }  // namespace
 
 int bl_cuda_float_matmul(const bl_cuda_weight *w, const float *x, int64_t x_stride, int64_t n,
-                         float *y, cudaStream_t stream) {
+                         float *y, int64_t y_stride, cudaStream_t stream) {
     FloatKernels k = kernels_for(w->type);
     if (!k.gemv)
         return bl_fail(BL_ERR_UNSUPPORTED, "cuda: no float kernel for %s",
@@ -243,10 +184,9 @@ int bl_cuda_float_matmul(const bl_cuda_weight *w, const float *x, int64_t x_stri
     const bool gemv = n == 1;
     const int64_t rows_per_block = (int64_t)kWarps * kRows;
     FloatArgs p = {w->data, w->rows, bl_padded_cols(bl_traits(w->type), w->cols), w->row_bytes,
-                   x, x_stride, n, y};
+                   x, x_stride, n, y, y_stride};
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block),
               (unsigned)(gemv ? 1 : (n + kGemmTokens - 1) / kGemmTokens));
-    (gemv ? k.gemv : k.gemm)<<<grid, kThreads, 0, stream>>>(p);
-    cudaError_t err = cudaGetLastError();
+    cudaError_t err = bl_cuda_launch(gemv ? k.gemv : k.gemm, grid, dim3(kThreads), stream, gemv, p);
     return err == cudaSuccess ? BL_OK : bl_cuda_fail(err, "launching a float matrix product");
 }

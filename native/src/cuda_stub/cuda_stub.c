@@ -1,6 +1,8 @@
-/* The CUDA entries of bitllm.h in a library built without CUDA: each one
- * reports that, so callers get a clear error instead of a missing symbol. */
+/* The CUDA entries of bitllm.h and the CUDA backend row in a library built
+ * without CUDA: each one reports that, so callers get a clear error instead
+ * of a missing symbol. */
 #include "error.h"
+#include "../model/backend.h"
 
 static int no_cuda(void) {
     return bl_fail(BL_ERR_UNSUPPORTED,
@@ -25,3 +27,22 @@ int bl_cuda_bench_matmul(const char *type, const void *w, int64_t w_bytes, int64
 }
 
 int bl_cuda_bench_copy(int64_t bytes, int iters, double *seconds_per_copy) { return no_cuda(); }
+
+static int no_cuda_model(bl_model *m) { return no_cuda(); }
+static void nothing_to_release(bl_model *m) {}
+static int no_cuda_context(bl_context *c) { return no_cuda(); }
+static void no_context_to_release(bl_context *c) {}
+static int no_cuda_forward(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos,
+                           float *logits, int all_logits) {
+    return no_cuda();
+}
+
+const bl_backend bl_backend_cuda = {
+    .name = "cuda",
+    .max_batch = 1,
+    .model_init = no_cuda_model,
+    .model_release = nothing_to_release,
+    .context_init = no_cuda_context,
+    .context_release = no_context_to_release,
+    .forward = no_cuda_forward,
+};

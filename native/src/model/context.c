@@ -1,11 +1,12 @@
-/* Contexts: a KV cache plus scratch, and bl_context_eval, which checks its
- * arguments up front and feeds the forward pass batches of tokens. */
+/* Contexts: a KV cache plus scratch on the model's backend (the CPU's row is
+ * here), and bl_context_eval, which checks its arguments up front and feeds
+ * the backend's forward pass batches of tokens. */
 #include <stdlib.h>
 
 #include "context.h"
 #include "error.h"
 
-#define MAX_BATCH 256 /* tokens per forward pass: enough for the GEMM kernels, bounded scratch */
+#define CPU_MAX_BATCH 256 /* tokens per forward pass: enough for the GEMM kernels, bounded scratch */
 
 static float *floats(size_t rows, size_t cols, int *ok) {
     float *p = calloc(rows * cols + 1, sizeof(float));
@@ -35,28 +36,13 @@ static int alloc_scratch(bl_context *c) {
     return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for the scratch of %d tokens", c->batch);
 }
 
-int bl_context_new(bl_model *model, int32_t n_ctx, bl_context **out) {
-    if (!model || !out) return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_context_new: NULL argument");
-    *out = NULL;
-    const bl_hparams *hp = &model->hp;
-    if (n_ctx <= 0) n_ctx = hp->n_ctx_train;
-    bl_context *c = calloc(1, sizeof *c);
-    if (!c) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
-    c->model = model;
-    c->batch = n_ctx < MAX_BATCH ? n_ctx : MAX_BATCH;
-    int rc = bl_kv_cache_init(&c->kv, hp->n_layer, n_ctx,
-                              hp->n_head_kv * hp->head_dim);
-    if (rc == BL_OK) rc = alloc_scratch(c);
-    if (rc != BL_OK) {
-        bl_context_free(c);
-        return rc;
-    }
-    *out = c;
-    return BL_OK;
+static int cpu_context_init(bl_context *c) {
+    const bl_hparams *hp = &c->model->hp;
+    int rc = bl_kv_cache_init(&c->kv, hp->n_layer, c->n_ctx, hp->n_head_kv * hp->head_dim);
+    return rc == BL_OK ? alloc_scratch(c) : rc;
 }
 
-void bl_context_free(bl_context *c) {
-    if (!c) return;
+static void cpu_context_release(bl_context *c) {
     bl_kv_cache_free(&c->kv);
     free(c->x);
     free(c->xn);
@@ -70,10 +56,52 @@ void bl_context_free(bl_context *c) {
     free(c->scores);
     free(c->positions);
     bl_activations_free(&c->act);
+}
+
+/* The weights stay in the mapped file. */
+static int cpu_model_init(bl_model *m) {
+    (void)m;
+    return BL_OK;
+}
+
+static void cpu_model_release(bl_model *m) { (void)m; }
+
+const bl_backend bl_backend_cpu = {
+    .name = "cpu",
+    .max_batch = CPU_MAX_BATCH,
+    .model_init = cpu_model_init,
+    .model_release = cpu_model_release,
+    .context_init = cpu_context_init,
+    .context_release = cpu_context_release,
+    .forward = bl_forward,
+};
+
+int bl_context_new(bl_model *model, int32_t n_ctx, bl_context **out) {
+    if (!model || !out) return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_context_new: NULL argument");
+    *out = NULL;
+    if (n_ctx <= 0) n_ctx = model->hp.n_ctx_train;
+    bl_context *c = calloc(1, sizeof *c);
+    if (!c) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
+    c->model = model;
+    c->n_ctx = n_ctx;
+    int32_t max_batch = model->backend->max_batch;
+    c->batch = n_ctx < max_batch ? n_ctx : max_batch;
+    int rc = model->backend->context_init(c);
+    if (rc != BL_OK) {
+        bl_context_free(c);
+        return rc;
+    }
+    *out = c;
+    return BL_OK;
+}
+
+void bl_context_free(bl_context *c) {
+    if (!c) return;
+    c->model->backend->context_release(c);
     free(c);
 }
 
-int32_t bl_context_n_ctx(const bl_context *c) { return c ? c->kv.n_ctx : 0; }
+int32_t bl_context_n_ctx(const bl_context *c) { return c ? c->n_ctx : 0; }
 int32_t bl_context_n_past(const bl_context *c) { return c ? c->n_past : 0; }
 
 static int check_eval(const bl_context *c, const int32_t *tokens, int32_t n, int32_t pos) {
@@ -83,10 +111,10 @@ static int check_eval(const bl_context *c, const int32_t *tokens, int32_t n, int
         return bl_fail(BL_ERR_INVALID_ARGUMENT,
                        "eval: position %d is not in [0, %d] (the positions cached)", pos,
                        c->n_past);
-    if (n > c->kv.n_ctx - pos)
+    if (n > c->n_ctx - pos)
         return bl_fail(BL_ERR_INVALID_ARGUMENT,
                        "eval: %d tokens from position %d do not fit the context of %d", n, pos,
-                       c->kv.n_ctx);
+                       c->n_ctx);
     int32_t n_vocab = c->model->hp.n_vocab;
     for (int32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
@@ -107,7 +135,8 @@ int bl_context_eval(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos
                      : all_logits ? logits + (size_t)done * n_vocab
                      : done + chunk == n ? logits
                                          : NULL;
-        if ((rc = bl_forward(c, tokens + done, chunk, pos + done, out, all_logits)) != BL_OK)
+        if ((rc = c->model->backend->forward(c, tokens + done, chunk, pos + done, out,
+                                              all_logits)) != BL_OK)
             return rc;
         done += chunk;
         c->n_past = pos + done;

@@ -1,5 +1,6 @@
 /* One sequence's state: its KV cache and the scratch every eval reuses, sized
- * for a batch of up to `batch` tokens (pages are touched only as used). */
+ * for a batch of up to `batch` tokens, on the model's backend (on the CPU,
+ * pages are touched only as used). */
 #ifndef BL_CONTEXT_H
 #define BL_CONTEXT_H
 
@@ -8,9 +9,12 @@
 
 struct bl_context {
     bl_model *model;
-    bl_kv_cache kv;
+    int32_t n_ctx;           /* positions the KV cache holds                        */
     int32_t n_past;
     int32_t batch;           /* most tokens one forward pass takes                  */
+    void *device_state;      /* a device backend's cache and scratch                */
+    /* The CPU backend's cache and scratch: */
+    bl_kv_cache kv;
     float *x;                /* [batch, n_embd]  the residual stream                */
     float *xn;               /* [batch, n_embd]  normed input, projection outputs   */
     float *q;                /* [batch, q_dim]   (keys and values go to the cache)  */
@@ -24,9 +28,10 @@ struct bl_context {
                                 to its largest use on the first eval that needs it  */
 };
 
-/* Runs tokens[0..n) (n <= batch) at positions pos.. and writes the logits of
- * the rows asked for: every row into logits [n, n_vocab] when all_logits,
- * else the last row into logits [n_vocab]; none when logits is NULL. */
+/* The CPU forward pass: runs tokens[0..n) (n <= batch) at positions pos.. and
+ * writes the logits of the rows asked for: every row into logits [n, n_vocab]
+ * when all_logits, else the last row into logits [n_vocab]; none when logits
+ * is NULL. Every backend's forward keeps this contract. */
 int bl_forward(bl_context *ctx, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
                int all_logits);
 

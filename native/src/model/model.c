@@ -325,7 +325,13 @@ static int load(loader *ld, const bl_model_params *params) {
         return rc;
     ld->used = calloc((size_t)ld->g->n_tensors + 1, 1);
     if (!ld->used) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
-    return bind_tensors(ld);
+    if ((rc = bind_tensors(ld))) return rc;
+    int device = params ? params->device : BL_DEVICE_CPU;
+    if (device != BL_DEVICE_CPU && device != BL_DEVICE_CUDA)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "unknown device %d (0: cpu, 1: cuda)", device);
+    m->backend = device == BL_DEVICE_CUDA ? &bl_backend_cuda : &bl_backend_cpu;
+    snprintf(m->device_name, sizeof m->device_name, "%s", m->backend->name);
+    return m->backend->model_init(m);
 }
 
 int bl_model_open(const char *path, const bl_model_params *params, bl_model **out) {
@@ -349,6 +355,7 @@ int bl_model_open(const char *path, const bl_model_params *params, bl_model **ou
 
 void bl_model_free(bl_model *m) {
     if (!m) return;
+    if (m->backend) m->backend->model_release(m);
     bl_gguf_close(m->file);
     free(m->layers);
     free(m->arch_name);
@@ -367,6 +374,8 @@ int bl_model_get_info(const bl_model *m, bl_model_info *out) {
         .n_head_kv = m->hp.n_head_kv,
         .n_ff = m->hp.n_ff,
         .file_bytes = (int64_t)m->file->size,
+        .device = m->device_name,
+        .device_bytes = m->device_bytes,
     };
     return BL_OK;
 }

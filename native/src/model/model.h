@@ -5,6 +5,7 @@
 
 #include "bitllm.h"
 #include "../core/linear.h"
+#include "backend.h"
 #include "../ops/ops.h"
 #include "gguf.h"
 
@@ -53,6 +54,10 @@ struct bl_model {
     bl_weight output;     /* the head; token_embd's matrix when tied */
     const float *output_norm;
     bl_layer *layers;
+    const bl_backend *backend; /* where the forward pass runs                    */
+    void *device_state;        /* the backend's copy of the weights, if any      */
+    char device_name[128];     /* bl_model_info.device                           */
+    int64_t device_bytes;      /* what the weights take on the device            */
 };
 
 #endif

@@ -1,0 +1,28 @@
+/* Where a model's forward pass runs: one row per device (CPU in context.c,
+ * CUDA in cuda/backend.cu or its stub). The model and context code call
+ * through the row, so adding a device adds a row, not branches. */
+#ifndef BL_BACKEND_H
+#define BL_BACKEND_H
+
+#include <stdint.h>
+
+#include "bitllm.h"
+
+typedef struct bl_backend {
+    const char *name;
+    int32_t max_batch; /* most tokens one forward pass takes */
+    /* After the weights are bound in the mapped file: copies them where the
+     * device needs them (m->device_state). */
+    int (*model_init)(bl_model *m);
+    void (*model_release)(bl_model *m);
+    /* c->model, c->n_ctx and c->batch are set: allocates the KV cache and scratch. */
+    int (*context_init)(bl_context *c);
+    void (*context_release)(bl_context *c);
+    /* The contract of bl_forward (context.h). */
+    int (*forward)(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
+                   int all_logits);
+} bl_backend;
+
+extern const bl_backend bl_backend_cpu, bl_backend_cuda;
+
+#endif
