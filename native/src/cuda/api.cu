@@ -31,7 +31,13 @@ int bl_cuda_check_device(void) {
 bool bl_cuda_overlap_enabled() {
     static const bool enabled = [] {
         const char *v = getenv("BITLLM_CUDA_OVERLAP");
-        return !(v && v[0] == '0');
+        if (v && v[0] == '0') return false;
+        /* programmatic dependent launch is a Hopper (compute capability 9.0) feature */
+        int device = 0, major = 0;
+        return cudaGetDevice(&device) == cudaSuccess &&
+               cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) ==
+                   cudaSuccess &&
+               major >= 9;
     }();
     return enabled;
 }
@@ -107,22 +113,16 @@ bl_cuda_weight weight_at(const Problem &p, const uint8_t *w) {
             p.row_scale ? (const float *)(w + p.rows * p.row_bytes) : nullptr};
 }
 
-#define TRY_CUDA(call, what)                                      \
-    do {                                                          \
-        cudaError_t err_ = (call);                                \
-        if (err_ != cudaSuccess) return bl_cuda_fail(err_, what); \
-    } while (0)
-
 /* Allocates everything but the weights, copies x in (zero-padded float32) and
  * prepares it as the weight type takes it (w: the weights on the device). */
 int prepare(const Problem &p, const uint8_t *w, const float *x, Buffers &b) {
     const int64_t stride = x_stride(p);
-    TRY_CUDA(cudaMalloc(&b.y, p.n * p.rows * 4), "allocating y");
-    TRY_CUDA(cudaMalloc(&b.x, p.n * stride * 4), "allocating x");
-    TRY_CUDA(cudaMemset(b.x, 0, p.n * stride * 4), "clearing x");
-    TRY_CUDA(cudaMemcpy2D(b.x, stride * 4, x, p.cols * 4, p.cols * 4, p.n,
-                          cudaMemcpyHostToDevice),
-             "copying x");
+    BL_TRY_CUDA(cudaMalloc(&b.y, p.n * p.rows * 4), "allocating y");
+    BL_TRY_CUDA(cudaMalloc(&b.x, p.n * stride * 4), "allocating x");
+    BL_TRY_CUDA(cudaMemset(b.x, 0, p.n * stride * 4), "clearing x");
+    BL_TRY_CUDA(cudaMemcpy2D(b.x, stride * 4, x, p.cols * 4, p.cols * 4, p.n,
+                             cudaMemcpyHostToDevice),
+                "copying x");
     int rc = bl_cuda_acts_alloc(&b.acts, p.n, p.cols, p.bits);
     if (rc != BL_OK) return rc;
     bl_cuda_weight weight = weight_at(p, w);
@@ -136,12 +136,12 @@ int run(const Problem &p, const uint8_t *w, Buffers &b, cudaStream_t stream) {
 
 int matmul(const Problem &p, const void *w, int64_t w_bytes, const float *x, float *y,
            Buffers &b) {
-    TRY_CUDA(cudaMalloc(&b.w, w_bytes), "allocating the weights");
-    TRY_CUDA(cudaMemcpy(b.w, w, w_bytes, cudaMemcpyHostToDevice), "copying the weights");
+    BL_TRY_CUDA(cudaMalloc(&b.w, w_bytes), "allocating the weights");
+    BL_TRY_CUDA(cudaMemcpy(b.w, w, w_bytes, cudaMemcpyHostToDevice), "copying the weights");
     int rc = prepare(p, b.w, x, b);
     if (rc == BL_OK) rc = run(p, b.w, b, 0);
     if (rc != BL_OK) return rc;
-    TRY_CUDA(cudaMemcpy(y, b.y, p.n * p.rows * 4, cudaMemcpyDeviceToHost), "copying y back");
+    BL_TRY_CUDA(cudaMemcpy(y, b.y, p.n * p.rows * 4, cudaMemcpyDeviceToHost), "copying y back");
     return BL_OK;
 }
 
@@ -165,47 +165,47 @@ int bench(const Problem &p, const void *w, int64_t w_bytes, int copies, int iter
     int rc = err == cudaSuccess ? prepare(p, b.w, x, b) : bl_cuda_fail(err, "copying the weights");
     free(x);
     if (rc != BL_OK) return rc;
-    TRY_CUDA(cudaDeviceSynchronize(), "preparing the activations");
+    BL_TRY_CUDA(cudaDeviceSynchronize(), "preparing the activations");
     /* One graph of iters products: launch gaps shrink to what a decode graph has. */
-    TRY_CUDA(cudaStreamCreateWithFlags(&b.stream, cudaStreamNonBlocking), "creating a stream");
-    TRY_CUDA(cudaStreamBeginCapture(b.stream, cudaStreamCaptureModeThreadLocal),
-             "capturing the products");
+    BL_TRY_CUDA(cudaStreamCreateWithFlags(&b.stream, cudaStreamNonBlocking), "creating a stream");
+    BL_TRY_CUDA(cudaStreamBeginCapture(b.stream, cudaStreamCaptureModeThreadLocal),
+                "capturing the products");
     for (int i = 0; i < iters && rc == BL_OK; i++)
         rc = run(p, b.w + (i % copies) * w_bytes, b, b.stream);
     cudaError_t captured = cudaStreamEndCapture(b.stream, &b.graph);
     if (rc != BL_OK) return rc;
-    TRY_CUDA(captured, "capturing the products");
-    TRY_CUDA(cudaGraphInstantiate(&b.graph_exec, b.graph, 0), "instantiating the graph");
-    TRY_CUDA(cudaEventCreate(&b.start), "creating an event");
-    TRY_CUDA(cudaEventCreate(&b.stop), "creating an event");
+    BL_TRY_CUDA(captured, "capturing the products");
+    BL_TRY_CUDA(cudaGraphInstantiate(&b.graph_exec, b.graph, 0), "instantiating the graph");
+    BL_TRY_CUDA(cudaEventCreate(&b.start), "creating an event");
+    BL_TRY_CUDA(cudaEventCreate(&b.stop), "creating an event");
     const int warmup = 2, timed = 3;
     for (int i = 0; i < warmup; i++) /* loads the module, raises the clocks */
-        TRY_CUDA(cudaGraphLaunch(b.graph_exec, b.stream), "running the graph");
-    TRY_CUDA(cudaEventRecord(b.start, b.stream), "recording an event");
+        BL_TRY_CUDA(cudaGraphLaunch(b.graph_exec, b.stream), "running the graph");
+    BL_TRY_CUDA(cudaEventRecord(b.start, b.stream), "recording an event");
     for (int i = 0; i < timed; i++)
-        TRY_CUDA(cudaGraphLaunch(b.graph_exec, b.stream), "running the graph");
-    TRY_CUDA(cudaEventRecord(b.stop, b.stream), "recording an event");
-    TRY_CUDA(cudaEventSynchronize(b.stop), "waiting for the products");
+        BL_TRY_CUDA(cudaGraphLaunch(b.graph_exec, b.stream), "running the graph");
+    BL_TRY_CUDA(cudaEventRecord(b.stop, b.stream), "recording an event");
+    BL_TRY_CUDA(cudaEventSynchronize(b.stop), "waiting for the products");
     float ms = 0.0f;
-    TRY_CUDA(cudaEventElapsedTime(&ms, b.start, b.stop), "reading the timer");
+    BL_TRY_CUDA(cudaEventElapsedTime(&ms, b.start, b.stop), "reading the timer");
     *seconds = ms / 1e3 / ((double)iters * timed);
     return BL_OK;
 }
 
 int bench_copy(int64_t bytes, int iters, double *seconds, Buffers &b) {
-    TRY_CUDA(cudaMalloc(&b.w, bytes), "allocating the copy source");
-    TRY_CUDA(cudaMalloc(&b.y, bytes), "allocating the copy target");
-    TRY_CUDA(cudaMemset(b.w, 1, bytes), "filling the copy source");
-    TRY_CUDA(cudaEventCreate(&b.start), "creating an event");
-    TRY_CUDA(cudaEventCreate(&b.stop), "creating an event");
-    TRY_CUDA(cudaMemcpy(b.y, b.w, bytes, cudaMemcpyDeviceToDevice), "copying");
-    TRY_CUDA(cudaEventRecord(b.start), "recording an event");
+    BL_TRY_CUDA(cudaMalloc(&b.w, bytes), "allocating the copy source");
+    BL_TRY_CUDA(cudaMalloc(&b.y, bytes), "allocating the copy target");
+    BL_TRY_CUDA(cudaMemset(b.w, 1, bytes), "filling the copy source");
+    BL_TRY_CUDA(cudaEventCreate(&b.start), "creating an event");
+    BL_TRY_CUDA(cudaEventCreate(&b.stop), "creating an event");
+    BL_TRY_CUDA(cudaMemcpy(b.y, b.w, bytes, cudaMemcpyDeviceToDevice), "copying");
+    BL_TRY_CUDA(cudaEventRecord(b.start), "recording an event");
     for (int i = 0; i < iters; i++)
-        TRY_CUDA(cudaMemcpyAsync(b.y, b.w, bytes, cudaMemcpyDeviceToDevice), "copying");
-    TRY_CUDA(cudaEventRecord(b.stop), "recording an event");
-    TRY_CUDA(cudaEventSynchronize(b.stop), "waiting for the copies");
+        BL_TRY_CUDA(cudaMemcpyAsync(b.y, b.w, bytes, cudaMemcpyDeviceToDevice), "copying");
+    BL_TRY_CUDA(cudaEventRecord(b.stop), "recording an event");
+    BL_TRY_CUDA(cudaEventSynchronize(b.stop), "waiting for the copies");
     float ms = 0.0f;
-    TRY_CUDA(cudaEventElapsedTime(&ms, b.start, b.stop), "reading the timer");
+    BL_TRY_CUDA(cudaEventElapsedTime(&ms, b.start, b.stop), "reading the timer");
     *seconds = ms / 1e3 / iters;
     return BL_OK;
 }
@@ -235,8 +235,8 @@ extern "C" int bl_cuda_bench_matmul(const char *type, const void *w, int64_t w_b
     if (!w || !seconds_per_call)
         return bl_fail(BL_ERR_INVALID_ARGUMENT, "cuda bench: weights or result is NULL");
     if (copies < 1 || iters < 1)
-        return bl_fail(BL_ERR_INVALID_ARGUMENT, "cuda bench: copies (%d) and iters (%d) must be >= 1",
-                       copies, iters);
+        return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                       "cuda bench: copies (%d) and iters (%d) must be >= 1", copies, iters);
     Problem p;
     int rc = check_problem(type, w_bytes, rows, cols, n, act_bits, &p);
     if (rc == BL_OK) rc = bl_cuda_check_device();

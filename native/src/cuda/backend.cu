@@ -27,18 +27,6 @@ namespace {
 constexpr int32_t kMaxBatch = 512; /* tokens per forward pass      */
 constexpr int64_t kHeadRows = 64;  /* logits rows per head product */
 
-#define TRY(call)                          \
-    do {                                   \
-        int rc_ = (call);                  \
-        if (rc_ != BL_OK) return rc_;      \
-    } while (0)
-
-#define TRY_CUDA(call, what)                                      \
-    do {                                                          \
-        cudaError_t err_ = (call);                                \
-        if (err_ != cudaSuccess) return bl_cuda_fail(err_, what); \
-    } while (0)
-
 int64_t padded_stride(int64_t cols) { return (cols + 31) / 32 * 32; }
 
 struct CudaContext {
@@ -63,16 +51,16 @@ struct CudaContext {
 /* ---- model ---------------------------------------------------------------- */
 
 int cuda_model_init(bl_model *m) {
-    TRY(bl_cuda_check_device());
+    BL_TRY(bl_cuda_check_device());
     int device = 0;
     cudaDeviceProp prop;
-    TRY_CUDA(cudaGetDevice(&device), "choosing the GPU");
-    TRY_CUDA(cudaGetDeviceProperties(&prop, device), "reading the GPU's properties");
+    BL_TRY_CUDA(cudaGetDevice(&device), "choosing the GPU");
+    BL_TRY_CUDA(cudaGetDeviceProperties(&prop, device), "reading the GPU's properties");
     if (m->hp.head_dim > BL_CUDA_MAX_HEAD_DIM)
         return bl_fail(BL_ERR_UNSUPPORTED, "cuda: head_dim %d is over the %d the kernels take",
                        m->hp.head_dim, BL_CUDA_MAX_HEAD_DIM);
     bl_cuda_model *d = nullptr;
-    TRY(bl_cuda_model_upload(m, &d));
+    BL_TRY(bl_cuda_model_upload(m, &d));
     m->device_state = d;
     m->device_bytes = d->bytes;
     snprintf(m->device_name, sizeof m->device_name, "cuda: %.100s", prop.name);
@@ -107,26 +95,27 @@ int alloc_buffers(CudaContext *d, const bl_model *m, int64_t batch, int64_t n_ct
 
     d->positions_bytes = (batch * 4 + 255) / 256 * 256;
     const int64_t staging_bytes = d->positions_bytes + batch * d->embd * 4;
-    TRY_CUDA(cudaMallocHost(&d->staging_host, (size_t)staging_bytes), "allocating pinned memory");
-    TRY_CUDA(cudaMalloc(&d->staging, (size_t)staging_bytes), "allocating the staging buffer");
+    const char *pinned = "allocating pinned memory";
+    BL_TRY_CUDA(cudaMallocHost(&d->staging_host, (size_t)staging_bytes), pinned);
+    BL_TRY_CUDA(cudaMalloc(&d->staging, (size_t)staging_bytes), "allocating the staging buffer");
     d->positions_host = (int32_t *)d->staging_host;
     d->x_host = (float *)(d->staging_host + d->positions_bytes);
     d->positions = (int32_t *)d->staging;
     d->x = (float *)(d->staging + d->positions_bytes);
 
     const char *scratch = "allocating the GPU scratch";
-    TRY(alloc_floats(&d->xn, batch * d->xn_stride, scratch));
-    TRY(alloc_floats(&d->qkv, batch * d->qkv_cols, scratch));
-    TRY(alloc_floats(&d->att, batch * d->att_stride, scratch));
-    TRY(alloc_floats(&d->gate_up, batch * d->gate_up_cols, scratch));
-    TRY(alloc_floats(&d->ffn, batch * d->ffn_stride, scratch));
-    TRY(alloc_floats(&d->proj, batch * d->embd, scratch));
+    BL_TRY(alloc_floats(&d->xn, batch * d->xn_stride, scratch));
+    BL_TRY(alloc_floats(&d->qkv, batch * d->qkv_cols, scratch));
+    BL_TRY(alloc_floats(&d->att, batch * d->att_stride, scratch));
+    BL_TRY(alloc_floats(&d->gate_up, batch * d->gate_up_cols, scratch));
+    BL_TRY(alloc_floats(&d->ffn, batch * d->ffn_stride, scratch));
+    BL_TRY(alloc_floats(&d->proj, batch * d->embd, scratch));
     if (m->arch.scaled_projections)
-        TRY(alloc_floats(&d->scaled, batch * d->scaled_stride, scratch));
-    TRY(alloc_floats(&d->attn_partial, bl_cuda_attention_partial_floats(hp->n_head, hp->head_dim),
-                     scratch));
-    TRY(alloc_floats(&d->logits, kHeadRows * hp->n_vocab, scratch));
-    TRY_CUDA(cudaMallocHost(&d->logits_host, (size_t)hp->n_vocab * 4), "allocating pinned memory");
+        BL_TRY(alloc_floats(&d->scaled, batch * d->scaled_stride, scratch));
+    const int64_t partial = bl_cuda_attention_partial_floats(hp->n_head, hp->head_dim);
+    BL_TRY(alloc_floats(&d->attn_partial, partial, scratch));
+    BL_TRY(alloc_floats(&d->logits, kHeadRows * hp->n_vocab, scratch));
+    BL_TRY_CUDA(cudaMallocHost(&d->logits_host, (size_t)hp->n_vocab * 4), pinned);
 
     const int64_t widest = d->embd > d->q_dim ? (d->embd > d->ff ? d->embd : d->ff)
                                               : (d->q_dim > d->ff ? d->q_dim : d->ff);
@@ -150,7 +139,7 @@ int cuda_context_init(bl_context *c) {
     d->scaled_stride = widest > d->ffn_stride ? widest : d->ffn_stride;
     d->qkv_cols = dm->layers[0].qkv.out_cols;
     d->gate_up_cols = dm->layers[0].gate_up.out_cols;
-    TRY_CUDA(cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking), "creating a stream");
+    BL_TRY_CUDA(cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking), "creating a stream");
     return alloc_buffers(d, c->model, c->batch, c->n_ctx);
 }
 
@@ -201,16 +190,16 @@ int project(CudaContext *d, const bl_model *m, const bl_cuda_proj_group *g, cons
         const float *in = x;
         int64_t in_stride = x_stride;
         if (p->in_scale) {
-            TRY(bl_cuda_scale_columns(d->scaled, d->scaled_stride, x, x_stride, p->in_scale, n,
-                                      p->w.cols, d->stream));
+            BL_TRY(bl_cuda_scale_columns(d->scaled, d->scaled_stride, x, x_stride, p->in_scale, n,
+                                         p->w.cols, d->stream));
             in = d->scaled, in_stride = d->scaled_stride;
         }
         float *y = out + p->out_col;
-        if (!prepared) TRY(bl_cuda_linear_prepare(&p->w, in, in_stride, n, &d->acts, d->stream));
-        TRY(bl_cuda_linear_run(&p->w, in, in_stride, n, &d->acts, y, out_stride, d->stream));
+        if (!prepared) BL_TRY(bl_cuda_linear_prepare(&p->w, in, in_stride, n, &d->acts, d->stream));
+        BL_TRY(bl_cuda_linear_run(&p->w, in, in_stride, n, &d->acts, y, out_stride, d->stream));
         if (p->out_scale)
-            TRY(bl_cuda_scale_layernorm(y, out_stride, p->out_scale, n, p->w.rows,
-                                        m->hp.post_layernorm_eps, d->stream));
+            BL_TRY(bl_cuda_scale_layernorm(y, out_stride, p->out_scale, n, p->w.rows,
+                                           m->hp.post_layernorm_eps, d->stream));
     }
     return BL_OK;
 }
@@ -224,13 +213,13 @@ int attention_block(CudaContext *d, const bl_model *m, int layer, int64_t n, int
     const float *delta = layer == 0 ? nullptr : d->proj; /* the previous layer's down */
 
     bl_cuda_row_output normed = row_output_for(d, &l->qkv, d->xn, d->xn_stride);
-    TRY(bl_cuda_add_rmsnorm(d->x, d->embd, delta, d->embd, l->attn_norm, n, d->embd, hp->rms_eps,
-                            &normed, d->stream));
-    TRY(project(d, m, &l->qkv, d->xn, d->xn_stride, n, d->qkv, d->qkv_cols));
+    BL_TRY(bl_cuda_add_rmsnorm(d->x, d->embd, delta, d->embd, l->attn_norm, n, d->embd, hp->rms_eps,
+                               &normed, d->stream));
+    BL_TRY(project(d, m, &l->qkv, d->xn, d->xn_stride, n, d->qkv, d->qkv_cols));
     bl_cuda_rope_args rope = {d->qkv,         d->qkv_cols, d->positions,   dm->rope_inv_freq,
                               hp->n_head,     hp->n_head_kv, hp->head_dim, hp->n_rot,
                               m->arch.rope,   keys,        values};
-    TRY(bl_cuda_rope_store(&rope, n, d->stream));
+    BL_TRY(bl_cuda_rope_store(&rope, n, d->stream));
     bl_cuda_attention_args att = {};
     att.q = d->qkv, att.q_stride = d->qkv_cols;
     att.k_cache = keys, att.v_cache = values, att.positions = d->positions;
@@ -239,13 +228,13 @@ int attention_block(CudaContext *d, const bl_model *m, int layer, int64_t n, int
     att.scale = (float)(1.0 / sqrt((double)hp->head_dim));
     att.partial = d->attn_partial;
     bl_cuda_attention_plan(n, hp->n_head, n_ctx, &att.splits, &att.chunk);
-    TRY(bl_cuda_attention(&att, n, d->stream));
+    BL_TRY(bl_cuda_attention(&att, n, d->stream));
     if (l->attn_sub_norm) {
         bl_cuda_row_output sub = row_output_for(d, &l->o, d->att, d->att_stride);
-        TRY(bl_cuda_add_rmsnorm(d->att, d->att_stride, nullptr, 0, l->attn_sub_norm, n, d->q_dim,
-                                hp->rms_eps, &sub, d->stream));
+        BL_TRY(bl_cuda_add_rmsnorm(d->att, d->att_stride, nullptr, 0, l->attn_sub_norm, n, d->q_dim,
+                                   hp->rms_eps, &sub, d->stream));
     } else if (quantized_by_row_op(&l->o)) { /* no row op to quantize on the way */
-        TRY(bl_cuda_linear_prepare(&l->o.p[0].w, d->att, d->att_stride, n, &d->acts, d->stream));
+        BL_TRY(bl_cuda_linear_prepare(&l->o.p[0].w, d->att, d->att_stride, n, &d->acts, d->stream));
     }
     return project(d, m, &l->o, d->att, d->att_stride, n, d->proj, d->embd);
 }
@@ -254,12 +243,12 @@ int ffn_block(CudaContext *d, const bl_model *m, int layer, int64_t n) {
     const bl_hparams *hp = &m->hp;
     const bl_cuda_layer *l = &((const bl_cuda_model *)m->device_state)->layers[layer];
     bl_cuda_row_output normed = row_output_for(d, &l->gate_up, d->xn, d->xn_stride);
-    TRY(bl_cuda_add_rmsnorm(d->x, d->embd, d->proj, d->embd, l->ffn_norm, n, d->embd,
-                            hp->rms_eps, &normed, d->stream));
-    TRY(project(d, m, &l->gate_up, d->xn, d->xn_stride, n, d->gate_up, d->gate_up_cols));
+    BL_TRY(bl_cuda_add_rmsnorm(d->x, d->embd, d->proj, d->embd, l->ffn_norm, n, d->embd,
+                               hp->rms_eps, &normed, d->stream));
+    BL_TRY(project(d, m, &l->gate_up, d->xn, d->xn_stride, n, d->gate_up, d->gate_up_cols));
     bl_cuda_row_output act = row_output_for(d, &l->down, d->ffn, d->ffn_stride);
-    TRY(bl_cuda_gated_activation(d->gate_up, d->gate_up_cols, d->ff, m->arch.activation,
-                                 l->ffn_sub_norm, hp->rms_eps, &act, n, d->stream));
+    BL_TRY(bl_cuda_gated_activation(d->gate_up, d->gate_up_cols, d->ff, m->arch.activation,
+                                    l->ffn_sub_norm, hp->rms_eps, &act, n, d->stream));
     return project(d, m, &l->down, d->ffn, d->ffn_stride, n, d->proj, d->embd);
 }
 
@@ -268,36 +257,37 @@ int head(CudaContext *d, const bl_model *m, int64_t n, int64_t rows, float *dst)
     const bl_cuda_model *dm = (const bl_cuda_model *)m->device_state;
     const int64_t vocab = m->hp.n_vocab;
     for (int64_t done = 0; done < rows; done += kHeadRows) {
-        const int64_t t = n - rows + done, count = rows - done < kHeadRows ? rows - done : kHeadRows;
+        const int64_t t = n - rows + done;
+        const int64_t count = rows - done < kHeadRows ? rows - done : kHeadRows;
         float *xn = d->xn + t * d->xn_stride;
         bl_cuda_row_output normed = row_output_for(d, &dm->head, xn, d->xn_stride);
-        TRY(bl_cuda_add_rmsnorm(d->x + t * d->embd, d->embd, d->proj + t * d->embd, d->embd,
-                                dm->output_norm, count, d->embd, m->hp.rms_eps, &normed,
-                                d->stream));
-        TRY(project(d, m, &dm->head, xn, d->xn_stride, count, d->logits, vocab));
-        TRY_CUDA(cudaMemcpyAsync(dst + done * vocab, d->logits, (size_t)(count * vocab) * 4,
-                                 cudaMemcpyDeviceToHost, d->stream),
-                 "copying the logits back");
+        BL_TRY(bl_cuda_add_rmsnorm(d->x + t * d->embd, d->embd, d->proj + t * d->embd, d->embd,
+                                   dm->output_norm, count, d->embd, m->hp.rms_eps, &normed,
+                                   d->stream));
+        BL_TRY(project(d, m, &dm->head, xn, d->xn_stride, count, d->logits, vocab));
+        BL_TRY_CUDA(cudaMemcpyAsync(dst + done * vocab, d->logits, (size_t)(count * vocab) * 4,
+                                    cudaMemcpyDeviceToHost, d->stream),
+                    "copying the logits back");
     }
     return BL_OK;
 }
 
 /* Staging in, every layer, and (when dst is set) the head; all on d->stream. */
 int enqueue(CudaContext *d, const bl_model *m, int64_t n, int n_ctx, float *dst, int64_t rows) {
-    TRY_CUDA(cudaMemcpyAsync(d->staging, d->staging_host,
-                             (size_t)(d->positions_bytes + n * d->embd * 4),
-                             cudaMemcpyHostToDevice, d->stream),
-             "copying the tokens in");
+    BL_TRY_CUDA(cudaMemcpyAsync(d->staging, d->staging_host,
+                                (size_t)(d->positions_bytes + n * d->embd * 4),
+                                cudaMemcpyHostToDevice, d->stream),
+                "copying the tokens in");
     for (int layer = 0; layer < m->hp.n_layer; layer++) {
-        TRY(attention_block(d, m, layer, n, n_ctx));
-        TRY(ffn_block(d, m, layer, n));
+        BL_TRY(attention_block(d, m, layer, n, n_ctx));
+        BL_TRY(ffn_block(d, m, layer, n));
     }
     return dst ? head(d, m, n, rows, dst) : BL_OK;
 }
 
 int capture_decode(CudaContext *d, const bl_model *m, int n_ctx) {
-    TRY_CUDA(cudaStreamBeginCapture(d->stream, cudaStreamCaptureModeThreadLocal),
-             "capturing the decode step");
+    BL_TRY_CUDA(cudaStreamBeginCapture(d->stream, cudaStreamCaptureModeThreadLocal),
+                "capturing the decode step");
     int rc = enqueue(d, m, 1, n_ctx, d->logits_host, 1);
     cudaError_t ended = cudaStreamEndCapture(d->stream, &d->graph);
     if (rc == BL_OK && ended != cudaSuccess) rc = bl_cuda_fail(ended, "capturing the decode step");
@@ -328,15 +318,15 @@ int cuda_forward(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos, f
     const bl_model *m = c->model;
     stage_tokens(d, m, tokens, n, pos);
     if (n == 1 && logits) {
-        if (!d->decode) TRY(capture_decode(d, m, c->n_ctx));
-        TRY_CUDA(cudaGraphLaunch(d->decode, d->stream), "running the decode step");
-        TRY_CUDA(cudaStreamSynchronize(d->stream), "running the decode step");
+        if (!d->decode) BL_TRY(capture_decode(d, m, c->n_ctx));
+        BL_TRY_CUDA(cudaGraphLaunch(d->decode, d->stream), "running the decode step");
+        BL_TRY_CUDA(cudaStreamSynchronize(d->stream), "running the decode step");
         memcpy(logits, d->logits_host, (size_t)m->hp.n_vocab * 4);
         return BL_OK;
     }
-    TRY(enqueue(d, m, n, c->n_ctx, logits, all_logits ? n : 1));
+    BL_TRY(enqueue(d, m, n, c->n_ctx, logits, all_logits ? n : 1));
     /* the staging is rewritten by the next call: wait until it was read */
-    TRY_CUDA(cudaStreamSynchronize(d->stream), "running the forward pass");
+    BL_TRY_CUDA(cudaStreamSynchronize(d->stream), "running the forward pass");
     return BL_OK;
 }
 

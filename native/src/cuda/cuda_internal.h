@@ -17,6 +17,19 @@ extern "C" {
  * that fits the error (out of memory, or unsupported for a missing driver/GPU). */
 int bl_cuda_fail(cudaError_t err, const char *what);
 
+/* Host code: return a failing bl_status, or a failing CUDA call as bl_cuda_fail's. */
+#define BL_TRY(call)                  \
+    do {                              \
+        int rc_ = (call);             \
+        if (rc_ != BL_OK) return rc_; \
+    } while (0)
+
+#define BL_TRY_CUDA(call, what)                                   \
+    do {                                                          \
+        cudaError_t err_ = (call);                                \
+        if (err_ != cudaSuccess) return bl_cuda_fail(err_, what); \
+    } while (0)
+
 /* BL_OK when a GPU with a working driver is present, else the reason. */
 int bl_cuda_check_device(void);
 

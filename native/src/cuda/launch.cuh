@@ -7,7 +7,8 @@
  * bl_cuda_launch may overlap calls bl_wait_for_inputs() before it touches
  * memory that earlier work on the stream wrote, and bl_allow_next() to let
  * its successor be scheduled. Both are no-ops in a launch without overlap.
- * BITLLM_CUDA_OVERLAP=0 turns the overlap off (for A/B timing). */
+ * Older GPUs launch without it; BITLLM_CUDA_OVERLAP=0 turns it off (for A/B
+ * timing). */
 #ifndef BL_CUDA_LAUNCH_CUH
 #define BL_CUDA_LAUNCH_CUH
 
@@ -27,7 +28,8 @@ __device__ inline void bl_allow_next() {
 #endif
 }
 
-/* Whether launches may overlap (the environment's choice, read once). */
+/* Whether launches may overlap: a GPU of compute capability 9.0 or later and
+ * the environment's choice, read once. */
 bool bl_cuda_overlap_enabled();
 
 /* kernel<<<grid, block, 0, stream>>>(args...), overlapping its predecessor

@@ -46,7 +46,8 @@ int bl_cuda_linear_prepare(const bl_cuda_weight *w, const float *x, int64_t x_st
         return bl_cuda_quantize_acts(x, x_stride, n, w->cols,
                                      bl_padded_cols(bl_traits(w->type), w->cols), &acts->ints,
                                      stream);
-    if (kind == BL_KIND_QUANT) return bl_cuda_quantize_q8(x, x_stride, n, w->cols, &acts->q8, stream);
+    if (kind == BL_KIND_QUANT)
+        return bl_cuda_quantize_q8(x, x_stride, n, w->cols, &acts->q8, stream);
     return BL_OK;
 }
 

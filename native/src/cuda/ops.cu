@@ -160,8 +160,9 @@ RowOutput row_output(const bl_cuda_row_output *out) {
 }
 
 int too_wide(int64_t cols) {
-    return bl_fail(BL_ERR_UNSUPPORTED, "cuda: rows of %lld columns are over the %d the kernels take",
-                   (long long)cols, kRowThreads * kMaxPer);
+    return bl_fail(BL_ERR_UNSUPPORTED,
+                   "cuda: rows of %lld columns are over the %d the kernels take", (long long)cols,
+                   kRowThreads * kMaxPer);
 }
 
 __global__ void __launch_bounds__(kThreads)
@@ -248,12 +249,9 @@ int bl_cuda_add_rmsnorm(float *x, int64_t x_stride, const float *delta, int64_t 
 int bl_cuda_gated_activation(const float *gate_up, int64_t gate_up_stride, int64_t ff,
                              bl_ffn_activation act, const float *sub_norm, float eps,
                              const bl_cuda_row_output *out, int64_t n, cudaStream_t stream) {
-    auto kernel = act == BL_FFN_SILU ? held_kernel_for(ff, [](auto per) {
-        return bl_gated_activation__cuda<BL_FFN_SILU, per.value>;
-    })
-                                     : held_kernel_for(ff, [](auto per) {
-                                           return bl_gated_activation__cuda<BL_FFN_RELU2, per.value>;
-                                       });
+    auto silu = [](auto per) { return bl_gated_activation__cuda<BL_FFN_SILU, per.value>; };
+    auto relu2 = [](auto per) { return bl_gated_activation__cuda<BL_FFN_RELU2, per.value>; };
+    auto kernel = act == BL_FFN_SILU ? held_kernel_for(ff, silu) : held_kernel_for(ff, relu2);
     if (!kernel) return too_wide(ff);
     return launched(bl_cuda_launch(kernel, dim3((unsigned)n), dim3(kRowThreads), stream, n == 1,
                                    gate_up, gate_up_stride, ff, sub_norm, eps, row_output(out)),

@@ -130,16 +130,20 @@ typedef void (*QuantKernel)(QuantArgs);
 int bl_cuda_quant_matmul(const bl_cuda_weight *w, const bl_cuda_q8_acts *x, int64_t n, float *y,
                          int64_t y_stride, cudaStream_t stream) {
     QuantKernel gemv, gemm;
-    if (w->type == BL_TYPE_Q8_0) gemv = bl_gemv_q8_0_q8_dp4a__cuda, gemm = bl_gemm_q8_0_q8_dp4a__cuda;
-    else if (w->type == BL_TYPE_Q4_0) gemv = bl_gemv_q4_0_q8_dp4a__cuda, gemm = bl_gemm_q4_0_q8_dp4a__cuda;
-    else
+    if (w->type == BL_TYPE_Q8_0) {
+        gemv = bl_gemv_q8_0_q8_dp4a__cuda, gemm = bl_gemm_q8_0_q8_dp4a__cuda;
+    } else if (w->type == BL_TYPE_Q4_0) {
+        gemv = bl_gemv_q4_0_q8_dp4a__cuda, gemm = bl_gemm_q4_0_q8_dp4a__cuda;
+    } else {
         return bl_fail(BL_ERR_UNSUPPORTED, "cuda: no quant kernel for %s",
                        bl_traits(w->type)->info.name);
+    }
     const bool one_row = n == 1;
     const int64_t rows_per_block = (int64_t)kWarps * kRows;
     QuantArgs p = {w->data, w->rows, (w->cols + 31) / 32, w->row_bytes, *x, n, y, y_stride};
     dim3 grid((unsigned)((w->rows + rows_per_block - 1) / rows_per_block),
               (unsigned)(one_row ? 1 : (n + kGemmTokens - 1) / kGemmTokens));
-    cudaError_t err = bl_cuda_launch(one_row ? gemv : gemm, grid, dim3(kThreads), stream, one_row, p);
+    cudaError_t err =
+        bl_cuda_launch(one_row ? gemv : gemm, grid, dim3(kThreads), stream, one_row, p);
     return err == cudaSuccess ? BL_OK : bl_cuda_fail(err, "launching a quant matrix product");
 }

@@ -6,7 +6,8 @@
 #include "context.h"
 #include "error.h"
 
-#define CPU_MAX_BATCH 256 /* tokens per forward pass: enough for the GEMM kernels, bounded scratch */
+/* tokens per forward pass: enough for the GEMM kernels, bounded scratch */
+#define CPU_MAX_BATCH 256
 
 static float *floats(size_t rows, size_t cols, int *ok) {
     float *p = calloc(rows * cols + 1, sizeof(float));
