@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitllm.runtime.kernels import PackedMatrix, activations_for, pointer
+from bitllm.runtime.kernels import PackedMatrix, activations_for, matrix_args, pointer
 from bitllm.runtime.native import library
 
 _ERR_UNSUPPORTED = -3
@@ -42,19 +42,16 @@ def _check(status: int) -> None:
 def matmul(matrix: PackedMatrix, x: np.ndarray, act_bits: int = 8) -> np.ndarray:
     """y [n, rows] = x [n, cols] . W^T on the GPU (copies in and out).
 
-    Ternary/sign types give bit for bit what bitllm.kernels.matmul gives; float and quant
-    types multiply float32 activations in float32. Raises CudaUnavailableError without a GPU.
+    Ternary/sign types give bit for bit what bitllm.kernels.matmul gives; quant types take
+    the CPU's int8 32-block activations and float types float32 ones, both summing in
+    another order than the CPU. Raises CudaUnavailableError without a GPU.
     """
     ffi, lib = library()
     x = activations_for(matrix, x)
     y = np.empty((x.shape[0], matrix.rows), dtype=np.float32)
     _check(
         lib.bl_cuda_matmul(
-            matrix.type.encode(),
-            pointer(ffi, matrix.data, "void *"),
-            matrix.nbytes,
-            matrix.rows,
-            matrix.cols,
+            *matrix_args(ffi, matrix),
             pointer(ffi, x, "float *"),
             x.shape[0],
             pointer(ffi, y, "float *"),
@@ -73,11 +70,7 @@ def bench_matmul(
     seconds = ffi.new("double *")
     _check(
         lib.bl_cuda_bench_matmul(
-            matrix.type.encode(),
-            pointer(ffi, matrix.data, "void *"),
-            matrix.nbytes,
-            matrix.rows,
-            matrix.cols,
+            *matrix_args(ffi, matrix),
             n,
             act_bits,
             copies,

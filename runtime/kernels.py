@@ -57,6 +57,13 @@ def pointer(ffi: object, array: np.ndarray, ctype: str) -> object:
     return ffi.cast(ctype, ffi.from_buffer(array))  # type: ignore[attr-defined]
 
 
+def matrix_args(ffi: object, matrix: PackedMatrix) -> tuple:
+    """The arguments every C entry that reads a packed matrix starts with:
+    type, data, bytes, rows, cols."""
+    data = pointer(ffi, matrix.data, "void *")
+    return (matrix.type.encode(), data, matrix.nbytes, matrix.rows, matrix.cols)
+
+
 def pack(type: str, values: np.ndarray, row_scale: np.ndarray) -> PackedMatrix:
     """Packs ternary/sign values int8 [rows, cols] with float32 row scales (in C)."""
     ffi, lib = library()
@@ -123,11 +130,7 @@ def unpack(matrix: PackedMatrix) -> tuple[np.ndarray, np.ndarray]:
     scale = np.empty(matrix.rows, dtype=np.float32)
     check(
         lib.bl_unpack(
-            matrix.type.encode(),
-            pointer(ffi, matrix.data, "void *"),
-            matrix.nbytes,
-            matrix.rows,
-            matrix.cols,
+            *matrix_args(ffi, matrix),
             pointer(ffi, values, "int8_t *"),
             pointer(ffi, scale, "float *"),
         )
@@ -141,11 +144,7 @@ def dequantize(matrix: PackedMatrix) -> np.ndarray:
     out = np.empty((matrix.rows, matrix.cols), dtype=np.float32)
     check(
         lib.bl_dequantize(
-            matrix.type.encode(),
-            pointer(ffi, matrix.data, "void *"),
-            matrix.nbytes,
-            matrix.rows,
-            matrix.cols,
+            *matrix_args(ffi, matrix),
             pointer(ffi, out, "float *"),
         )
     )
@@ -202,11 +201,7 @@ def matmul(
     y = np.empty((x.shape[0], matrix.rows), dtype=np.float32)
     check(
         lib.bl_matmul(
-            matrix.type.encode(),
-            pointer(ffi, matrix.data, "void *"),
-            matrix.nbytes,
-            matrix.rows,
-            matrix.cols,
+            *matrix_args(ffi, matrix),
             pointer(ffi, x, "float *"),
             x.shape[0],
             pointer(ffi, y, "float *"),

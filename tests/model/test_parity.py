@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from tests.fixtures.checkpoints import PROJECTIONS as CHECKPOINT_PROJECTIONS
 from tests.fixtures.plugin import Factory
 
 from . import reference
@@ -20,21 +21,7 @@ from .builder import PROJECTIONS, Config, Layer, Projection, Weights
 from .capi import NativeModel
 
 TOKENS = [int(t) for t in np.random.default_rng(5).integers(0, 1000, 24)]
-HF_PROJECTIONS = dict(
-    zip(
-        PROJECTIONS,
-        (
-            "self_attn.q_proj",
-            "self_attn.k_proj",
-            "self_attn.v_proj",
-            "self_attn.o_proj",
-            "mlp.gate_proj",
-            "mlp.up_proj",
-            "mlp.down_proj",
-        ),
-        strict=True,
-    )
-)
+HF_PROJECTIONS = dict(zip(PROJECTIONS, CHECKPOINT_PROJECTIONS, strict=True))
 
 
 def _relative_error(got: np.ndarray, expected: np.ndarray) -> float:

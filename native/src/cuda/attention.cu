@@ -149,7 +149,7 @@ void bl_cuda_attention_plan(int64_t n, int n_head, int n_ctx, int *splits, int *
     *chunk = (n_ctx + *splits - 1) / *splits;
 }
 
-int64_t bl_cuda_attention_partial_floats(int n_head, int head_dim) {
+int64_t bl_cuda_attention_partial_floats(int head_dim) {
     /* splits > 1 only while n * n_head < kTargetBlocks, so n * n_head * splits
      * stays under 2 * kTargetBlocks */
     return (int64_t)2 * kTargetBlocks * (head_dim + 2);

@@ -112,7 +112,7 @@ int alloc_buffers(CudaContext *d, const bl_model *m, int64_t batch, int64_t n_ct
     BL_TRY(alloc_floats(&d->proj, batch * d->embd, scratch));
     if (m->arch.scaled_projections)
         BL_TRY(alloc_floats(&d->scaled, batch * d->scaled_stride, scratch));
-    const int64_t partial = bl_cuda_attention_partial_floats(hp->n_head, hp->head_dim);
+    const int64_t partial = bl_cuda_attention_partial_floats(hp->head_dim);
     BL_TRY(alloc_floats(&d->attn_partial, partial, scratch));
     BL_TRY(alloc_floats(&d->logits, kHeadRows * hp->n_vocab, scratch));
     BL_TRY_CUDA(cudaMallocHost(&d->logits_host, (size_t)hp->n_vocab * 4), pinned);

@@ -83,7 +83,7 @@ typedef struct bl_cuda_attention_args {
 /* splits and chunk for n query rows over a cache of n_ctx positions, and the
  * floats `partial` needs for any n (so a context allocates it once). */
 void bl_cuda_attention_plan(int64_t n, int n_head, int n_ctx, int *splits, int *chunk);
-int64_t bl_cuda_attention_partial_floats(int n_head, int head_dim);
+int64_t bl_cuda_attention_partial_floats(int head_dim);
 
 int bl_cuda_attention(const bl_cuda_attention_args *a, int64_t n, cudaStream_t stream);
 
