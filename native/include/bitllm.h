@@ -147,9 +147,34 @@ int bl_model_open(const char *path, const bl_model_params *params, bl_model **ou
 void bl_model_free(bl_model *model);
 int bl_model_get_info(const bl_model *model, bl_model_info *out);
 
-/* A context holds the KV cache for up to n_ctx positions (<= 0: n_ctx_train),
- * on the model's device. */
+/* What a KV cache stores per key/value element. */
+typedef enum bl_kv_type {
+    BL_KV_DEFAULT = -1, /* the backend's default: f16 on the CPU, f32 on CUDA          */
+    BL_KV_F32 = 0,      /* reference                                                  */
+    BL_KV_F16 = 1,      /* half the bytes, float rounding only                        */
+    BL_KV_Q8_0 = 2,     /* llama.cpp's q8_0: blocks of 32 int8 with an f16 scale       */
+    BL_KV_TYPE_COUNT = 3
+} bl_kv_type;
+
+typedef struct bl_context_params {
+    int32_t n_ctx; /* positions each sequence holds (<= 0: n_ctx_train)            */
+    int32_t n_seq; /* sequences, each with its own KV cache (<= 0: 1)              */
+    int type_k;    /* bl_kv_type of the keys                                       */
+    int type_v;    /* bl_kv_type of the values                                     */
+} bl_context_params;
+
+/* A context holds the KV caches of n_seq sequences of up to n_ctx positions
+ * each, on the model's device. A cache type the device does not keep is
+ * BL_ERR_UNSUPPORTED naming it. */
+int bl_context_new_with(bl_model *model, const bl_context_params *params, bl_context **out);
+/* bl_context_new_with one sequence of n_ctx positions and the default cache types. */
 int bl_context_new(bl_model *model, int32_t n_ctx, bl_context **out);
+/* "f32", "f16", "q8_0"; NULL for a value that is not a bl_kv_type. */
+const char *bl_kv_type_name(int type);
+/* The cache types a context made with params would use (BL_KV_DEFAULT resolved). */
+int bl_context_kv_types(const bl_context *ctx, int *type_k, int *type_v);
+/* Bytes the context's KV caches take when every position of every sequence is filled. */
+int64_t bl_context_kv_bytes(const bl_context *ctx);
 void bl_context_free(bl_context *ctx);
 int32_t bl_context_n_ctx(const bl_context *ctx);
 

@@ -21,6 +21,10 @@ typedef struct bl_backend {
     /* The contract of bl_forward (context.h). */
     int (*forward)(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
                    int all_logits);
+    /* Cache types its KV caches can hold, one bit (1 << bl_kv_type) each, and
+     * what BL_KV_DEFAULT means; a row that leaves them 0 keeps f32 only. */
+    unsigned kv_type_mask;
+    int default_kv_type;
 } bl_backend;
 
 extern const bl_backend bl_backend_cpu, bl_backend_cuda;

@@ -77,23 +77,85 @@ const bl_backend bl_backend_cpu = {
     .forward = bl_forward,
 };
 
-int bl_context_new(bl_model *model, int32_t n_ctx, bl_context **out) {
-    if (!model || !out) return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_context_new: NULL argument");
+static const char *const kv_type_names[BL_KV_TYPE_COUNT] = {"f32", "f16", "q8_0"};
+
+const char *bl_kv_type_name(int type) {
+    return type >= 0 && type < BL_KV_TYPE_COUNT ? kv_type_names[type] : NULL;
+}
+
+/* Resolves BL_KV_DEFAULT and checks the device keeps that type. */
+static int resolve_kv_type(const bl_backend *b, int requested, const char *which, int *out) {
+    unsigned mask = b->kv_type_mask ? b->kv_type_mask : 1u << BL_KV_F32;
+    int type = requested == BL_KV_DEFAULT ? b->default_kv_type : requested;
+    if (!bl_kv_type_name(type))
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "%s cache type %d is not a KV cache type", which,
+                       requested);
+    if (!(mask & (1u << type)))
+        return bl_fail(BL_ERR_UNSUPPORTED, "the %s backend cannot keep its %s cache in %s",
+                       b->name, which, kv_type_names[type]);
+    *out = type;
+    return BL_OK;
+}
+
+int bl_context_new_with(bl_model *model, const bl_context_params *params, bl_context **out) {
+    if (!model || !params || !out)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_context_new_with: NULL argument");
     *out = NULL;
-    if (n_ctx <= 0) n_ctx = model->hp.n_ctx_train;
+    int32_t n_ctx = params->n_ctx > 0 ? params->n_ctx : model->hp.n_ctx_train;
+    int32_t n_seq = params->n_seq > 0 ? params->n_seq : 1;
+    if (n_seq != 1)
+        return bl_fail(BL_ERR_UNSUPPORTED, "the %s backend runs one sequence per context",
+                       model->backend->name);
+    int type_k = BL_KV_F32, type_v = BL_KV_F32;
+    int rc = resolve_kv_type(model->backend, params->type_k, "key", &type_k);
+    if (rc == BL_OK) rc = resolve_kv_type(model->backend, params->type_v, "value", &type_v);
+    if (rc != BL_OK) return rc;
     bl_context *c = calloc(1, sizeof *c);
     if (!c) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
     c->model = model;
     c->n_ctx = n_ctx;
+    c->n_seq = n_seq;
+    c->type_k = type_k;
+    c->type_v = type_v;
     int32_t max_batch = model->backend->max_batch;
     c->batch = n_ctx < max_batch ? n_ctx : max_batch;
-    int rc = model->backend->context_init(c);
-    if (rc != BL_OK) {
+    if ((rc = model->backend->context_init(c)) != BL_OK) {
         bl_context_free(c);
         return rc;
     }
     *out = c;
     return BL_OK;
+}
+
+int bl_context_new(bl_model *model, int32_t n_ctx, bl_context **out) {
+    bl_context_params params = {
+        .n_ctx = n_ctx, .n_seq = 1, .type_k = BL_KV_DEFAULT, .type_v = BL_KV_DEFAULT};
+    return bl_context_new_with(model, &params, out);
+}
+
+int bl_context_kv_types(const bl_context *c, int *type_k, int *type_v) {
+    if (!c || !type_k || !type_v)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_context_kv_types: NULL argument");
+    *type_k = c->type_k;
+    *type_v = c->type_v;
+    return BL_OK;
+}
+
+/* Bytes of one cached row of kv_dim elements in a cache type. */
+static int64_t kv_row_bytes(int type, int64_t kv_dim) {
+    switch (type) {
+    case BL_KV_F16: return kv_dim * 2;
+    case BL_KV_Q8_0: return (kv_dim + 31) / 32 * 34;
+    default: return kv_dim * 4;
+    }
+}
+
+int64_t bl_context_kv_bytes(const bl_context *c) {
+    if (!c) return 0;
+    const bl_hparams *hp = &c->model->hp;
+    int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    int64_t rows = (int64_t)c->n_seq * hp->n_layer * c->n_ctx;
+    return rows * (kv_row_bytes(c->type_k, kv_dim) + kv_row_bytes(c->type_v, kv_dim));
 }
 
 void bl_context_free(bl_context *c) {

@@ -12,6 +12,8 @@ struct bl_context {
     int32_t n_ctx;           /* positions the KV cache holds                        */
     int32_t n_past;
     int32_t batch;           /* most tokens one forward pass takes                  */
+    int32_t n_seq;           /* sequences, each with its own KV cache               */
+    int type_k, type_v;      /* bl_kv_type of the caches (resolved, never DEFAULT)  */
     void *device_state;      /* a device backend's cache and scratch                */
     /* The CPU backend's cache and scratch: */
     bl_kv_cache kv;
