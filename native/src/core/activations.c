@@ -140,7 +140,8 @@ static void quantize_slice(void *ctx, int index, int count) {
 }
 
 int bl_activations_quantize(bl_activations *act, bl_act_format format, const float *x, size_t n,
-                            size_t cols, size_t cols_padded, int threads) {
+                            size_t cols, size_t cols_padded, bl_pool *pool,
+                            int threads) {
     size_t row_bytes = (row_data_bytes(format, cols_padded) + 63) / 64 * 64;
     int rc = reserve(act, n, row_bytes);
     if (rc != BL_OK) return rc;
@@ -153,7 +154,7 @@ int bl_activations_quantize(bl_activations *act, bl_act_format format, const flo
         quantize_rows(&job, 0, n);
         return BL_OK;
     }
-    return bl_parallel_run(threads < (int)n ? threads : (int)n, quantize_slice, &job);
+    return bl_parallel_run(pool, threads < (int)n ? threads : (int)n, quantize_slice, &job);
 }
 
 void bl_activations_free(bl_activations *act) {

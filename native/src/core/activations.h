@@ -31,12 +31,15 @@ typedef struct bl_activations {
     size_t capacity_bytes, capacity_rows; /* what data / sums+scales can hold */
 } bl_activations;
 
-/* Quantizes x [n, cols] into act, rows split over up to `threads` threads.
+struct bl_pool;
+
+/* Quantizes x [n, cols] into act, rows split over up to `threads` threads of pool.
  * act starts zeroed ({0}); its buffers are kept and reused by later calls,
  * growing only when a call needs more, so a caller that quantizes every token
  * allocates once. Free with bl_activations_free. */
 int bl_activations_quantize(bl_activations *act, bl_act_format format, const float *x, size_t n,
-                            size_t cols, size_t cols_padded, int threads);
+                            size_t cols, size_t cols_padded, struct bl_pool *pool,
+                            int threads);
 void bl_activations_free(bl_activations *act);
 
 #endif

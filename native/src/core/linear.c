@@ -37,7 +37,11 @@ int bl_engine_init(bl_engine *e, int isa, int threads, int act_bits, int algo) {
     }
     e->kernels = bl_kernels_for((bl_isa)isa);
     e->isa = isa;
+    if (threads > BL_MAX_THREADS)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "threads must be at most %d, got %d",
+                       BL_MAX_THREADS, threads);
     e->threads = threads > 0 ? threads : bl_cpu_count();
+    e->pool = NULL;
     e->act_bits = act_bits;
     e->algo = algo;
     return BL_OK;
@@ -107,5 +111,5 @@ static void run_slice(void *ctx, int index, int count) {
 int bl_linear(const bl_engine *e, const bl_activations *x, const bl_weight *const *w,
               float *const *y, int count) {
     linear_job job = {.e = e, .x = x, .w = w, .y = y, .count = count};
-    return bl_parallel_run(e->threads, run_slice, &job);
+    return bl_parallel_run(e->pool, e->threads, run_slice, &job);
 }

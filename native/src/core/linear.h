@@ -26,17 +26,21 @@ typedef struct bl_weight {
 /* data holds bl_tensor_size(type, rows, cols) bytes. */
 void bl_weight_bind(bl_weight *w, bl_type_id type, const void *data, int64_t rows, int64_t cols);
 
+struct bl_pool;
+
 /* How products are run: the ISA's kernel table, threads, activation bits, algo. */
 typedef struct bl_engine {
     const bl_kernel_table *kernels;
     int isa;
     int threads;
+    struct bl_pool *pool; /* runs the splits: the model's own, or the kernel API's shared one */
     int act_bits; /* 8 or 16 for ternary/sign weights */
     int algo;     /* bl_algo */
 } bl_engine;
 
-/* Resolves isa (BL_ISA_AUTO: the default) and threads (<= 0: one per core);
- * act_bits must be 8 or 16. An ISA this CPU cannot run is an error. */
+/* Resolves isa (BL_ISA_AUTO: the default) and threads (<= 0: one per core,
+ * at most BL_MAX_THREADS); act_bits must be 8 or 16. An ISA this CPU cannot
+ * run is an error. e->pool is left NULL (one thread) for the caller to set. */
 int bl_engine_init(bl_engine *e, int isa, int threads, int act_bits, int algo);
 
 /* The activation format w's kernels take under e. */

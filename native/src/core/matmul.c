@@ -3,6 +3,7 @@
 #include "activations.h"
 #include "error.h"
 #include "linear.h"
+#include "threadpool.h"
 
 static int check_args(const char *type, const void *w, int64_t rows, int64_t cols,
                       const float *x, int64_t n, const float *y) {
@@ -16,9 +17,11 @@ static int check_args(const char *type, const void *w, int64_t rows, int64_t col
     return BL_OK;
 }
 
+/* The kernel API runs on the process's shared pool. */
 static int engine_for(const bl_matmul_options *o, bl_engine *e) {
-    if (!o) return bl_engine_init(e, BL_ISA_AUTO, 0, 8, BL_ALGO_AUTO);
-    return bl_engine_init(e, o->isa, o->threads, o->act_bits ? o->act_bits : 8, o->algo);
+    int rc = o ? bl_engine_init(e, o->isa, o->threads, o->act_bits ? o->act_bits : 8, o->algo)
+               : bl_engine_init(e, BL_ISA_AUTO, 0, 8, BL_ALGO_AUTO);
+    return rc == BL_OK ? bl_pool_shared(e->threads, &e->pool) : rc;
 }
 
 int bl_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows, int64_t cols,
@@ -41,7 +44,8 @@ int bl_matmul(const char *type, const void *w, int64_t w_bytes, int64_t rows, in
 
     bl_activations act = {0};
     rc = bl_activations_quantize(&act, bl_engine_format(&engine, &weight), x, (size_t)n,
-                                 (size_t)cols, (size_t)bl_padded_cols(t, cols), engine.threads);
+                                 (size_t)cols, (size_t)bl_padded_cols(t, cols), engine.pool,
+                                 engine.threads);
     if (rc != BL_OK) return rc;
     const bl_weight *ws[1] = {&weight};
     float *ys[1] = {y};

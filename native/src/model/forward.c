@@ -36,7 +36,7 @@ static int quantize_for(bl_context *c, const bl_weight *w, const float *x, size_
     bl_act_format format = bl_engine_format(&c->model->engine, w);
     return bl_activations_quantize(&c->act, format, x, n, (size_t)w->cols,
                                    (size_t)bl_padded_cols(w->traits, w->cols),
-                                   c->model->engine.threads);
+                                   c->model->engine.pool, c->model->engine.threads);
 }
 
 static int shares_input(const bl_engine *e, const bl_proj *a, const bl_proj *b) {
@@ -97,7 +97,7 @@ static int attention_block(bl_context *c, int layer, int32_t n, int32_t pos) {
         .head_dim = hp->head_dim,
         .scale = (float)(1.0 / sqrt((double)hp->head_dim)),
         .scores = c->scores, .scores_stride = (size_t)c->kv.n_ctx,
-        .threads = m->engine.threads,
+        .pool = m->engine.pool, .threads = m->engine.threads,
     };
     if ((rc = bl_attention_run(&att)) != BL_OK) return rc;
     if (l->attn_sub_norm)

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "threadpool.h"
 
 #define MAX_SIZE (1 << 26)  /* bound on every size hyperparameter */
 #define MAX_ARCH_NAME 64
@@ -323,6 +324,7 @@ static int load(loader *ld, const bl_model_params *params) {
     if ((rc = bl_engine_init(&m->engine, params ? params->isa : BL_ISA_AUTO,
                              params ? params->threads : 0, act_bits, BL_ALGO_AUTO)))
         return rc;
+    if ((rc = bl_pool_new(m->engine.threads, &m->engine.pool)) != BL_OK) return rc;
     ld->used = calloc((size_t)ld->g->n_tensors + 1, 1);
     if (!ld->used) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
     if ((rc = bind_tensors(ld))) return rc;
@@ -356,6 +358,7 @@ int bl_model_open(const char *path, const bl_model_params *params, bl_model **ou
 void bl_model_free(bl_model *m) {
     if (!m) return;
     if (m->backend) m->backend->model_release(m);
+    bl_pool_free(m->engine.pool);
     bl_gguf_close(m->file);
     free(m->layers);
     free(m->arch_name);

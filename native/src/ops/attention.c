@@ -50,5 +50,5 @@ static void run_pairs(void *ctx, int index, int count) {
 }
 
 int bl_attention_run(const bl_attention *a) {
-    return bl_parallel_run(a->threads, run_pairs, (void *)a);
+    return bl_parallel_run(a->pool, a->threads, run_pairs, (void *)a);
 }

@@ -53,6 +53,7 @@ typedef struct bl_attention {
     float scale;          /* 1 / sqrt(head_dim)                            */
     float *scores;        /* [threads, scores_stride] scratch              */
     size_t scores_stride; /* >= pos0 + n                                   */
+    struct bl_pool *pool;
     int threads;
 } bl_attention;
 
