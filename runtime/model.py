@@ -10,6 +10,7 @@ chat turn costs its new tokens, not the whole conversation.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Generator, Iterator, Sequence
@@ -27,6 +28,7 @@ from bitllm.runtime.tokenizer import Tokenizer
 
 DEFAULT_MAX_CTX = 4096  # default context when the model was trained for more
 EVAL_BATCH = 512  # tokens per native call when evaluating a long prompt
+MAX_IDLE_CONTEXTS = 4  # KV caches a Model keeps for reuse once concurrent calls end
 DEVICES = ("cpu", "cuda")  # index = bl_device
 
 
@@ -62,13 +64,19 @@ class GenerationStats:
 
 
 class Context:
-    """A native KV cache plus the tokens it holds, in order."""
+    """A native KV cache plus the tokens it holds, in order.
 
-    def __init__(self, model: Any, n_ctx: int, n_vocab: int) -> None:
+    Safe to share between threads: calls on one context are serialized, and close() waits
+    for a call in progress. Calls after close() raise ValueError."""
+
+    def __init__(
+        self, model: Any, n_ctx: int, n_vocab: int, lock: threading.RLock | None = None
+    ) -> None:
         ffi, lib = library()
         out = ffi.new("bl_context **")
         check(lib.bl_context_new(model, n_ctx, out))
         self._ptr = out[0]
+        self._lock = lock or threading.RLock()  # a GPU model's contexts share one
         self.n_ctx = int(lib.bl_context_n_ctx(self._ptr))
         self.n_vocab = n_vocab
         self.tokens: list[int] = []
@@ -78,17 +86,29 @@ class Context:
         self.close()
 
     def close(self) -> None:
-        ptr, self._ptr = getattr(self, "_ptr", None), None
-        if ptr is not None:
-            library()[1].bl_context_free(ptr)
-            self.tokens = []
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return
+        with lock:
+            ptr, self._ptr = self._ptr, None
+            if ptr is not None:
+                library()[1].bl_context_free(ptr)
+                self.tokens = []
+
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None
 
     def eval(self, ids: Sequence[int], pos: int, all_logits: bool = False) -> np.ndarray:
         """Evaluates ids at positions pos.. (dropping whatever the cache held from pos on).
         Returns the logits of the last token (a buffer the next call overwrites), or a new
         [len(ids), n_vocab] array of every token's with all_logits."""
+        with self._lock:
+            return self._eval(ids, pos, all_logits)
+
+    def _eval(self, ids: Sequence[int], pos: int, all_logits: bool) -> np.ndarray:
         if self._ptr is None:
-            raise ValueError("context is closed")
+            raise ValueError("context is closed (or its model was closed)")
         n = len(ids)
         if not 0 <= pos <= len(self.tokens) or n == 0:
             raise ValueError(f"cannot evaluate {n} tokens at position {pos}")
@@ -135,9 +155,10 @@ class Context:
                 f"the prompt is {len(ids)} tokens but the context holds {self.n_ctx}; "
                 "shorten it or open the model with a larger n_ctx"
             )
-        start = min(_common_prefix(self.tokens, ids), len(ids) - 1)
-        logits = self.eval(ids[start:], start)
-        return logits, len(ids) - start
+        with self._lock:
+            start = min(_common_prefix(self.tokens, ids), len(ids) - 1)
+            logits = self._eval(ids[start:], start, False)
+            return logits, len(ids) - start
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -189,6 +210,11 @@ class NativeModel:
     def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu") -> None:
         self._ptr = None
         self._contexts: weakref.WeakSet[Context] = weakref.WeakSet()
+        self._lock = threading.RLock()  # guards _ptr and _contexts
+        # The CPU runs contexts of one model side by side (the weights are read-only and
+        # the model's thread pool serializes its runs); the CUDA backend's launches and
+        # graphs are not made for that, so its contexts take turns.
+        self._device_lock = threading.RLock() if device == "cuda" else None
         self.path = Path(path)
         threads = _check_count("threads", threads)
         device = _check_device(device)
@@ -215,19 +241,25 @@ class NativeModel:
     def new_context(self, n_ctx: int) -> Context:
         """A KV cache of n_ctx positions."""
         _check_count("n_ctx", n_ctx)
-        if self._ptr is None:
-            raise ValueError(f"model {self.path} is closed")
-        context = Context(self._ptr, n_ctx, self.info.n_vocab)
-        self._contexts.add(context)
-        return context
+        with self._lock:
+            if self._ptr is None:
+                raise ValueError(f"model {self.path} is closed")
+            context = Context(self._ptr, n_ctx, self.info.n_vocab, self._device_lock)
+            self._contexts.add(context)
+            return context
 
     def close(self) -> None:
-        """Frees the KV caches and unmaps the weights."""
-        for context in list(self._contexts):
-            context.close()
-        ptr, self._ptr = getattr(self, "_ptr", None), None
-        if ptr is not None:
-            library()[1].bl_model_free(ptr)
+        """Frees the KV caches and unmaps the weights. A call running on another thread
+        finishes first; calls after this raise ValueError."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return
+        with lock:
+            for context in list(self._contexts):
+                context.close()
+            ptr, self._ptr = self._ptr, None
+            if ptr is not None:
+                library()[1].bl_model_free(ptr)
 
     def __enter__(self) -> NativeModel:
         return self
@@ -257,7 +289,8 @@ class Model:
     ) -> None:
         started = time.perf_counter()
         self._native: NativeModel | None = None
-        self._context: Context | None = None
+        self._idle: list[Context] = []  # KV caches no generation is using
+        self._idle_lock = threading.Lock()
         self.path = Path(path)
         threads = _check_count("threads", threads)
         n_ctx = _check_count("n_ctx", n_ctx)
@@ -276,7 +309,6 @@ class Model:
         # A head padded beyond the vocabulary has rows no text belongs to: never sample them.
         self._sample_vocab = min(self.info.n_vocab, self.tokenizer.n_vocab)
         self._chat_format: ChatFormat | None = None
-        self._generation_count = 0  # lets a stream notice that a newer one took the cache
         self.last_stats = GenerationStats()
         self.load_seconds = time.perf_counter() - started
 
@@ -285,7 +317,7 @@ class Model:
     def close(self) -> None:
         """Frees the KV caches and unmaps the weights; the model cannot be used after."""
         native, self._native = getattr(self, "_native", None), None
-        self._context = None
+        self._idle = []
         if native is not None:
             native.close()
 
@@ -301,14 +333,33 @@ class Model:
     def new_context(self, n_ctx: int) -> Context:
         """A separate KV cache of n_ctx positions (for batch work). It is closed with the
         model, or earlier with its close()."""
-        if self._native is None:
+        native = self._native
+        if native is None:
             raise ValueError(f"model {self.path} is closed")
-        return self._native.new_context(n_ctx)
+        return native.new_context(n_ctx)
 
-    def _session(self) -> Context:
-        if self._context is None:
-            self._context = self.new_context(self.n_ctx)
-        return self._context
+    def _take_context(self, ids: Sequence[int]) -> Context:
+        """A KV cache for one generation, which has it to itself until _give_back: the idle
+        one sharing the longest prefix with ids (a chat's earlier turns), else a new one.
+        So generations running at once, from several threads or interleaved streams, each
+        have their own cache, and one at a time they reuse a single cache."""
+        with self._idle_lock:
+            live = [c for c in self._idle if not c.closed]
+            if live:
+                best = max(live, key=lambda c: _common_prefix(c.tokens, ids))
+                live.remove(best)
+                self._idle = live
+                return best
+        return self.new_context(self.n_ctx)
+
+    def _give_back(self, context: Context) -> None:
+        with self._idle_lock:
+            if not context.closed and self._native is not None:
+                self._idle.append(context)
+            surplus = self._idle[:-MAX_IDLE_CONTEXTS]
+            del self._idle[:-MAX_IDLE_CONTEXTS]
+        for old in surplus:  # after a burst of concurrent calls: keep the newest caches
+            old.close()
 
     # -- what it is -------------------------------------------------------------------
 
@@ -494,17 +545,15 @@ class Model:
         """Starts when first iterated: evaluates the prompt, then samples and evaluates one
         token at a time. The KV cache stays consistent whenever the caller stops early."""
         stats = self.last_stats = GenerationStats(prompt_tokens=len(ids), stop_reason="interrupted")
-        context = self._session()
-        self._generation_count += 1
-        generation = self._generation_count
+        context = self._take_context(ids)
         sampler = Sampler(params)
         history = list(ids)
         limit = sys.maxsize if max_tokens is None else max_tokens
-        started = time.perf_counter()
-        logits, stats.prompt_evaluated = context.feed(ids)
-        decode_started = time.perf_counter()
-        stats.prompt_seconds = decode_started - started
+        started = decode_started = time.perf_counter()
         try:
+            logits, stats.prompt_evaluated = context.feed(ids)
+            decode_started = time.perf_counter()
+            stats.prompt_seconds = decode_started - started
             while stats.generated_tokens < limit:
                 token = sampler(logits[: self._sample_vocab], history)
                 if token in self.end_tokens:
@@ -512,11 +561,6 @@ class Model:
                     return
                 stats.generated_tokens += 1
                 yield token
-                if self._generation_count != generation:
-                    raise RuntimeError(
-                        "a newer generation on this model replaced this one's KV cache; "
-                        "finish (or close) one stream before starting the next"
-                    )
                 history.append(token)
                 if stats.generated_tokens >= limit:
                     break
@@ -527,6 +571,7 @@ class Model:
             stats.stop_reason = "max tokens"
         finally:
             stats.generation_seconds = time.perf_counter() - decode_started
+            self._give_back(context)
 
 
 def _check_max_tokens(max_tokens: int | None) -> int | None:
