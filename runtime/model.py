@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bitllm.runtime.batch import BatchContext
 from bitllm.runtime.chat import ChatFormat, Message, chat_format
 from bitllm.runtime.gguf_reader import GGUFFile
 from bitllm.runtime.native import check, library
@@ -209,7 +210,7 @@ class NativeModel:
 
     def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu") -> None:
         self._ptr = None
-        self._contexts: weakref.WeakSet[Context] = weakref.WeakSet()
+        self._contexts: weakref.WeakSet[Context | BatchContext] = weakref.WeakSet()
         self._lock = threading.RLock()  # guards _ptr and _contexts
         # The CPU runs contexts of one model side by side (the weights are read-only and
         # the model's thread pool serializes its runs); the CUDA backend's launches and
@@ -245,6 +246,17 @@ class NativeModel:
             if self._ptr is None:
                 raise ValueError(f"model {self.path} is closed")
             context = Context(self._ptr, n_ctx, self.info.n_vocab, self._device_lock)
+            self._contexts.add(context)
+            return context
+
+    def new_batch_context(self, n_ctx: int, n_seq: int) -> BatchContext:
+        """n_seq KV caches of n_ctx positions each, evaluated together (runtime.batch)."""
+        _check_count("n_ctx", n_ctx)
+        _check_count("n_seq", n_seq)
+        with self._lock:
+            if self._ptr is None:
+                raise ValueError(f"model {self.path} is closed")
+            context = BatchContext(self._ptr, n_ctx, n_seq, self.info.n_vocab, self._device_lock)
             self._contexts.add(context)
             return context
 

@@ -184,8 +184,35 @@ int32_t bl_context_n_ctx(const bl_context *ctx);
  * [n, n_vocab] when all_logits is nonzero. */
 int bl_context_eval(bl_context *ctx, const int32_t *tokens, int32_t n, int32_t pos,
                     float *logits, int all_logits);
-/* Positions currently cached. */
+/* Positions currently cached (of sequence 0). */
 int32_t bl_context_n_past(const bl_context *ctx);
+
+/* ---- Many sequences in one forward pass ---------------------------------- */
+
+/* Tokens of any of a context's sequences, evaluated together: every weight
+ * matrix is read once per step for all of them. The tokens of one sequence
+ * are consecutive in the batch, at consecutive positions starting at most at
+ * the number it has cached (a smaller position drops its cache from there). */
+typedef struct bl_batch {
+    int32_t n_tokens;
+    const int32_t *tokens; /* [n_tokens]                                          */
+    const int32_t *pos;    /* [n_tokens] position of each token in its sequence     */
+    const int32_t *seq;    /* [n_tokens] its sequence, in [0, n_seq)                */
+    const int8_t *logits;  /* [n_tokens] nonzero: write this token's logits; NULL:
+                              the last token of each sequence                       */
+} bl_batch;
+
+/* Evaluates batch; logits: [tokens asked for, n_vocab] in batch order (NULL:
+ * none). A sequence's results are bit-identical whatever else shares its batch
+ * and however the batch is split. Devices without it: BL_ERR_UNSUPPORTED. */
+int bl_context_decode(bl_context *ctx, const bl_batch *batch, float *logits);
+/* Positions sequence seq has cached (-1 and an error for a bad seq). */
+int32_t bl_context_seq_n_past(const bl_context *ctx, int32_t seq);
+/* Keeps the first n_keep positions of seq's cache (0: empties it). */
+int bl_context_seq_keep(bl_context *ctx, int32_t seq, int32_t n_keep);
+/* dst's cache becomes a copy of src's first n positions (a shared prompt
+ * prefix computed once); n <= what src has cached. */
+int bl_context_seq_copy(bl_context *ctx, int32_t src, int32_t dst, int32_t n);
 
 /* ---- CUDA: matrix products on an NVIDIA GPU ------------------------------ */
 

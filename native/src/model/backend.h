@@ -8,6 +8,8 @@
 
 #include "bitllm.h"
 
+struct bl_ubatch;
+
 typedef struct bl_backend {
     const char *name;
     int32_t max_batch; /* most tokens one forward pass takes */
@@ -25,6 +27,11 @@ typedef struct bl_backend {
      * what BL_KV_DEFAULT means; a row that leaves them 0 keeps f32 only. */
     unsigned kv_type_mask;
     int default_kv_type;
+    /* Several sequences in one pass (bl_forward_batch's contract); NULL: the
+     * device runs one sequence per context. */
+    int (*forward_batch)(bl_context *c, const struct bl_ubatch *b, float *logits);
+    /* Copies n cached positions of sequence src to dst (both < c->n_seq). */
+    void (*copy_positions)(bl_context *c, int32_t src, int32_t dst, int32_t n);
 } bl_backend;
 
 extern const bl_backend bl_backend_cpu, bl_backend_cuda;

@@ -9,8 +9,9 @@
  *   logits = head(RMSNorm(x))
  *
  * What differs between architectures (activation, sub-norms, scaled
- * projections, tied head) is data in the model, not branches here. Keys and
- * values are projected straight into the KV cache. */
+ * projections, tied head) is data in the model, not branches here. A batch
+ * holds rows of one or several sequences: everything but attention works on
+ * rows alone, and attention reads each row's own sequence's cache. */
 #include <math.h>
 #include <string.h>
 
@@ -74,29 +75,44 @@ static int project(bl_context *c, const float *x, int32_t n, const bl_proj *cons
     return BL_OK;
 }
 
-static int attention_block(bl_context *c, int layer, int32_t n, int32_t pos) {
+/* Stores the batch's new keys and values at their rows' positions in their
+ * sequences' caches, and points each row at its sequence's cache. */
+static void store_kv(bl_context *c, int layer, const bl_ubatch *b) {
+    size_t dim = kv_dim(&c->model->hp);
+    for (int32_t t = 0; t < b->n; t++) {
+        const bl_kv_cache *kv = &c->kv[b->seq[t]];
+        float *keys = bl_kv_keys(kv, layer), *values = bl_kv_values(kv, layer);
+        memcpy(keys + (size_t)b->pos[t] * dim, c->k_new + (size_t)t * dim, dim * sizeof(float));
+        memcpy(values + (size_t)b->pos[t] * dim, c->v_new + (size_t)t * dim,
+               dim * sizeof(float));
+        c->row_k[t] = keys;
+        c->row_v[t] = values;
+    }
+}
+
+static int attention_block(bl_context *c, int layer, const bl_ubatch *b) {
     const bl_model *m = c->model;
     const bl_hparams *hp = &m->hp;
     const bl_layer *l = &m->layers[layer];
-    float *keys = bl_kv_keys(&c->kv, layer), *values = bl_kv_values(&c->kv, layer);
-    float *k_new = keys + (size_t)pos * kv_dim(hp), *v_new = values + (size_t)pos * kv_dim(hp);
+    int32_t n = b->n;
 
     bl_rmsnorm(c->xn, c->x, l->attn_norm, (size_t)n, (size_t)hp->n_embd, hp->rms_eps);
     const bl_proj *qkv[3] = {&l->q, &l->k, &l->v};
-    float *qkv_out[3] = {c->q, k_new, v_new};
+    float *qkv_out[3] = {c->q, c->k_new, c->v_new};
     int rc = project(c, c->xn, n, qkv, qkv_out, 3);
     if (rc != BL_OK) return rc;
     bl_rope(c->q, (size_t)n, q_dim(hp), hp->n_head, hp->head_dim, hp->n_rot, c->rope_cos,
             c->rope_sin, m->arch.rope);
-    bl_rope(k_new, (size_t)n, kv_dim(hp), hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_cos,
+    bl_rope(c->k_new, (size_t)n, kv_dim(hp), hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_cos,
             c->rope_sin, m->arch.rope);
+    store_kv(c, layer, b);
 
     bl_attention att = {
-        .q = c->q, .k = keys, .v = values, .out = c->att,
-        .n = n, .pos0 = pos, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
+        .q = c->q, .k = c->row_k, .v = c->row_v, .pos = b->pos, .out = c->att,
+        .n = n, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
         .head_dim = hp->head_dim,
         .scale = (float)(1.0 / sqrt((double)hp->head_dim)),
-        .scores = c->scores, .scores_stride = (size_t)c->kv.n_ctx,
+        .scores = c->scores, .scores_stride = (size_t)c->n_ctx,
         .pool = m->engine.pool, .threads = m->engine.threads,
     };
     if ((rc = bl_attention_run(&att)) != BL_OK) return rc;
@@ -128,30 +144,45 @@ static int ffn_block(bl_context *c, int layer, int32_t n) {
     return BL_OK;
 }
 
-static int head(bl_context *c, int32_t n, float *logits, int all_logits) {
+/* Logits of the rows asked for, each normed on its own and all through the
+ * head in one product. */
+static int head(bl_context *c, const bl_ubatch *b, float *logits) {
     const bl_model *m = c->model;
     const bl_hparams *hp = &m->hp;
-    size_t rows = all_logits ? (size_t)n : 1, embd = (size_t)hp->n_embd;
-    const float *last = c->x + ((size_t)n - rows) * embd;
-    bl_rmsnorm(c->xn, last, m->output_norm, rows, embd, hp->rms_eps);
+    size_t rows = 0, embd = (size_t)hp->n_embd;
+    for (int32_t t = 0; t < b->n; t++)
+        if (b->want[t])
+            bl_rmsnorm(c->xn + rows++ * embd, c->x + (size_t)t * embd, m->output_norm, 1, embd,
+                       hp->rms_eps);
+    if (rows == 0) return BL_OK;
     const bl_weight *w = &m->output;
     int rc = quantize_for(c, w, c->xn, rows);
     if (rc != BL_OK) return rc;
     return bl_linear(&m->engine, &c->act, &w, &logits, 1);
 }
 
-int bl_forward(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
-               int all_logits) {
+int bl_forward_batch(bl_context *c, const bl_ubatch *b, float *logits) {
     const bl_model *m = c->model;
     const bl_hparams *hp = &m->hp;
-    for (int32_t t = 0; t < n; t++) c->positions[t] = pos + t;
-    bl_rope_angles(c->rope_cos, c->rope_sin, c->positions, (size_t)n, hp->n_rot, hp->rope_theta,
+    bl_rope_angles(c->rope_cos, c->rope_sin, b->pos, (size_t)b->n, hp->n_rot, hp->rope_theta,
                    hp->rope_factor);
-    embed(m, tokens, n, c->x);
+    embed(m, b->tokens, b->n, c->x);
     for (int layer = 0; layer < hp->n_layer; layer++) {
-        int rc = attention_block(c, layer, n, pos);
-        if (rc == BL_OK) rc = ffn_block(c, layer, n);
+        int rc = attention_block(c, layer, b);
+        if (rc == BL_OK) rc = ffn_block(c, layer, b->n);
         if (rc != BL_OK) return rc;
     }
-    return logits ? head(c, n, logits, all_logits) : BL_OK;
+    return logits && b->want ? head(c, b, logits) : BL_OK;
+}
+
+int bl_forward(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
+               int all_logits) {
+    for (int32_t t = 0; t < n; t++) {
+        c->positions[t] = pos + t;
+        c->seq_ids[t] = 0;
+        c->want[t] = all_logits || t == n - 1;
+    }
+    bl_ubatch b = {.n = n, .tokens = tokens, .pos = c->positions, .seq = c->seq_ids,
+                   .want = logits ? c->want : NULL};
+    return bl_forward_batch(c, &b, logits);
 }

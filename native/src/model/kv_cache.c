@@ -1,6 +1,7 @@
 #include "kv_cache.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -23,4 +24,12 @@ void bl_kv_cache_free(bl_kv_cache *c) {
     free(c->k);
     free(c->v);
     c->k = c->v = NULL;
+}
+
+void bl_kv_cache_copy(bl_kv_cache *dst, const bl_kv_cache *src, int32_t n) {
+    size_t bytes = (size_t)n * (size_t)src->kv_dim * sizeof(float);
+    for (int layer = 0; layer < src->n_layer; layer++) {
+        memcpy(bl_kv_keys(dst, layer), bl_kv_keys(src, layer), bytes);
+        memcpy(bl_kv_values(dst, layer), bl_kv_values(src, layer), bytes);
+    }
 }

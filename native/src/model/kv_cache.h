@@ -14,6 +14,8 @@ typedef struct bl_kv_cache {
 
 int bl_kv_cache_init(bl_kv_cache *c, int32_t n_layer, int32_t n_ctx, int32_t kv_dim);
 void bl_kv_cache_free(bl_kv_cache *c);
+/* dst's first n positions of every layer become src's (same shape). */
+void bl_kv_cache_copy(bl_kv_cache *dst, const bl_kv_cache *src, int32_t n);
 
 /* Keys / values of layer, from position 0, rows of kv_dim floats. */
 static inline float *bl_kv_keys(const bl_kv_cache *c, int layer) {

@@ -14,8 +14,8 @@ static void attend(const bl_attention *a, int t, int h, float *scores) {
     size_t q_stride = (size_t)a->n_head * hd, kv_stride = (size_t)a->n_head_kv * hd;
     int kv_head = h / (a->n_head / a->n_head_kv);
     const float *q = a->q + (size_t)t * q_stride + (size_t)h * hd;
-    const float *k = a->k + (size_t)kv_head * hd, *v = a->v + (size_t)kv_head * hd;
-    int len = a->pos0 + t + 1;
+    const float *k = a->k[t] + (size_t)kv_head * hd, *v = a->v[t] + (size_t)kv_head * hd;
+    int len = a->pos[t] + 1;
 
     float max = -3.4e38f;
     for (int j = 0; j < len; j++) {
