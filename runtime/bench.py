@@ -1,7 +1,9 @@
 """bit-bench: prompt-processing and generation speed of a model, in llama-bench's shape.
 
 ppN evaluates N random tokens in one batch from an empty cache; tgN evaluates N tokens one
-at a time from an empty cache (the decode loop without sampling). Each test runs once to
+at a time from an empty cache (the decode loop without sampling). With -npl, "tgN xP" runs P
+sequences side by side in one batch per step (llama-batched-bench's shape): P * N tokens,
+and the t/s column is their aggregate. Each test runs once to
 warm up, then `repetitions` times; the table shows mean ± standard deviation of tokens/s,
 and the resident memory of the process after the test (the mmapped weights count once they
 are touched). Only the native engine is loaded: the Python tokenizer (about 100 MB for a
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING, NoReturn
 import numpy as np
 
 if TYPE_CHECKING:
-    from bitllm.runtime.model import Context
+    from bitllm.runtime.batch import BatchContext
+    from bitllm.runtime.model import Context, NativeModel
 
 PROG = "bit-bench"
 
@@ -86,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "-n", "--n-gen", type=_int_list, default=[64], help="generation lengths (default: 64)"
+    )
+    parser.add_argument(
+        "-npl",
+        "--n-parallel",
+        type=_int_list,
+        default=[],
+        help="also decode this many sequences at once, comma-separated (e.g. 1,2,4,8,16)",
     )
     parser.add_argument(
         "-t",
@@ -147,6 +157,42 @@ def decode_rates(context: Context, tokens: list[int], repetitions: int) -> list[
     return [len(tokens) / s for s in seconds]
 
 
+def parallel_decode_rates(batch: BatchContext, tokens: list[int], repetitions: int) -> list[float]:
+    """Aggregate tokens/s of batch.n_seq sequences each evaluating tokens one at a time,
+    all of them in one batch per step, from empty caches."""
+    seqs = list(range(batch.n_seq))
+
+    def decode() -> None:
+        for pos, token in enumerate(tokens):
+            batch.decode([token] * len(seqs), [pos] * len(seqs), seqs)
+
+    seconds = _timed_runs(decode, repetitions)
+    return [len(tokens) * len(seqs) / s for s in seconds]
+
+
+def _bench_parallel(
+    model: NativeModel,
+    args: argparse.Namespace,
+    tokens: list[int],
+    result: Callable[[str, list[float]], None],
+) -> None:
+    for n_seq in (p for p in args.n_parallel if p):
+        batch = model.new_batch_context(len(tokens), n_seq)
+        result(f"tg{len(tokens)} x{n_seq}", parallel_decode_rates(batch, tokens, args.repetitions))
+        batch.close()
+
+
+def _recorder(
+    emit: Callable[[Result], None], name: str, file_mib: float, device: str, threads: int
+) -> Callable[[str, list[float]], None]:
+    """result(test, rates): emits one row of this model and thread count."""
+
+    def result(test: str, rates: list[float]) -> None:
+        emit(Result(name, file_mib, device, threads, test, rates, _rss_mib()))
+
+    return result
+
+
 def bench_model(path: str, args: argparse.Namespace, emit: Callable[[Result], None]) -> None:
     from bitllm.runtime.model import NativeModel
 
@@ -163,11 +209,16 @@ def bench_model(path: str, args: argparse.Namespace, emit: Callable[[Result], No
         with NativeModel(path, threads=threads, device=args.device) as model:
             file_mib = model.info.file_bytes / 2**20
             context = model.new_context(n_ctx)
+            result = _recorder(emit, name, file_mib, model.info.device, threads)
+
             for kind, n, measure in tests:
                 tokens = rng.integers(0, model.info.n_vocab, n).tolist()
-                rates = measure(context, tokens, args.repetitions)
-                test = f"{kind}{n}"
-                emit(Result(name, file_mib, model.info.device, threads, test, rates, _rss_mib()))
+                result(f"{kind}{n}", measure(context, tokens, args.repetitions))
+            if args.n_parallel:
+                context.close()
+                for n in (n for n in args.n_gen if n):
+                    tokens = rng.integers(0, model.info.n_vocab, n).tolist()
+                    _bench_parallel(model, args, tokens, result)
 
 
 def _markdown_row(cells: Sequence[str]) -> str:

@@ -303,6 +303,34 @@ def test_bit_bench_reports_rates_and_memory(model_path: Path) -> None:
     assert report["peak_rss_mib"] > 0
 
 
+def test_bit_bench_parallel_sequences(model_path: Path) -> None:
+    result = subprocess.run(
+        _command(
+            "bench",
+            "-m",
+            str(model_path),
+            "-p",
+            "0",
+            "-n",
+            "3",
+            "-npl",
+            "1,4",
+            "-t",
+            "2",
+            "-r",
+            "1",
+            "-o",
+            "json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    tests = [r["test"] for r in json.loads(result.stdout)["results"]]
+    assert tests == ["tg3", "tg3 x1", "tg3 x4"]
+
+
 def test_bit_bench_markdown_table(model_path: Path) -> None:
     result = subprocess.run(
         _command("bench", "-m", str(model_path), "-p", "8", "-n", "2", "-t", "1", "-r", "1"),
