@@ -1,7 +1,10 @@
 """bit-bench: prompt-processing and generation speed of a model, in llama-bench's shape.
 
 ppN evaluates N random tokens in one batch from an empty cache; tgN evaluates N tokens one
-at a time from an empty cache (the decode loop without sampling). Each test runs once to
+at a time from an empty cache (the decode loop without sampling). With a depth D (-d, as
+llama-bench's), the cache first holds D random tokens (not timed) and the test, then named
+"ppN @ dD", runs after them. -ctk/-ctv choose the KV cache types; the table shows them with
+the bytes the cache takes when full. Each test runs once to
 warm up, then `repetitions` times; the table shows mean ± standard deviation of tokens/s,
 and the resident memory of the process after the test (the mmapped weights count once they
 are touched). Only the native engine is loaded: the Python tokenizer (about 100 MB for a
@@ -41,6 +44,8 @@ class Result:
     test: str
     tokens_per_second: list[float]
     rss_mib: float
+    cache: str = ""  # "f16/f16": the KV cache's key and value types
+    cache_mib: float = 0.0  # what the KV cache takes when full
 
     @property
     def mean(self) -> float:
@@ -69,6 +74,15 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _cache_type_list(text: str) -> list[str | None]:
+    from bitllm.runtime.model import check_cache_type
+
+    try:
+        return [check_cache_type("cache type", v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -88,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", "--n-gen", type=_int_list, default=[64], help="generation lengths (default: 64)"
     )
     parser.add_argument(
+        "-d",
+        "--n-depth",
+        type=_int_list,
+        default=[0],
+        help="tokens already in the KV cache before each test, comma-separated (default: 0)",
+    )
+    parser.add_argument(
         "-t",
         "--threads",
         type=_int_list,
@@ -100,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="cpu",
         help="where the forward pass runs; cuda: an NVIDIA GPU (default: cpu)",
     )
+    for short, name, what in (("-ctk", "k", "keys"), ("-ctv", "v", "values")):
+        parser.add_argument(
+            short,
+            f"--cache-type-{name}",
+            type=_cache_type_list,
+            default=[None],
+            help=f"KV cache types of the {what}, comma-separated: f16, q8_0, f32 "
+            "(default: the device's, f16 on the CPU)",
+        )
     parser.add_argument(
         "-r", "--repetitions", type=int, default=5, help="timed runs per test (default: 5)"
     )
@@ -130,17 +160,21 @@ def _timed_runs(run: Callable[[], None], repetitions: int) -> list[float]:
     return seconds
 
 
-def prompt_rates(context: Context, tokens: list[int], repetitions: int) -> list[float]:
-    """Tokens/s of evaluating tokens in one batch from an empty cache."""
-    seconds = _timed_runs(lambda: context.eval(tokens, 0), repetitions)
+def prompt_rates(
+    context: Context, tokens: list[int], repetitions: int, depth: int = 0
+) -> list[float]:
+    """Tokens/s of evaluating tokens in one batch after the first depth cached tokens."""
+    seconds = _timed_runs(lambda: context.eval(tokens, depth), repetitions)
     return [len(tokens) / s for s in seconds]
 
 
-def decode_rates(context: Context, tokens: list[int], repetitions: int) -> list[float]:
-    """Tokens/s of evaluating tokens one at a time from an empty cache."""
+def decode_rates(
+    context: Context, tokens: list[int], repetitions: int, depth: int = 0
+) -> list[float]:
+    """Tokens/s of evaluating tokens one at a time after the first depth cached tokens."""
 
     def decode() -> None:
-        for pos, token in enumerate(tokens):
+        for pos, token in enumerate(tokens, start=depth):
             context.eval([token], pos)
 
     seconds = _timed_runs(decode, repetitions)
@@ -152,22 +186,33 @@ def bench_model(path: str, args: argparse.Namespace, emit: Callable[[Result], No
 
     rng = np.random.default_rng(0)
     name = Path(path).name
-    n_ctx = max(args.n_prompt + args.n_gen + [1])
+    n_ctx = max(args.n_depth) + max(args.n_prompt + args.n_gen + [1])
     tests = [("pp", n, prompt_rates) for n in args.n_prompt if n] + [
         ("tg", n, decode_rates) for n in args.n_gen if n
     ]
+    caches = [(k, v) for k in args.cache_type_k for v in args.cache_type_v]
     thread_counts = args.threads or ([1] if args.device == "cuda" else [1, 2])
     for threads in thread_counts:
         if threads < 1:
             raise ValueError("thread counts must be >= 1")
         with NativeModel(path, threads=threads, device=args.device) as model:
             file_mib = model.info.file_bytes / 2**20
-            context = model.new_context(n_ctx)
-            for kind, n, measure in tests:
-                tokens = rng.integers(0, model.info.n_vocab, n).tolist()
-                rates = measure(context, tokens, args.repetitions)
-                test = f"{kind}{n}"
-                emit(Result(name, file_mib, model.info.device, threads, test, rates, _rss_mib()))
+            for type_k, type_v in caches:
+                context = model.new_context(n_ctx, type_k, type_v)
+                cache = f"{context.cache_type_k}/{context.cache_type_v}"
+                for depth in args.n_depth:
+                    if depth:  # each test then evaluates from position depth on
+                        context.eval(rng.integers(0, model.info.n_vocab, depth).tolist(), 0)
+                    for kind, n, measure in tests:
+                        tokens = rng.integers(0, model.info.n_vocab, n).tolist()
+                        rates = measure(context, tokens, args.repetitions, depth)
+                        test = f"{kind}{n}" + (f" @ d{depth}" if depth else "")
+                        result = Result(
+                            name, file_mib, model.info.device, threads, test, rates, _rss_mib()
+                        )
+                        result.cache, result.cache_mib = cache, context.cache_bytes / 2**20
+                        emit(result)
+                context.close()
 
 
 def _markdown_row(cells: Sequence[str]) -> str:
@@ -177,8 +222,8 @@ def _markdown_row(cells: Sequence[str]) -> str:
 class MarkdownTable:
     """Prints its header with the first row, so a run that fails first prints no table."""
 
-    HEADER = ("model", "size", "device", "threads", "test", "t/s", "RSS")
-    ALIGN = ("---", "---:", "---", "---:", "---:", "---:", "---:")
+    HEADER = ("model", "size", "device", "threads", "KV cache", "test", "t/s", "RSS")
+    ALIGN = ("---", "---:", "---", "---:", "---", "---:", "---:", "---:")
 
     def __init__(self) -> None:
         self.rows = 0
@@ -193,6 +238,7 @@ class MarkdownTable:
             f"{r.file_mib:.1f} MiB",
             r.device,
             str(r.threads),
+            f"{r.cache} {r.cache_mib:.1f} MiB",
             r.test,
             f"{r.mean:.2f} ± {r.stdev:.2f}",
             f"{r.rss_mib:.0f} MiB",

@@ -19,13 +19,15 @@ struct bl_context {
     bl_kv_cache kv;
     float *x;                /* [batch, n_embd]  the residual stream                */
     float *xn;               /* [batch, n_embd]  normed input, projection outputs   */
-    float *q;                /* [batch, q_dim]   (keys and values go to the cache)  */
+    float *q;                /* [batch, q_dim]                                      */
+    float *k, *v;            /* [batch, kv_dim]  new keys and values, then cached   */
     float *att;              /* [batch, q_dim]   attention output                   */
     float *gate, *up;        /* [batch, n_ff]                                       */
     float *scaled;           /* [batch, max in]  x * in_scale (scaled projections)  */
     float *rope_cos, *rope_sin; /* [batch, n_rot / 2]                               */
     int32_t *positions;      /* [batch]                                             */
-    float *scores;           /* [threads, n_ctx] attention scratch                  */
+    const bl_kv_cache **row_cache; /* [batch] each row's cache, for attention       */
+    void *att_scratch;       /* bl_attention_scratch_bytes(batch, ...)              */
     bl_activations act;      /* quantized inputs of the current projection; grows
                                 to its largest use on the first eval that needs it  */
 };

@@ -9,13 +9,13 @@
  *   logits = head(RMSNorm(x))
  *
  * What differs between architectures (activation, sub-norms, scaled
- * projections, tied head) is data in the model, not branches here. Keys and
- * values are projected straight into the KV cache. */
+ * projections, tied head) is data in the model, not branches here. */
 #include <math.h>
 #include <string.h>
 
 #include "context.h"
 #include "error.h"
+#include "ops/attention.h"
 
 #define MAX_SHARED 3 /* projections reading one input: q, k, v */
 
@@ -74,30 +74,33 @@ static int project(bl_context *c, const float *x, int32_t n, const bl_proj *cons
     return BL_OK;
 }
 
-static int attention_block(bl_context *c, int layer, int32_t n, int32_t pos) {
+/* Keys and values of the new tokens are projected and rotated in float32,
+ * then stored in the cache in its types; attention reads them from there. */
+static int attention_block(bl_context *c, int layer, int32_t n) {
     const bl_model *m = c->model;
     const bl_hparams *hp = &m->hp;
     const bl_layer *l = &m->layers[layer];
-    float *keys = bl_kv_keys(&c->kv, layer), *values = bl_kv_values(&c->kv, layer);
-    float *k_new = keys + (size_t)pos * kv_dim(hp), *v_new = values + (size_t)pos * kv_dim(hp);
 
     bl_rmsnorm(c->xn, c->x, l->attn_norm, (size_t)n, (size_t)hp->n_embd, hp->rms_eps);
     const bl_proj *qkv[3] = {&l->q, &l->k, &l->v};
-    float *qkv_out[3] = {c->q, k_new, v_new};
+    float *qkv_out[3] = {c->q, c->k, c->v};
     int rc = project(c, c->xn, n, qkv, qkv_out, 3);
     if (rc != BL_OK) return rc;
     bl_rope(c->q, (size_t)n, q_dim(hp), hp->n_head, hp->head_dim, hp->n_rot, c->rope_cos,
             c->rope_sin, m->arch.rope);
-    bl_rope(k_new, (size_t)n, kv_dim(hp), hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_cos,
+    bl_rope(c->k, (size_t)n, kv_dim(hp), hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_cos,
             c->rope_sin, m->arch.rope);
+    for (int32_t t = 0; t < n; t++) {
+        c->row_cache[t] = &c->kv;
+        bl_kv_store(&c->kv, layer, c->positions[t], c->k + (size_t)t * kv_dim(hp),
+                    c->v + (size_t)t * kv_dim(hp));
+    }
 
     bl_attention att = {
-        .q = c->q, .k = keys, .v = values, .out = c->att,
-        .n = n, .pos0 = pos, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
-        .head_dim = hp->head_dim,
+        .q = c->q, .out = c->att, .pos = c->positions, .cache = c->row_cache, .layer = layer,
+        .n = n, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
         .scale = (float)(1.0 / sqrt((double)hp->head_dim)),
-        .scores = c->scores, .scores_stride = (size_t)c->kv.n_ctx,
-        .threads = m->engine.threads,
+        .threads = m->engine.threads, .isa = m->engine.isa, .scratch = c->att_scratch,
     };
     if ((rc = bl_attention_run(&att)) != BL_OK) return rc;
     if (l->attn_sub_norm)
@@ -149,7 +152,7 @@ int bl_forward(bl_context *c, const int32_t *tokens, int32_t n, int32_t pos, flo
                    hp->rope_factor);
     embed(m, tokens, n, c->x);
     for (int layer = 0; layer < hp->n_layer; layer++) {
-        int rc = attention_block(c, layer, n, pos);
+        int rc = attention_block(c, layer, n);
         if (rc == BL_OK) rc = ffn_block(c, layer, n);
         if (rc != BL_OK) return rc;
     }

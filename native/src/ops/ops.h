@@ -43,19 +43,6 @@ typedef enum bl_rope_style {
 void bl_rope(float *x, size_t n, size_t stride, int n_heads, int head_dim, int n_rot,
              const float *cos, const float *sin, bl_rope_style style);
 
-/* Causal multi-head attention with grouped K/V heads. Query row t sits at
- * position pos0 + t and sees cached positions [0, pos0 + t]. */
-typedef struct bl_attention {
-    const float *q;       /* [n, n_head * head_dim]                        */
-    const float *k, *v;   /* caches [positions, n_head_kv * head_dim]      */
-    float *out;           /* [n, n_head * head_dim]                        */
-    int n, pos0, n_head, n_head_kv, head_dim;
-    float scale;          /* 1 / sqrt(head_dim)                            */
-    float *scores;        /* [threads, scores_stride] scratch              */
-    size_t scores_stride; /* >= pos0 + n                                   */
-    int threads;
-} bl_attention;
-
-int bl_attention_run(const bl_attention *a);
+/* Attention over the KV cache: attention.h. */
 
 #endif
