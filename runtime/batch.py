@@ -22,17 +22,19 @@ class BatchContext:
     call in progress, and calls after it raise ValueError."""
 
     def __init__(
-        self, model: Any, n_ctx: int, n_seq: int, n_vocab: int, lock: threading.RLock | None
+        self,
+        model: Any,
+        n_ctx: int,
+        n_seq: int,
+        n_vocab: int,
+        cache_types: tuple[int, int],
+        lock: threading.RLock | None,
     ) -> None:
+        """cache_types: the bl_kv_type of keys and values (-1: the device's default)."""
         ffi, lib = library()
         params = ffi.new(
             "bl_context_params *",
-            {
-                "n_ctx": n_ctx,
-                "n_seq": n_seq,
-                "type_k": lib.BL_KV_DEFAULT,
-                "type_v": lib.BL_KV_DEFAULT,
-            },
+            {"n_ctx": n_ctx, "n_seq": n_seq, "type_k": cache_types[0], "type_v": cache_types[1]},
         )
         out = ffi.new("bl_context **")
         check(lib.bl_context_new_with(model, params, out))
@@ -40,6 +42,12 @@ class BatchContext:
         self._lock = lock or threading.RLock()
         self.n_ctx = int(lib.bl_context_n_ctx(self._ptr))
         self.n_seq = n_seq
+        type_k, type_v = ffi.new("int *"), ffi.new("int *")
+        check(lib.bl_context_kv_types(self._ptr, type_k, type_v))
+        self.cache_type_k = ffi.string(lib.bl_kv_type_name(type_k[0])).decode()
+        self.cache_type_v = ffi.string(lib.bl_kv_type_name(type_v[0])).decode()
+        self.cache_bytes = int(lib.bl_context_kv_bytes(self._ptr))
+        """Bytes of the n_seq KV caches when every position is filled."""
         self.n_vocab = n_vocab
 
     def __del__(self) -> None:

@@ -1,9 +1,12 @@
 """bit-bench: prompt-processing and generation speed of a model, in llama-bench's shape.
 
 ppN evaluates N random tokens in one batch from an empty cache; tgN evaluates N tokens one
-at a time from an empty cache (the decode loop without sampling). With -npl, "tgN xP" runs P
-sequences side by side in one batch per step (llama-batched-bench's shape): P * N tokens,
-and the t/s column is their aggregate. Each test runs once to
+at a time from an empty cache (the decode loop without sampling). With a depth D (-d, as
+llama-bench's), the cache first holds D random tokens (not timed) and the test, then named
+"ppN @ dD", runs after them. With -npl, "tgN xP" runs P sequences side by side in one batch
+per step (llama-batched-bench's shape): P * N tokens, and the t/s column is their aggregate.
+-ctk/-ctv choose the KV cache types; the table shows them with the bytes the cache takes
+when full (of all P sequences in "xP" rows). Each test runs once to
 warm up, then `repetitions` times; the table shows mean ± standard deviation of tokens/s,
 and the resident memory of the process after the test (the mmapped weights count once they
 are touched). Only the native engine is loaded: the Python tokenizer (about 100 MB for a
@@ -44,6 +47,8 @@ class Result:
     test: str
     tokens_per_second: list[float]
     rss_mib: float
+    cache: str = ""  # "f16/f16": the KV cache's key and value types
+    cache_mib: float = 0.0  # what the KV cache takes when full
 
     @property
     def mean(self) -> float:
@@ -72,6 +77,15 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _cache_type_list(text: str) -> list[str | None]:
+    from bitllm.runtime.model import check_cache_type
+
+    try:
+        return [check_cache_type("cache type", v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -89,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "-n", "--n-gen", type=_int_list, default=[64], help="generation lengths (default: 64)"
+    )
+    parser.add_argument(
+        "-d",
+        "--n-depth",
+        type=_int_list,
+        default=[0],
+        help="tokens already in the KV cache before each test, comma-separated (default: 0)",
     )
     parser.add_argument(
         "-npl",
@@ -110,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="cpu",
         help="where the forward pass runs; cuda: an NVIDIA GPU (default: cpu)",
     )
+    for short, name, what in (("-ctk", "k", "keys"), ("-ctv", "v", "values")):
+        parser.add_argument(
+            short,
+            f"--cache-type-{name}",
+            type=_cache_type_list,
+            default=[None],
+            help=f"KV cache types of the {what}, comma-separated: f16, q8_0, f32 "
+            "(default: the device's, f16 on the CPU)",
+        )
     parser.add_argument(
         "-r", "--repetitions", type=int, default=5, help="timed runs per test (default: 5)"
     )
@@ -140,17 +170,21 @@ def _timed_runs(run: Callable[[], None], repetitions: int) -> list[float]:
     return seconds
 
 
-def prompt_rates(context: Context, tokens: list[int], repetitions: int) -> list[float]:
-    """Tokens/s of evaluating tokens in one batch from an empty cache."""
-    seconds = _timed_runs(lambda: context.eval(tokens, 0), repetitions)
+def prompt_rates(
+    context: Context, tokens: list[int], repetitions: int, depth: int = 0
+) -> list[float]:
+    """Tokens/s of evaluating tokens in one batch after the first depth cached tokens."""
+    seconds = _timed_runs(lambda: context.eval(tokens, depth), repetitions)
     return [len(tokens) / s for s in seconds]
 
 
-def decode_rates(context: Context, tokens: list[int], repetitions: int) -> list[float]:
-    """Tokens/s of evaluating tokens one at a time from an empty cache."""
+def decode_rates(
+    context: Context, tokens: list[int], repetitions: int, depth: int = 0
+) -> list[float]:
+    """Tokens/s of evaluating tokens one at a time after the first depth cached tokens."""
 
     def decode() -> None:
-        for pos, token in enumerate(tokens):
+        for pos, token in enumerate(tokens, start=depth):
             context.eval([token], pos)
 
     seconds = _timed_runs(decode, repetitions)
@@ -170,25 +204,34 @@ def parallel_decode_rates(batch: BatchContext, tokens: list[int], repetitions: i
     return [len(tokens) * len(seqs) / s for s in seconds]
 
 
+Recorder = Callable[[str, list[float], "Context | BatchContext"], None]
+
+
 def _bench_parallel(
     model: NativeModel,
     args: argparse.Namespace,
     tokens: list[int],
-    result: Callable[[str, list[float]], None],
+    cache_types: tuple[str | None, str | None],
+    result: Recorder,
 ) -> None:
     for n_seq in (p for p in args.n_parallel if p):
-        batch = model.new_batch_context(len(tokens), n_seq)
-        result(f"tg{len(tokens)} x{n_seq}", parallel_decode_rates(batch, tokens, args.repetitions))
+        batch = model.new_batch_context(len(tokens), n_seq, *cache_types)
+        rates = parallel_decode_rates(batch, tokens, args.repetitions)
+        result(f"tg{len(tokens)} x{n_seq}", rates, batch)
         batch.close()
 
 
 def _recorder(
     emit: Callable[[Result], None], name: str, file_mib: float, device: str, threads: int
-) -> Callable[[str, list[float]], None]:
-    """result(test, rates): emits one row of this model and thread count."""
+) -> Recorder:
+    """result(test, rates, context): emits one row of this model and thread count, with the
+    cache types and bytes of the context the test ran in."""
 
-    def result(test: str, rates: list[float]) -> None:
-        emit(Result(name, file_mib, device, threads, test, rates, _rss_mib()))
+    def result(test: str, rates: list[float], context: Context | BatchContext) -> None:
+        row = Result(name, file_mib, device, threads, test, rates, _rss_mib())
+        row.cache = f"{context.cache_type_k}/{context.cache_type_v}"
+        row.cache_mib = context.cache_bytes / 2**20
+        emit(row)
 
     return result
 
@@ -198,27 +241,32 @@ def bench_model(path: str, args: argparse.Namespace, emit: Callable[[Result], No
 
     rng = np.random.default_rng(0)
     name = Path(path).name
-    n_ctx = max(args.n_prompt + args.n_gen + [1])
+    n_ctx = max(args.n_depth) + max(args.n_prompt + args.n_gen + [1])
     tests = [("pp", n, prompt_rates) for n in args.n_prompt if n] + [
         ("tg", n, decode_rates) for n in args.n_gen if n
     ]
+    caches = [(k, v) for k in args.cache_type_k for v in args.cache_type_v]
     thread_counts = args.threads or ([1] if args.device == "cuda" else [1, 2])
     for threads in thread_counts:
         if threads < 1:
             raise ValueError("thread counts must be >= 1")
         with NativeModel(path, threads=threads, device=args.device) as model:
             file_mib = model.info.file_bytes / 2**20
-            context = model.new_context(n_ctx)
             result = _recorder(emit, name, file_mib, model.info.device, threads)
-
-            for kind, n, measure in tests:
-                tokens = rng.integers(0, model.info.n_vocab, n).tolist()
-                result(f"{kind}{n}", measure(context, tokens, args.repetitions))
-            if args.n_parallel:
+            for type_k, type_v in caches:
+                context = model.new_context(n_ctx, type_k, type_v)
+                for depth in args.n_depth:
+                    if depth:  # each test then evaluates from position depth on
+                        context.eval(rng.integers(0, model.info.n_vocab, depth).tolist(), 0)
+                    for kind, n, measure in tests:
+                        tokens = rng.integers(0, model.info.n_vocab, n).tolist()
+                        rates = measure(context, tokens, args.repetitions, depth)
+                        test = f"{kind}{n}" + (f" @ d{depth}" if depth else "")
+                        result(test, rates, context)
                 context.close()
-                for n in (n for n in args.n_gen if n):
+                for n in (n for n in args.n_gen if n and args.n_parallel):
                     tokens = rng.integers(0, model.info.n_vocab, n).tolist()
-                    _bench_parallel(model, args, tokens, result)
+                    _bench_parallel(model, args, tokens, (type_k, type_v), result)
 
 
 def _markdown_row(cells: Sequence[str]) -> str:
@@ -228,8 +276,8 @@ def _markdown_row(cells: Sequence[str]) -> str:
 class MarkdownTable:
     """Prints its header with the first row, so a run that fails first prints no table."""
 
-    HEADER = ("model", "size", "device", "threads", "test", "t/s", "RSS")
-    ALIGN = ("---", "---:", "---", "---:", "---:", "---:", "---:")
+    HEADER = ("model", "size", "device", "threads", "KV cache", "test", "t/s", "RSS")
+    ALIGN = ("---", "---:", "---", "---:", "---", "---:", "---:", "---:")
 
     def __init__(self) -> None:
         self.rows = 0
@@ -244,6 +292,7 @@ class MarkdownTable:
             f"{r.file_mib:.1f} MiB",
             r.device,
             str(r.threads),
+            f"{r.cache} {r.cache_mib:.1f} MiB",
             r.test,
             f"{r.mean:.2f} ± {r.stdev:.2f}",
             f"{r.rss_mib:.0f} MiB",

@@ -30,6 +30,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bitllm.runtime.model import CACHE_TYPES
+
     parser = _Parser(
         prog=PROG,
         description="Generate text or chat with a bitllm GGUF model.",
@@ -82,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="cpu",
         help="where the forward pass runs; cuda: an NVIDIA GPU (default: cpu)",
     )
+    for short, name in (("-ctk", "k"), ("-ctv", "v")):
+        parser.add_argument(
+            short,
+            f"--cache-type-{name}",
+            choices=CACHE_TYPES,
+            default=None,
+            help=f"KV cache type of the {'keys' if name == 'k' else 'values'} "
+            "(default: the device's, f16 on the CPU)",
+        )
     parser.add_argument(
         "-cnv", "--chat", action="store_true", help="chat interactively (/exit or Ctrl-D leaves)"
     )
@@ -306,7 +317,12 @@ def run(args: argparse.Namespace) -> None:
     SamplingParams(**{k: v for k, v in _sampling(args).items() if k != "stop"})
     totals = Totals()
     with Model(
-        args.model, threads=args.threads, n_ctx=args.ctx_size or None, device=args.device
+        args.model,
+        threads=args.threads,
+        n_ctx=args.ctx_size or None,
+        device=args.device,
+        cache_type_k=args.cache_type_k,
+        cache_type_v=args.cache_type_v,
     ) as model:
         if args.verbose:
             _print_summary(model)

@@ -31,6 +31,7 @@ DEFAULT_MAX_CTX = 4096  # default context when the model was trained for more
 EVAL_BATCH = 512  # tokens per native call when evaluating a long prompt
 MAX_IDLE_CONTEXTS = 4  # KV caches a Model keeps for reuse once concurrent calls end
 DEVICES = ("cpu", "cuda")  # index = bl_device
+CACHE_TYPES = ("f32", "f16", "q8_0")  # index = bl_kv_type; None: the device's default
 
 
 class ContextFullError(ValueError):
@@ -71,14 +72,34 @@ class Context:
     for a call in progress. Calls after close() raise ValueError."""
 
     def __init__(
-        self, model: Any, n_ctx: int, n_vocab: int, lock: threading.RLock | None = None
+        self,
+        model: Any,
+        n_ctx: int,
+        n_vocab: int,
+        cache_type_k: str | None = None,
+        cache_type_v: str | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         ffi, lib = library()
+        params = ffi.new(
+            "bl_context_params *",
+            {
+                "n_ctx": n_ctx,
+                "n_seq": 1,
+                "type_k": _cache_type_index("cache_type_k", cache_type_k),
+                "type_v": _cache_type_index("cache_type_v", cache_type_v),
+            },
+        )
         out = ffi.new("bl_context **")
-        check(lib.bl_context_new(model, n_ctx, out))
+        check(lib.bl_context_new_with(model, params, out))
         self._ptr = out[0]
         self._lock = lock or threading.RLock()  # a GPU model's contexts share one
         self.n_ctx = int(lib.bl_context_n_ctx(self._ptr))
+        type_k, type_v = ffi.new("int *"), ffi.new("int *")
+        check(lib.bl_context_kv_types(self._ptr, type_k, type_v))
+        self.cache_type_k, self.cache_type_v = CACHE_TYPES[type_k[0]], CACHE_TYPES[type_v[0]]
+        self.cache_bytes = int(lib.bl_context_kv_bytes(self._ptr))
+        """Bytes of the KV cache when every position is filled."""
         self.n_vocab = n_vocab
         self.tokens: list[int] = []
         self._logits = np.empty(n_vocab, dtype=np.float32)
@@ -162,6 +183,13 @@ class Context:
             return logits, len(ids) - start
 
 
+def _cache_summary(context: Context) -> str:
+    return (
+        f"keys {context.cache_type_k}, values {context.cache_type_v}: "
+        f"{context.cache_bytes / 2**20:.1f} MiB at {context.n_ctx} positions"
+    )
+
+
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     for i in range(n):
@@ -174,6 +202,22 @@ def _check_count(name: str, value: int | None) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
     return value
+
+
+def _cache_type_index(name: str, value: object) -> int:
+    """bl_kv_type of a cache type name; -1 (the device's default) for None."""
+    if value is None:
+        return -1
+    if value not in CACHE_TYPES:
+        choices = ", ".join(map(repr, CACHE_TYPES))
+        raise ValueError(f"{name} must be one of {choices} or None, got {value!r}")
+    return CACHE_TYPES.index(str(value))
+
+
+def check_cache_type(name: str, value: object) -> str | None:
+    """value when it names a KV cache type or is None; else ValueError naming it."""
+    _cache_type_index(name, value)
+    return None if value is None else str(value)
 
 
 def _check_device(device: object) -> str:
@@ -239,24 +283,41 @@ class NativeModel:
             device_bytes=raw.device_bytes,
         )
 
-    def new_context(self, n_ctx: int) -> Context:
-        """A KV cache of n_ctx positions."""
+    def new_context(
+        self, n_ctx: int, cache_type_k: str | None = None, cache_type_v: str | None = None
+    ) -> Context:
+        """A KV cache of n_ctx positions, its keys and values kept as cache_type_k and
+        cache_type_v ("f16", "q8_0" or "f32"; None: the device's default, f16 on the CPU)."""
         _check_count("n_ctx", n_ctx)
         with self._lock:
             if self._ptr is None:
                 raise ValueError(f"model {self.path} is closed")
-            context = Context(self._ptr, n_ctx, self.info.n_vocab, self._device_lock)
+            context = Context(
+                self._ptr, n_ctx, self.info.n_vocab, cache_type_k, cache_type_v, self._device_lock
+            )
             self._contexts.add(context)
             return context
 
-    def new_batch_context(self, n_ctx: int, n_seq: int) -> BatchContext:
+    def new_batch_context(
+        self,
+        n_ctx: int,
+        n_seq: int,
+        cache_type_k: str | None = None,
+        cache_type_v: str | None = None,
+    ) -> BatchContext:
         """n_seq KV caches of n_ctx positions each, evaluated together (runtime.batch)."""
         _check_count("n_ctx", n_ctx)
         _check_count("n_seq", n_seq)
+        types = (
+            _cache_type_index("cache_type_k", cache_type_k),
+            _cache_type_index("cache_type_v", cache_type_v),
+        )
         with self._lock:
             if self._ptr is None:
                 raise ValueError(f"model {self.path} is closed")
-            context = BatchContext(self._ptr, n_ctx, n_seq, self.info.n_vocab, self._device_lock)
+            context = BatchContext(
+                self._ptr, n_ctx, n_seq, self.info.n_vocab, types, self._device_lock
+            )
             self._contexts.add(context)
             return context
 
@@ -288,8 +349,11 @@ class Model:
 
     threads: native threads (None: one per physical core). n_ctx: KV cache positions (None:
     the training context, at most 4096). device: "cpu", or "cuda" for an NVIDIA GPU (raises
-    bitllm.runtime.cuda.CudaUnavailableError, a RuntimeError, when none is usable). Use as a
-    context manager, or call close().
+    bitllm.runtime.cuda.CudaUnavailableError, a RuntimeError, when none is usable).
+    cache_type_k, cache_type_v: how the KV cache keeps keys and values, llama.cpp's names:
+    "f16" (half the bytes of "f32", float rounding only), "q8_0" (about a quarter: blocks
+    of 32 int8 with an f16 scale) or "f32"; None: the device's default (f16 on the CPU, f32
+    on CUDA, which keeps f32 only). Use as a context manager, or call close().
     """
 
     def __init__(
@@ -298,6 +362,8 @@ class Model:
         threads: int | None = None,
         n_ctx: int | None = None,
         device: str = "cpu",
+        cache_type_k: str | None = None,
+        cache_type_v: str | None = None,
     ) -> None:
         started = time.perf_counter()
         self._native: NativeModel | None = None
@@ -307,6 +373,8 @@ class Model:
         threads = _check_count("threads", threads)
         n_ctx = _check_count("n_ctx", n_ctx)
         self.device = _check_device(device)
+        self.cache_type_k = check_cache_type("cache_type_k", cache_type_k)
+        self.cache_type_v = check_cache_type("cache_type_v", cache_type_v)
         if not self.path.is_file():
             raise FileNotFoundError(f"model file not found: {self.path}")
         with GGUFFile(self.path) as gguf:
@@ -343,12 +411,12 @@ class Model:
         self.close()
 
     def new_context(self, n_ctx: int) -> Context:
-        """A separate KV cache of n_ctx positions (for batch work). It is closed with the
-        model, or earlier with its close()."""
+        """A separate KV cache of n_ctx positions (for batch work), in the model's cache
+        types. It is closed with the model, or earlier with its close()."""
         native = self._native
         if native is None:
             raise ValueError(f"model {self.path} is closed")
-        return native.new_context(n_ctx)
+        return native.new_context(n_ctx, self.cache_type_k, self.cache_type_v)
 
     def _take_context(self, ids: Sequence[int]) -> Context:
         """A KV cache for one generation, which has it to itself until _give_back: the idle
@@ -387,6 +455,11 @@ class Model:
             types[str(type_name)] = types.get(str(type_name), 0) + 1
         template = "from the file" if self.metadata.get("tokenizer.chat_template") else "built-in"
         gpu_memory = {"GPU memory": f"{info.device_bytes / 2**20:.1f} MiB"}
+        context = self._take_context([])  # the cache a generation would use
+        try:
+            cache = _cache_summary(context)
+        finally:
+            self._give_back(context)
         return {
             "file": str(self.path),
             "name": self.metadata.get("general.name", ""),
@@ -397,6 +470,7 @@ class Model:
             "feed forward": info.n_ff,
             "vocab": info.n_vocab,
             "context": f"{self.n_ctx} (trained {info.n_ctx_train})",
+            "KV cache": cache,
             "tensors": ", ".join(f"{n} x {t}" for t, n in sorted(types.items())),
             "file size": f"{info.file_bytes / 2**20:.1f} MiB",
             "chat template": template,

@@ -214,6 +214,19 @@ int bl_context_seq_keep(bl_context *ctx, int32_t seq, int32_t n_keep);
  * prefix computed once); n <= what src has cached. */
 int bl_context_seq_copy(bl_context *ctx, int32_t src, int32_t dst, int32_t n);
 
+/* The CPU's attention op on caches made for the call (tests, benchmarks).
+ * Query rows q [n, n_head * head_dim]: row t belongs to sequence seq[t] and
+ * sits at position pos[t], seeing positions [0, pos[t]] of that sequence;
+ * rows of a sequence are consecutive with increasing positions. k and v
+ * [n_seq, n_ctx, n_head_kv * head_dim] float32 are first stored in caches of
+ * type_k / type_v (bl_kv_type). out [n, n_head * head_dim]. isa: bl_isa
+ * (AUTO: the best); threads <= 0: one per core. A row's result does not
+ * depend on threads nor on the other rows. */
+int bl_attend(const float *q, int32_t n, const int32_t *pos, const int32_t *seq,
+              const float *k, const float *v, int32_t n_seq, int32_t n_ctx, int32_t n_head,
+              int32_t n_head_kv, int32_t head_dim, int type_k, int type_v, int isa,
+              int threads, float *out);
+
 /* ---- CUDA: matrix products on an NVIDIA GPU ------------------------------ */
 
 /* 1 when this library has the CUDA path and a GPU with a working driver is

@@ -12,6 +12,7 @@ from bitllm.runtime.native import check, library
 
 ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")
 DEVICES = ("cpu", "cuda")  # index = bl_device
+CACHE_TYPES = ("f32", "f16", "q8_0")  # index = bl_kv_type
 
 
 class NativeModel:
@@ -52,15 +53,25 @@ class NativeModel:
         out["arch"] = ffi.string(info.arch).decode()
         return out
 
-    def context(self, n_ctx: int = 0) -> NativeContext:
-        return NativeContext(self, n_ctx)
+    def context(
+        self, n_ctx: int = 0, type_k: str | None = None, type_v: str | None = None
+    ) -> NativeContext:
+        """A context; cache types None: the backend's default."""
+        return NativeContext(self, n_ctx, type_k, type_v)
 
 
 class NativeContext:
-    def __init__(self, model: NativeModel, n_ctx: int) -> None:
+    def __init__(
+        self, model: NativeModel, n_ctx: int, type_k: str | None, type_v: str | None
+    ) -> None:
         ffi, lib = library()
+        params = ffi.new("bl_context_params *")
+        params.n_ctx = n_ctx
+        params.n_seq = 1
+        params.type_k = -1 if type_k is None else CACHE_TYPES.index(type_k)
+        params.type_v = -1 if type_v is None else CACHE_TYPES.index(type_v)
         out = ffi.new("bl_context **")
-        check(lib.bl_context_new(model._ptr, n_ctx, out))
+        check(lib.bl_context_new_with(model._ptr, params, out))
         self.model = model  # keeps the model alive while the context is
         self.n_vocab = model.info["n_vocab"]
         self._ptr = ffi.gc(out[0], lib.bl_context_free)
@@ -68,6 +79,17 @@ class NativeContext:
     @property
     def n_ctx(self) -> int:
         return library()[1].bl_context_n_ctx(self._ptr)
+
+    @property
+    def cache_types(self) -> tuple[str, str]:
+        ffi, lib = library()
+        type_k, type_v = ffi.new("int *"), ffi.new("int *")
+        check(lib.bl_context_kv_types(self._ptr, type_k, type_v))
+        return CACHE_TYPES[type_k[0]], CACHE_TYPES[type_v[0]]
+
+    @property
+    def kv_bytes(self) -> int:
+        return int(library()[1].bl_context_kv_bytes(self._ptr))
 
     @property
     def n_past(self) -> int:

@@ -1,10 +1,12 @@
-/* Contexts: a KV cache plus scratch on the model's backend (the CPU's row is
- * here), and bl_context_eval, which checks its arguments up front and feeds
- * the backend's forward pass batches of tokens. */
+/* Contexts: the KV caches of n_seq sequences plus scratch on the model's
+ * backend (the CPU's row is here); bl_context_eval (one sequence) and
+ * bl_context_decode (many), which check their arguments up front and feed the
+ * backend's forward pass slices of at most `batch` tokens. */
 #include <stdlib.h>
 
 #include "context.h"
 #include "error.h"
+#include "ops/attention.h"
 
 /* tokens per forward pass: enough for the GEMM kernels, bounded scratch */
 #define CPU_MAX_BATCH 256
@@ -19,28 +21,29 @@ static int alloc_scratch(bl_context *c) {
     const bl_hparams *hp = &c->model->hp;
     size_t b = (size_t)c->batch, embd = (size_t)hp->n_embd;
     size_t q = (size_t)hp->n_head * (size_t)hp->head_dim, ff = (size_t)hp->n_ff;
+    size_t kv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
     size_t widest = embd > q ? embd : q;
     widest = widest > ff ? widest : ff;
     int ok = 1;
     c->x = floats(b, embd, &ok);
     c->xn = floats(b, embd, &ok);
     c->q = floats(b, q, &ok);
+    c->k = floats(b, kv, &ok);
+    c->v = floats(b, kv, &ok);
     c->att = floats(b, q, &ok);
     c->gate = floats(b, ff, &ok);
     c->up = floats(b, ff, &ok);
     c->scaled = c->model->arch.scaled_projections ? floats(b, widest, &ok) : NULL;
     c->rope_cos = floats(b, (size_t)hp->n_rot / 2, &ok);
     c->rope_sin = floats(b, (size_t)hp->n_rot / 2, &ok);
-    size_t kv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
-    c->k_new = floats(b, kv, &ok);
-    c->v_new = floats(b, kv, &ok);
-    c->scores = floats((size_t)c->model->engine.threads, (size_t)c->n_ctx, &ok);
+    size_t att = bl_attention_scratch_bytes(c->batch, c->model->engine.threads, hp->n_head,
+                                            hp->n_head_kv, hp->head_dim);
+    c->att_scratch = floats(att / sizeof(float), 1, &ok);
     c->positions = calloc(b, sizeof *c->positions);
     c->seq_ids = calloc(b, sizeof *c->seq_ids);
     c->want = calloc(b, sizeof *c->want);
-    c->row_k = calloc(b, sizeof *c->row_k);
-    c->row_v = calloc(b, sizeof *c->row_v);
-    if (ok && c->positions && c->seq_ids && c->want && c->row_k && c->row_v) return BL_OK;
+    c->row_cache = calloc(b, sizeof *c->row_cache);
+    if (ok && c->positions && c->seq_ids && c->want && c->row_cache) return BL_OK;
     return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for the scratch of %d tokens", c->batch);
 }
 
@@ -49,7 +52,8 @@ static int cpu_context_init(bl_context *c) {
     c->kv = calloc((size_t)c->n_seq, sizeof *c->kv);
     if (!c->kv) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for %d sequences", c->n_seq);
     for (int32_t s = 0; s < c->n_seq; s++) {
-        int rc = bl_kv_cache_init(&c->kv[s], hp->n_layer, c->n_ctx, hp->n_head_kv * hp->head_dim);
+        int rc = bl_kv_cache_init(&c->kv[s], hp->n_layer, c->n_ctx, hp->n_head_kv, hp->head_dim,
+                                  c->type_k, c->type_v);
         if (rc != BL_OK) return rc;
     }
     return alloc_scratch(c);
@@ -62,22 +66,21 @@ static void cpu_copy_positions(bl_context *c, int32_t src, int32_t dst, int32_t 
 static void cpu_context_release(bl_context *c) {
     for (int32_t s = 0; c->kv && s < c->n_seq; s++) bl_kv_cache_free(&c->kv[s]);
     free(c->kv);
-    free(c->k_new);
-    free(c->v_new);
     free(c->seq_ids);
     free(c->want);
-    free(c->row_k);
-    free(c->row_v);
     free(c->x);
     free(c->xn);
     free(c->q);
+    free(c->k);
+    free(c->v);
     free(c->att);
     free(c->gate);
     free(c->up);
     free(c->scaled);
     free(c->rope_cos);
     free(c->rope_sin);
-    free(c->scores);
+    free(c->att_scratch);
+    free(c->row_cache);
     free(c->positions);
     bl_activations_free(&c->act);
 }
@@ -100,6 +103,8 @@ const bl_backend bl_backend_cpu = {
     .forward = bl_forward,
     .forward_batch = bl_forward_batch,
     .copy_positions = cpu_copy_positions,
+    .kv_type_mask = 1u << BL_KV_F32 | 1u << BL_KV_F16 | 1u << BL_KV_Q8_0,
+    .default_kv_type = BL_KV_F16,
 };
 
 static const char *const kv_type_names[BL_KV_TYPE_COUNT] = {"f32", "f16", "q8_0"};
@@ -171,21 +176,13 @@ int bl_context_kv_types(const bl_context *c, int *type_k, int *type_v) {
     return BL_OK;
 }
 
-/* Bytes of one cached row of kv_dim elements in a cache type. */
-static int64_t kv_row_bytes(int type, int64_t kv_dim) {
-    switch (type) {
-    case BL_KV_F16: return kv_dim * 2;
-    case BL_KV_Q8_0: return (kv_dim + 31) / 32 * 34;
-    default: return kv_dim * 4;
-    }
-}
-
 int64_t bl_context_kv_bytes(const bl_context *c) {
     if (!c) return 0;
     const bl_hparams *hp = &c->model->hp;
     int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
     int64_t rows = (int64_t)c->n_seq * hp->n_layer * c->n_ctx;
-    return rows * (kv_row_bytes(c->type_k, kv_dim) + kv_row_bytes(c->type_v, kv_dim));
+    return rows * (int64_t)(bl_kv_row_bytes(c->type_k, (size_t)kv_dim)
+                            + bl_kv_row_bytes(c->type_v, (size_t)kv_dim));
 }
 
 void bl_context_free(bl_context *c) {

@@ -1,6 +1,6 @@
-/* One sequence's state: its KV cache and the scratch every eval reuses, sized
- * for a batch of up to `batch` tokens, on the model's backend (on the CPU,
- * pages are touched only as used). */
+/* The state of n_seq sequences: their KV caches and the scratch every eval
+ * reuses, sized for a batch of up to `batch` tokens, on the model's backend
+ * (on the CPU, pages are touched only as used). */
 #ifndef BL_CONTEXT_H
 #define BL_CONTEXT_H
 
@@ -20,19 +20,19 @@ struct bl_context {
     void *device_state;      /* a device backend's cache and scratch                */
     /* The CPU backend's cache and scratch: */
     bl_kv_cache *kv;         /* [n_seq] one cache per sequence                      */
-    float *k_new, *v_new;    /* [batch, kv_dim] the batch's keys and values         */
-    const float **row_k, **row_v; /* [batch] this layer's cache of each row's sequence */
     int8_t *want;            /* [batch] rows whose logits are asked for             */
     int32_t *seq_ids;        /* [batch] (bl_context_eval's rows: all sequence 0)    */
     float *x;                /* [batch, n_embd]  the residual stream                */
     float *xn;               /* [batch, n_embd]  normed input, projection outputs   */
-    float *q;                /* [batch, q_dim]   (keys and values go to the cache)  */
+    float *q;                /* [batch, q_dim]                                      */
+    float *k, *v;            /* [batch, kv_dim]  new keys and values, then cached   */
     float *att;              /* [batch, q_dim]   attention output                   */
     float *gate, *up;        /* [batch, n_ff]                                       */
     float *scaled;           /* [batch, max in]  x * in_scale (scaled projections)  */
     float *rope_cos, *rope_sin; /* [batch, n_rot / 2]                               */
     int32_t *positions;      /* [batch]                                             */
-    float *scores;           /* [threads, n_ctx] attention scratch                  */
+    const bl_kv_cache **row_cache; /* [batch] each row's sequence's cache           */
+    void *att_scratch;       /* bl_attention_scratch_bytes(batch, ...)              */
     bl_activations act;      /* quantized inputs of the current projection; grows
                                 to its largest use on the first eval that needs it  */
 };

@@ -17,6 +17,7 @@
 
 #include "context.h"
 #include "error.h"
+#include "ops/attention.h"
 
 #define MAX_SHARED 3 /* projections reading one input: q, k, v */
 
@@ -75,18 +76,15 @@ static int project(bl_context *c, const float *x, int32_t n, const bl_proj *cons
     return BL_OK;
 }
 
-/* Stores the batch's new keys and values at their rows' positions in their
- * sequences' caches, and points each row at its sequence's cache. */
+/* Keys and values of the new rows are projected and rotated in float32, then
+ * stored in their sequences' caches in the caches' types; attention reads
+ * them from there, each row from its own sequence's cache. */
 static void store_kv(bl_context *c, int layer, const bl_ubatch *b) {
     size_t dim = kv_dim(&c->model->hp);
     for (int32_t t = 0; t < b->n; t++) {
-        const bl_kv_cache *kv = &c->kv[b->seq[t]];
-        float *keys = bl_kv_keys(kv, layer), *values = bl_kv_values(kv, layer);
-        memcpy(keys + (size_t)b->pos[t] * dim, c->k_new + (size_t)t * dim, dim * sizeof(float));
-        memcpy(values + (size_t)b->pos[t] * dim, c->v_new + (size_t)t * dim,
-               dim * sizeof(float));
-        c->row_k[t] = keys;
-        c->row_v[t] = values;
+        bl_kv_cache *kv = &c->kv[b->seq[t]];
+        bl_kv_store(kv, layer, b->pos[t], c->k + (size_t)t * dim, c->v + (size_t)t * dim);
+        c->row_cache[t] = kv;
     }
 }
 
@@ -98,22 +96,21 @@ static int attention_block(bl_context *c, int layer, const bl_ubatch *b) {
 
     bl_rmsnorm(c->xn, c->x, l->attn_norm, (size_t)n, (size_t)hp->n_embd, hp->rms_eps);
     const bl_proj *qkv[3] = {&l->q, &l->k, &l->v};
-    float *qkv_out[3] = {c->q, c->k_new, c->v_new};
+    float *qkv_out[3] = {c->q, c->k, c->v};
     int rc = project(c, c->xn, n, qkv, qkv_out, 3);
     if (rc != BL_OK) return rc;
     bl_rope(c->q, (size_t)n, q_dim(hp), hp->n_head, hp->head_dim, hp->n_rot, c->rope_cos,
             c->rope_sin, m->arch.rope);
-    bl_rope(c->k_new, (size_t)n, kv_dim(hp), hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_cos,
+    bl_rope(c->k, (size_t)n, kv_dim(hp), hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_cos,
             c->rope_sin, m->arch.rope);
     store_kv(c, layer, b);
 
     bl_attention att = {
-        .q = c->q, .k = c->row_k, .v = c->row_v, .pos = b->pos, .out = c->att,
-        .n = n, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
-        .head_dim = hp->head_dim,
+        .q = c->q, .out = c->att, .pos = b->pos, .cache = c->row_cache, .layer = layer,
+        .n = n, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
         .scale = (float)(1.0 / sqrt((double)hp->head_dim)),
-        .scores = c->scores, .scores_stride = (size_t)c->n_ctx,
-        .pool = m->engine.pool, .threads = m->engine.threads,
+        .pool = m->engine.pool, .threads = m->engine.threads, .isa = m->engine.isa,
+        .scratch = c->att_scratch,
     };
     if ((rc = bl_attention_run(&att)) != BL_OK) return rc;
     if (l->attn_sub_norm)

@@ -3,21 +3,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitllm.h"
 #include "error.h"
+#include "fp16.h"
+#include "types.h"
 
-int bl_kv_cache_init(bl_kv_cache *c, int32_t n_layer, int32_t n_ctx, int32_t kv_dim) {
-    size_t floats;
-    if (__builtin_mul_overflow((size_t)n_layer * (size_t)n_ctx, (size_t)kv_dim, &floats))
-        return bl_fail(BL_ERR_OUT_OF_MEMORY, "a KV cache of %d positions is too large", n_ctx);
+#define Q8_BLOCK 32
+#define Q8_BLOCK_BYTES 34
+
+size_t bl_kv_row_bytes(int type, size_t kv_dim) {
+    switch (type) {
+    case BL_KV_F16: return kv_dim * 2;
+    case BL_KV_Q8_0: return (kv_dim + Q8_BLOCK - 1) / Q8_BLOCK * Q8_BLOCK_BYTES;
+    default: return kv_dim * 4;
+    }
+}
+
+int bl_kv_cache_init(bl_kv_cache *c, int32_t n_layer, int32_t n_ctx, int32_t n_head_kv,
+                     int32_t head_dim, int type_k, int type_v) {
+    memset(c, 0, sizeof *c);
+    if ((type_k == BL_KV_Q8_0 || type_v == BL_KV_Q8_0) && head_dim % Q8_BLOCK != 0)
+        return bl_fail(BL_ERR_UNSUPPORTED,
+                       "a q8_0 KV cache needs heads of a multiple of %d dimensions; this "
+                       "model's have %d (use f16 or f32)",
+                       Q8_BLOCK, head_dim);
     c->n_layer = n_layer;
     c->n_ctx = n_ctx;
-    c->kv_dim = kv_dim;
-    c->k = calloc(floats, sizeof(float));
-    c->v = calloc(floats, sizeof(float));
+    c->head_dim = head_dim;
+    c->kv_dim = n_head_kv * head_dim;
+    c->type_k = type_k;
+    c->type_v = type_v;
+    c->k_row_bytes = bl_kv_row_bytes(type_k, (size_t)c->kv_dim);
+    c->v_row_bytes = bl_kv_row_bytes(type_v, (size_t)c->kv_dim);
+    size_t rows, k_bytes, v_bytes;
+    if (__builtin_mul_overflow((size_t)n_layer, (size_t)n_ctx, &rows)
+        || __builtin_mul_overflow(rows, c->k_row_bytes, &k_bytes)
+        || __builtin_mul_overflow(rows, c->v_row_bytes, &v_bytes))
+        return bl_fail(BL_ERR_OUT_OF_MEMORY, "a KV cache of %d positions is too large", n_ctx);
+    c->k = calloc(k_bytes, 1);
+    c->v = calloc(v_bytes, 1);
     if (c->k && c->v) return BL_OK;
     bl_kv_cache_free(c);
     return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for a KV cache of %d positions (%.1f MB)",
-                   n_ctx, 2.0 * (double)floats * sizeof(float) / 1e6);
+                   n_ctx, (double)(k_bytes + v_bytes) / 1e6);
 }
 
 void bl_kv_cache_free(bl_kv_cache *c) {
@@ -26,10 +54,29 @@ void bl_kv_cache_free(bl_kv_cache *c) {
     c->k = c->v = NULL;
 }
 
+static void store_row(int type, const float *src, size_t n, uint8_t *dst) {
+    switch (type) {
+    case BL_KV_F16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = bl_f32_to_f16(src[i]);
+            memcpy(dst + 2 * i, &h, 2);
+        }
+        break;
+    case BL_KV_Q8_0: bl_type_q8_0.quantize_row(src, (int64_t)n, dst); break;
+    default: memcpy(dst, src, n * sizeof *src);
+    }
+}
+
+void bl_kv_store(bl_kv_cache *c, int layer, int32_t pos, const float *k, const float *v) {
+    store_row(c->type_k, k, (size_t)c->kv_dim, (uint8_t *)bl_kv_key_row(c, layer, pos));
+    store_row(c->type_v, v, (size_t)c->kv_dim, (uint8_t *)bl_kv_value_row(c, layer, pos));
+}
+
 void bl_kv_cache_copy(bl_kv_cache *dst, const bl_kv_cache *src, int32_t n) {
-    size_t bytes = (size_t)n * (size_t)src->kv_dim * sizeof(float);
     for (int layer = 0; layer < src->n_layer; layer++) {
-        memcpy(bl_kv_keys(dst, layer), bl_kv_keys(src, layer), bytes);
-        memcpy(bl_kv_values(dst, layer), bl_kv_values(src, layer), bytes);
+        memcpy((uint8_t *)bl_kv_key_row(dst, layer, 0), bl_kv_key_row(src, layer, 0),
+               (size_t)n * src->k_row_bytes);
+        memcpy((uint8_t *)bl_kv_value_row(dst, layer, 0), bl_kv_value_row(src, layer, 0),
+               (size_t)n * src->v_row_bytes);
     }
 }

@@ -1,6 +1,12 @@
-/* The key/value cache of one sequence: float32, [layer][position][kv_dim]
- * for keys and for values. Allocated zeroed and untouched, so pages become
- * resident only as positions fill. */
+/* The key/value cache of one sequence: [layer][position][kv_dim] for keys and
+ * for values, each stored in its bl_kv_type (docs/FORMAT.md, "KV cache"):
+ *   f32   kv_dim floats;
+ *   f16   kv_dim IEEE halves, rounded to nearest even;
+ *   q8_0  kv_dim / 32 blocks of llama.cpp's q8_0 (f16 scale, 32 int8), so a
+ *         head of head_dim (a multiple of 32) is whole blocks.
+ * New rows arrive as float32 and are converted as they are stored. The cache
+ * is allocated zeroed and untouched, so pages become resident only as
+ * positions fill. */
 #ifndef BL_KV_CACHE_H
 #define BL_KV_CACHE_H
 
@@ -8,21 +14,36 @@
 #include <stdint.h>
 
 typedef struct bl_kv_cache {
-    float *k, *v;
-    int32_t n_ctx, n_layer, kv_dim;
+    uint8_t *k, *v;
+    int32_t n_ctx, n_layer, kv_dim, head_dim;
+    int type_k, type_v;             /* bl_kv_type, resolved                 */
+    size_t k_row_bytes, v_row_bytes; /* one position of one layer           */
 } bl_kv_cache;
 
-int bl_kv_cache_init(bl_kv_cache *c, int32_t n_layer, int32_t n_ctx, int32_t kv_dim);
+/* Bytes of one row of kv_dim elements in a cache type. */
+size_t bl_kv_row_bytes(int type, size_t kv_dim);
+
+/* Bytes of head_dim elements (one head of a row) in a cache type. */
+static inline size_t bl_kv_head_bytes(int type, size_t head_dim) {
+    return bl_kv_row_bytes(type, head_dim);
+}
+
+/* A q8_0 cache needs heads of whole blocks: BL_ERR_UNSUPPORTED otherwise. */
+int bl_kv_cache_init(bl_kv_cache *c, int32_t n_layer, int32_t n_ctx, int32_t n_head_kv,
+                     int32_t head_dim, int type_k, int type_v);
 void bl_kv_cache_free(bl_kv_cache *c);
 /* dst's first n positions of every layer become src's (same shape). */
 void bl_kv_cache_copy(bl_kv_cache *dst, const bl_kv_cache *src, int32_t n);
 
-/* Keys / values of layer, from position 0, rows of kv_dim floats. */
-static inline float *bl_kv_keys(const bl_kv_cache *c, int layer) {
-    return c->k + (size_t)layer * (size_t)c->n_ctx * (size_t)c->kv_dim;
+/* Stores one position's key and value rows (kv_dim floats each) of a layer. */
+void bl_kv_store(bl_kv_cache *c, int layer, int32_t pos, const float *k, const float *v);
+
+/* The key / value row of a layer at a position. */
+static inline const uint8_t *bl_kv_key_row(const bl_kv_cache *c, int layer, int32_t pos) {
+    return c->k + ((size_t)layer * (size_t)c->n_ctx + (size_t)pos) * c->k_row_bytes;
 }
-static inline float *bl_kv_values(const bl_kv_cache *c, int layer) {
-    return c->v + (size_t)layer * (size_t)c->n_ctx * (size_t)c->kv_dim;
+static inline const uint8_t *bl_kv_value_row(const bl_kv_cache *c, int layer, int32_t pos) {
+    return c->v + ((size_t)layer * (size_t)c->n_ctx + (size_t)pos) * c->v_row_bytes;
 }
 
 #endif

@@ -43,23 +43,6 @@ typedef enum bl_rope_style {
 void bl_rope(float *x, size_t n, size_t stride, int n_heads, int head_dim, int n_rot,
              const float *cos, const float *sin, bl_rope_style style);
 
-/* Causal multi-head attention with grouped K/V heads. Query row t sits at
- * position pos[t] of its sequence and sees that sequence's cached positions
- * [0, pos[t]]; rows of several sequences may share a call. */
-typedef struct bl_attention {
-    const float *q;       /* [n, n_head * head_dim]                        */
-    const float *const *k, *const *v; /* [n] row t's sequence's caches,
-                                         [positions, n_head_kv * head_dim] */
-    const int32_t *pos;   /* [n]                                           */
-    float *out;           /* [n, n_head * head_dim]                        */
-    int n, n_head, n_head_kv, head_dim;
-    float scale;          /* 1 / sqrt(head_dim)                            */
-    float *scores;        /* [threads, scores_stride] scratch              */
-    size_t scores_stride; /* > every pos[t]                                */
-    struct bl_pool *pool;
-    int threads;
-} bl_attention;
-
-int bl_attention_run(const bl_attention *a);
+/* Attention over the KV cache: attention.h. */
 
 #endif

@@ -1,0 +1,34 @@
+/* The attention chunk kernel (see attention.h): one chunk of positions
+ * against a tile of query rows of one sequence and the query heads of one
+ * K/V head. One portable body (attention_chunk_body.h) is compiled per ISA
+ * under kernels/<isa>/ with that ISA's flags. */
+#ifndef BL_OPS_ATTENTION_CHUNK_H
+#define BL_OPS_ATTENTION_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bl_attn_chunk {
+    const float *q;         /* row r, head g of the group: q + r * q_stride + g * head_dim */
+    size_t q_stride;
+    const int32_t *pos;     /* [rows], increasing                                  */
+    int rows, group, head_dim;
+    float scale;
+    const uint8_t *k, *v;   /* this K/V head's elements at position 0              */
+    size_t k_stride, v_stride; /* bytes between positions                          */
+    int type_k, type_v;     /* bl_kv_type                                          */
+    int32_t start, end;     /* the chunk: positions [start, end)                   */
+    float *scores;          /* scratch [rows * group * BL_ATTN_CHUNK]              */
+    float *row;             /* scratch [head_dim]: a K or V row in float32         */
+    /* Out, for (r, g) at index i = r * group + g with pos[r] >= start (other
+     * rows see nothing of the chunk and are left alone): */
+    float *m, *l;           /* [rows * group] max score, sum of e^(s - m)          */
+    float *acc;             /* [rows * group, head_dim] sum of e^(s - m) v         */
+} bl_attn_chunk;
+
+typedef void (*bl_attn_chunk_fn)(const bl_attn_chunk *c);
+
+void bl_attn_chunk__scalar(const bl_attn_chunk *c);
+void bl_attn_chunk__avx2(const bl_attn_chunk *c);
+
+#endif
