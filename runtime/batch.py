@@ -138,3 +138,69 @@ def _int32(name: str, values: Sequence[int]) -> np.ndarray:
     if wide.size and (wide.min() < -(2**31) or wide.max() >= 2**31):
         raise ValueError(f"a {name} is outside the 32-bit range")
     return wide.astype(np.int32)
+
+
+class SequenceSlot:
+    """One sequence of a BatchContext and the tokens its cache holds, in order: for a
+    multi-sequence context what runtime.model.Context is for a one-sequence one."""
+
+    def __init__(self, batch: BatchContext, seq: int) -> None:
+        if not 0 <= seq < batch.n_seq:
+            raise ValueError(f"sequence {seq} is not in [0, {batch.n_seq})")
+        self.batch = batch
+        self.seq = seq
+        self.tokens: list[int] = []
+
+    @property
+    def n_ctx(self) -> int:
+        return self.batch.n_ctx
+
+    def eval(self, ids: Sequence[int], pos: int) -> np.ndarray:
+        """Evaluates ids at positions pos.. of this sequence alone; the last token's logits."""
+        result = decode_pieces(self.batch, [(self, ids, pos)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+
+Piece = tuple[SequenceSlot, Sequence[int], int]  # a sequence, its new tokens, their first position
+
+
+def decode_pieces(batch: BatchContext, pieces: Sequence[Piece]) -> list[np.ndarray | Exception]:
+    """One forward pass over pieces of different sequences of batch: each piece's tokens at
+    positions pos.. of its sequence (dropping what the cache held from pos on). Returns,
+    for each piece, the logits after its last token, or the ValueError that makes it
+    impossible (a bad position, a full context): the other pieces still run."""
+    results: list[np.ndarray | Exception | None] = [None] * len(pieces)
+    good: list[int] = []
+    for i, (slot, ids, pos) in enumerate(pieces):
+        if slot.batch is not batch:
+            results[i] = ValueError("the piece's sequence belongs to another batch context")
+        elif not ids or not 0 <= pos <= len(slot.tokens):
+            results[i] = ValueError(f"cannot evaluate {len(ids)} tokens at position {pos}")
+        elif pos + len(ids) > batch.n_ctx:
+            results[i] = ValueError(
+                f"{pos + len(ids)} tokens do not fit in the context of {batch.n_ctx} tokens"
+            )
+        elif not all(0 <= int(t) < batch.n_vocab for t in ids):
+            results[i] = ValueError(f"a token id is outside the vocabulary of {batch.n_vocab}")
+        else:
+            good.append(i)
+    if len({id(pieces[i][0]) for i in good}) != len(good):
+        raise ValueError("two pieces of one step belong to the same sequence")
+    tokens: list[int] = []
+    positions: list[int] = []
+    seqs: list[int] = []
+    for i in good:
+        slot, ids, pos = pieces[i]
+        tokens += ids
+        positions += range(pos, pos + len(ids))
+        seqs += [slot.seq] * len(ids)
+    if good:
+        logits = batch.decode(tokens, positions, seqs)  # the last token of each sequence
+        for row, i in enumerate(good):
+            slot, ids, pos = pieces[i]
+            del slot.tokens[pos:]
+            slot.tokens.extend(int(t) for t in ids)
+            results[i] = logits[row]
+    return [r if r is not None else ValueError("not evaluated") for r in results]
