@@ -64,7 +64,7 @@ static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static void probe(void) {
     supported[BL_ISA_SCALAR] = 1;
     for (int isa = BL_ISA_SCALAR + 1; isa < BL_ISA_COUNT; isa++)
-        supported[isa] = bl_kernels_for((bl_isa)isa) != NULL && cpu_has((bl_isa)isa);
+        supported[isa] = bl_kernels_compiled((bl_isa)isa) && cpu_has((bl_isa)isa);
 }
 
 int bl_isa_supported(int isa) {

@@ -45,8 +45,12 @@ typedef struct bl_kernel_table {
     size_t auto_lut_min_rows[BL_TYPE_COUNT][BL_ACT_COUNT];
 } bl_kernel_table;
 
-/* The table for an ISA (scalar rows where the ISA has none); NULL if the ISA
- * is not compiled into this library. */
+/* Whether an ISA's kernels are compiled into this library (runs none of them). */
+int bl_kernels_compiled(bl_isa isa);
+
+/* The table for an ISA (scalar rows where the ISA has none), built on first
+ * use; NULL if the ISA is not compiled in. Building runs the ISA's code: ask
+ * only for an ISA the CPU runs (bl_isa_supported). */
 const bl_kernel_table *bl_kernels_for(bl_isa isa);
 
 /* The kernel for n activation rows: GEMV for one, else GEMM; AUTO resolves

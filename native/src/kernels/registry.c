@@ -1,14 +1,38 @@
-/* Builds one kernel table per compiled-in ISA, once. An ISA's table starts
- * from the scalar rows, takes the rows the ISA registers, and fills each AUTO
- * slot the ISA left open with its MAD kernel (or LUT, where only that exists). */
+/* Builds one kernel table per ISA on first use. An ISA's table starts from
+ * the scalar rows, takes the rows the ISA registers, and fills each AUTO slot
+ * the ISA left open with its MAD kernel (or LUT, where only that exists).
+ * A register function is compiled with its ISA's flags and may itself run
+ * that ISA's instructions (the compiler vectorizes its stores), so a table is
+ * built only when asked for, and callers ask only after CPUID said yes. */
 #include <pthread.h>
 #include <string.h>
 
 #include "kernels.h"
 
+typedef void (*register_fn)(bl_kernel_table *);
+
+/* The ISAs compiled into this library and their register functions. */
+static const register_fn registrars[BL_ISA_COUNT] = {
+    [BL_ISA_SCALAR] = bl_kernels_register_scalar,
+#ifdef BL_HAVE_AVX2
+    [BL_ISA_AVX2] = bl_kernels_register_avx2,
+#endif
+#ifdef BL_HAVE_AVX512
+    [BL_ISA_AVX512] = bl_kernels_register_avx512,
+#endif
+#ifdef BL_HAVE_NEON
+    [BL_ISA_NEON] = bl_kernels_register_neon,
+#endif
+#ifdef BL_HAVE_NEON_DOTPROD
+    [BL_ISA_NEON_DOTPROD] = bl_kernels_register_neon_dotprod,
+#endif
+};
+
 static bl_kernel_table tables[BL_ISA_COUNT];
-static int compiled[BL_ISA_COUNT];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+_Static_assert(BL_ISA_COUNT == 5, "one PTHREAD_ONCE_INIT and one builder per ISA");
+static pthread_once_t built[BL_ISA_COUNT] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+                                             PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+                                             PTHREAD_ONCE_INIT};
 
 static void fill_auto(bl_kernel_table *t) {
     for (int type = 0; type < BL_TYPE_COUNT; type++) {
@@ -21,39 +45,42 @@ static void fill_auto(bl_kernel_table *t) {
     }
 }
 
-static void build(bl_isa isa, void (*register_rows)(bl_kernel_table *)) {
+static void build_scalar(void) {
+    bl_kernels_register_scalar(&tables[BL_ISA_SCALAR]);
+    fill_auto(&tables[BL_ISA_SCALAR]);
+}
+
+static void build(bl_isa isa) {
     bl_kernel_table *t = &tables[isa];
-    *t = tables[BL_ISA_SCALAR];
+    *t = *bl_kernels_for(BL_ISA_SCALAR);
     for (int type = 0; type < BL_TYPE_COUNT; type++)
         for (int act = 0; act < BL_ACT_COUNT; act++)
             memset(&t->k[type][act][BL_ALGO_AUTO], 0, sizeof(bl_kernel));
     memset(t->auto_lut_min_rows, 0, sizeof t->auto_lut_min_rows);
-    register_rows(t);
+    registrars[isa](t);
     fill_auto(t);
-    compiled[isa] = 1;
 }
 
-static void build_all(void) {
-    bl_kernels_register_scalar(&tables[BL_ISA_SCALAR]);
-    fill_auto(&tables[BL_ISA_SCALAR]);
-    compiled[BL_ISA_SCALAR] = 1;
-#ifdef BL_HAVE_AVX2
-    build(BL_ISA_AVX2, bl_kernels_register_avx2);
-#endif
-#ifdef BL_HAVE_AVX512
-    build(BL_ISA_AVX512, bl_kernels_register_avx512);
-#endif
-#ifdef BL_HAVE_NEON
-    build(BL_ISA_NEON, bl_kernels_register_neon);
-#endif
-#ifdef BL_HAVE_NEON_DOTPROD
-    build(BL_ISA_NEON_DOTPROD, bl_kernels_register_neon_dotprod);
-#endif
+/* pthread_once takes no argument: one trampoline per ISA. */
+static void build_avx2(void) { build(BL_ISA_AVX2); }
+static void build_avx512(void) { build(BL_ISA_AVX512); }
+static void build_neon(void) { build(BL_ISA_NEON); }
+static void build_neon_dotprod(void) { build(BL_ISA_NEON_DOTPROD); }
+static void (*const builders[BL_ISA_COUNT])(void) = {
+    [BL_ISA_SCALAR] = build_scalar,
+    [BL_ISA_AVX2] = build_avx2,
+    [BL_ISA_AVX512] = build_avx512,
+    [BL_ISA_NEON] = build_neon,
+    [BL_ISA_NEON_DOTPROD] = build_neon_dotprod,
+};
+
+int bl_kernels_compiled(bl_isa isa) {
+    return isa >= 0 && isa < BL_ISA_COUNT && registrars[isa] != NULL;
 }
 
 const bl_kernel_table *bl_kernels_for(bl_isa isa) {
-    pthread_once(&once, build_all);
-    if (isa < 0 || isa >= BL_ISA_COUNT || !compiled[isa]) return NULL;
+    if (!bl_kernels_compiled(isa)) return NULL;
+    pthread_once(&built[isa], builders[isa]);
     return &tables[isa];
 }
 
