@@ -43,9 +43,10 @@ def test_dry_run_needs_no_output(
 
 
 def test_llama_cli_spellings(capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        convert_main(["--version"])
-    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("bit-convert ")
+    for main, name in ((convert_main, "bit-convert"), (inspect_main, "bit-inspect")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--version"])
+        assert exit_.value.code == 0 and capsys.readouterr().out.startswith(f"{name} ")
     with pytest.raises(SystemExit) as exit_:
         convert_main(["ckpt", "--out", "x.gguf"])  # no abbreviations of --outtype/--output
     assert exit_.value.code == 2
