@@ -346,11 +346,16 @@ def _print_summary(model: Model) -> None:
         print(f"{PROG}: {key:<{width}} = {value}", file=sys.stderr)
 
 
+INT32_MAX = 2**31 - 1  # the native library counts positions and threads in int32
+
+
 def _check_sizes(args: argparse.Namespace) -> None:
-    if args.ctx_size < 0:
-        raise ValueError(f"-c must be >= 0; 0 means the trained context (got {args.ctx_size})")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"-t (threads) must be >= 1 (got {args.threads})")
+    if not 0 <= args.ctx_size <= INT32_MAX:
+        raise ValueError(
+            f"-c must be from 0 (the trained context) to {INT32_MAX} (got {args.ctx_size})"
+        )
+    if args.threads is not None and not 1 <= args.threads <= INT32_MAX:
+        raise ValueError(f"-t (threads) must be from 1 to {INT32_MAX} (got {args.threads})")
 
 
 def _warn_about_context(model: Model) -> None:

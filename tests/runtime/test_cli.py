@@ -429,8 +429,9 @@ def test_errors_speak_of_c_not_of_n_ctx(
 ) -> None:
     code, _, err = _run(capsys, "-m", str(model_path), "-p", "word " * 300, "-c", "32")
     assert code == 1 and "-c" in err and "n_ctx" not in err, err
-    code, _, err = _run(capsys, "-m", str(model_path), "-p", "x", "-c", "-3")
-    assert code == 1 and "-c must be >= 0" in err, err
+    for size in ("-3", str(2**31)):
+        code, _, err = _run(capsys, "-m", str(model_path), "-p", "x", "-c", size)
+        assert code == 1 and "-c must be from 0" in err and size in err, err
 
 
 def test_system_prompt_spellings_and_repeat_last_n(
