@@ -152,6 +152,21 @@ def resolve_sources(src: Path) -> tuple[Path, list[Path]]:
     raise ConvertError(f"{src}: expected a .safetensors file, a {INDEX_SUFFIX} or a folder")
 
 
+# Suffixes of every file a conversion reads from the model folder: safetensors files and
+# their index, config.json and the tokenizer's JSON, SentencePiece model and chat template.
+INPUT_SUFFIXES = (".safetensors", ".json", ".model", ".jinja")
+
+
+def input_files(src: Path) -> list[Path]:
+    """src and every file next to it that a conversion of src may read."""
+    folder = src if src.is_dir() else src.parent
+    try:
+        found = [p for p in folder.iterdir() if p.suffix in INPUT_SUFFIXES and p.is_file()]
+    except OSError:
+        found = []
+    return [src, *found]
+
+
 class Checkpoint:
     """All tensors of a safetensors checkpoint, by name, read lazily from mmaps."""
 

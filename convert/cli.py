@@ -7,11 +7,14 @@ import sys
 import time
 from pathlib import Path
 
+from bitllm import __version__
+from bitllm.convert.checkpoint import input_files
 from bitllm.convert.errors import ConvertError
 from bitllm.convert.families import FAMILIES
+from bitllm.convert.interrupts import Terminated, signals_interrupt
 from bitllm.convert.plan import Plan, build_plan
 from bitllm.convert.targets import HEAD_TYPES, OUTTYPES
-from bitllm.convert.writer import check_output, write_gguf
+from bitllm.convert.writer import check_output, remove_stale_partials, write_gguf
 
 PROG = "bit-convert"
 
@@ -19,6 +22,7 @@ PROG = "bit-convert"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog=PROG,
+        allow_abbrev=False,
         description="Convert a BitNet b1.58 or OneBit checkpoint (safetensors, as published) "
         "to a bitllm GGUF. config.json and the tokenizer files are read from SRC's folder.",
     )
@@ -27,7 +31,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="a .safetensors file, a *.safetensors.index.json, or the model folder",
     )
-    p.add_argument("-o", "--output", type=Path, help="the GGUF file to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="the GGUF file to write (default: MODEL-OUTTYPE.gguf in the model folder, "
+        "MODEL being the folder's name)",
+    )
     p.add_argument(
         "--outtype",
         choices=OUTTYPES,
@@ -54,6 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="print the plan (every tensor, sources, type, bytes) and write nothing",
     )
     p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p.parse_args(argv)
 
 
@@ -100,31 +111,47 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
 
 
+def default_output(src: Path, outtype: str) -> Path:
+    """MODEL-OUTTYPE.gguf in the model folder, as llama.cpp's converter names its output."""
+    folder = (src if src.is_dir() else src.parent).resolve()
+    return folder / f"{folder.name}-{outtype}.gguf"
+
+
+def _finish(plan: Plan, args: argparse.Namespace, out: Path, started: float) -> None:
+    """Prints the plan (--dry-run) or writes it to out."""
+    for warning in plan.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    if args.dry_run:
+        print_plan(plan)
+        return
+    for stale in remove_stale_partials(out.parent):
+        print(f"{PROG}: removed {stale}, left by an interrupted conversion", file=sys.stderr)
+    write_gguf(plan, out, force=args.force, progress=sys.stderr.isatty())
+    print(
+        f"{PROG}: wrote {out} ({len(plan.tensors)} tensors, {_mb(out.stat().st_size)}) "
+        f"in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    out = args.output or default_output(args.src, args.outtype)
     plan = None
     try:
-        if not args.dry_run:
-            if args.output is None:
-                raise ConvertError("give the output file with -o OUT.gguf (or use --dry-run)")
-            check_output(args.output, args.force)
-        started = time.perf_counter()
-        plan = build_plan(args.src, args.outtype, args.head_type, args.family)
-        for warning in plan.warnings:
-            print(f"{PROG}: warning: {warning}", file=sys.stderr)
-        if args.dry_run:
-            print_plan(plan)
-            return 0
-        write_gguf(plan, args.output, force=args.force, progress=sys.stderr.isatty())
-        print(
-            f"{PROG}: wrote {args.output} ({len(plan.tensors)} tensors, {_mb(plan.nbytes)}) "
-            f"in {time.perf_counter() - started:.1f} s",
-            file=sys.stderr,
-        )
+        with signals_interrupt():
+            if not args.dry_run:
+                check_output(out, args.force, input_files(args.src))
+            started = time.perf_counter()
+            plan = build_plan(args.src, args.outtype, args.head_type, args.family)
+            _finish(plan, args, out, started)
         return 0
     except ConvertError as e:
         _error(str(e))
         return 1
+    except Terminated as e:
+        _error(f"stopped by {e}; nothing written")
+        return 128 + e.signum
     except KeyboardInterrupt:
         _error("interrupted; nothing written")
         return 130

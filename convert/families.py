@@ -8,10 +8,8 @@ against transformers' own BitLinear classes: `bitlinear` divides its output by w
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bitllm.convert.errors import ConvertError
 
@@ -101,37 +99,6 @@ def supported() -> str:
     return "; ".join(f"{f.name}: {f.description}" for f in FAMILIES.values())
 
 
-@dataclass(frozen=True)
-class Hyper:
-    layers: int
-    hidden: int
-    ffn: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    vocab: int
-    context: int
-    rope_theta: float
-    rope_scaling: tuple[str, float] | None  # ("linear", factor)
-    norm_eps: float
-    tied: bool
-    activation: str  # "silu" or "relu2"
-    name: str
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    if not path.is_file():
-        raise ConvertError(f"{folder}: no config.json")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ConvertError(f"{path}: cannot read: {e}") from None
-    if not isinstance(config, dict):
-        raise ConvertError(f"{path}: not a JSON object")
-    return config
-
-
 def _quant_config(config: dict) -> dict:
     quant = config.get("quantization_config")
     return quant if isinstance(quant, dict) else {}
@@ -179,62 +146,4 @@ def detect_family(config: dict, folder: Path, override: str | None) -> Family:
     raise ConvertError(
         f"{path}: unknown checkpoint family (architectures {architectures!r}, model_type "
         f"{model_type!r}, quant_method {quant.get('quant_method')!r}); supported: {supported()}"
-    )
-
-
-def _require(config: dict, key: str, path: Path, kind: type = int) -> Any:
-    value = config.get(key)
-    if kind is float and isinstance(value, int):
-        value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ConvertError(f"{path}: {key} missing or not {kind.__name__}")
-    return value
-
-
-def _rope(config: dict, path: Path) -> tuple[float, tuple[str, float] | None]:
-    """rope_theta and scaling from either config style (transformers 4 or 5)."""
-    params = (
-        config.get("rope_parameters") if isinstance(config.get("rope_parameters"), dict) else {}
-    )
-    theta = config.get("rope_theta", params.get("rope_theta", 10000.0))
-    scaling = config.get("rope_scaling") or (params if params.get("rope_type") else None)
-    if not isinstance(theta, (int, float)):
-        raise ConvertError(f"{path}: rope_theta is not a number")
-    if not scaling:
-        return float(theta), None
-    kind = scaling.get("rope_type", scaling.get("type"))
-    if kind == "default":
-        return float(theta), None
-    if kind == "linear" and isinstance(scaling.get("factor"), (int, float)):
-        return float(theta), ("linear", float(scaling["factor"]))
-    raise ConvertError(f"{path}: rope scaling {scaling!r} is not supported")
-
-
-def read_hyper(config: dict, folder: Path) -> Hyper:
-    path = folder / "config.json"
-    heads = _require(config, "num_attention_heads", path)
-    hidden = _require(config, "hidden_size", path)
-    kv_heads = config.get("num_key_value_heads") or heads
-    head_dim = config.get("head_dim") or hidden // heads
-    activation = config.get("hidden_act", "silu")
-    if activation not in ("silu", "relu2"):
-        raise ConvertError(f"{path}: hidden_act {activation!r} is not supported (silu, relu2)")
-    if heads % kv_heads or head_dim % 2:
-        raise ConvertError(f"{path}: {heads} heads, {kv_heads} KV heads, head_dim {head_dim}")
-    theta, scaling = _rope(config, path)
-    return Hyper(
-        layers=_require(config, "num_hidden_layers", path),
-        hidden=hidden,
-        ffn=_require(config, "intermediate_size", path),
-        heads=heads,
-        kv_heads=kv_heads,
-        head_dim=head_dim,
-        vocab=_require(config, "vocab_size", path),
-        context=int(config.get("max_position_embeddings") or 2048),
-        rope_theta=theta,
-        rope_scaling=scaling,
-        norm_eps=float(config.get("rms_norm_eps", 1e-6)),
-        tied=bool(config.get("tie_word_embeddings", False)),
-        activation=activation,
-        name=folder.resolve().name,
     )

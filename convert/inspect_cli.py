@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from bitllm import __version__
 from bitllm.runtime.gguf_reader import GGUFError, GGUFFile
 
 PROG = "bit-inspect"
@@ -73,8 +74,11 @@ def inspect(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=PROG, description="Show a GGUF file's metadata and tensors.")
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Show a GGUF file's metadata and tensors.", allow_abbrev=False
+    )
     p.add_argument("file", type=Path, help="the GGUF file")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = p.parse_args(argv)
     try:
         inspect(args.file)

@@ -17,15 +17,9 @@ import numpy as np
 
 from bitllm.convert import weights
 from bitllm.convert.checkpoint import FLOAT_DTYPES, Checkpoint, TensorEntry
+from bitllm.convert.config import Hyper, read_config, read_hyper
 from bitllm.convert.errors import ConvertError
-from bitllm.convert.families import (
-    FAMILIES,
-    Family,
-    Hyper,
-    detect_family,
-    read_config,
-    read_hyper,
-)
+from bitllm.convert.families import FAMILIES, Family, detect_family
 from bitllm.convert.targets import (
     HEAD_TYPES,
     OUTTYPES,
@@ -327,11 +321,7 @@ def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None)
     config = read_config(ckpt.folder)
     family = _onebit_kind(detect_family(config, ckpt.folder, family_name), ckpt)
     hyper = read_hyper(config, ckpt.folder)
-    vocab = load_vocab(ckpt.folder, config, hyper.vocab)
-    warnings = list(vocab.warnings)
     tied = hyper.tied or "lm_head.weight" not in ckpt
-    if tied and not hyper.tied:
-        warnings.append(f"{ckpt.folder}: no lm_head.weight; the head is tied to the embedding")
     planner = Planner(ckpt, family, hyper, outtype, head_type)
     planner.head("model.embed_tokens.weight", "token_embd.weight")
     for i in range(hyper.layers):
@@ -340,6 +330,11 @@ def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None)
     if not tied:
         planner.head("lm_head.weight", "output.weight")
     planner.check_all_used(tied)
+    # after the tensors agree with the config, so vocab_size is the embedding's real rows
+    vocab = load_vocab(ckpt.folder, config, hyper.vocab)
+    warnings = list(vocab.warnings)
+    if tied and not hyper.tied:
+        warnings.append(f"{ckpt.folder}: no lm_head.weight; the head is tied to the embedding")
     hyper = dataclasses.replace(hyper, tied=tied)
     return Plan(
         ckpt.folder, family, hyper, vocab, planner.tensors, outtype, head_type, ckpt, warnings

@@ -8,13 +8,16 @@ from the plan's chunks, aligned the way GGUFWriter aligns its own.
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from gguf import GGUFWriter
 from tqdm import tqdm
 
+from bitllm.convert.checkpoint import input_files
 from bitllm.convert.errors import ConvertError
 from bitllm.convert.metadata import model_entries, tokenizer_entries
 from bitllm.convert.plan import Plan, PlannedTensor
@@ -24,7 +27,13 @@ from bitllm.convert.plan import Plan, PlannedTensor
 _LOGICAL_SHAPE_DTYPE = np.dtype(np.int8)
 
 
-def check_output(out: Path, force: bool) -> None:
+PARTIAL_SUFFIX = ".partial"
+_PARTIAL_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)\.partial$")
+
+
+def check_output(out: Path, force: bool, inputs: Iterable[Path] = ()) -> None:
+    """Refuses an output that cannot be written, that exists (without force), or that is one
+    of the inputs under any name (a symlink or hard link included), force or not."""
     folder = out.parent
     if not folder.is_dir():
         raise ConvertError(f"{out}: the output folder {folder} does not exist")
@@ -32,12 +41,51 @@ def check_output(out: Path, force: bool) -> None:
         raise ConvertError(f"{out}: the output folder {folder} is not writable")
     if out.is_dir():
         raise ConvertError(f"{out}: is a folder; give a file name")
+    for source in inputs:
+        if _same_file(out, source):
+            raise ConvertError(f"{out}: is the input {source}; give another output file")
     if out.exists() and not force:
         raise ConvertError(f"{out}: already exists; use --force to replace it")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
 def _temporary_path(out: Path) -> Path:
-    return out.with_name(f".{out.name}.{os.getpid()}.partial")
+    return out.with_name(f".{out.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or not a pid): leave its file alone
+    return True
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Removes the temporary files of conversions into folder whose process is gone (killed
+    with SIGKILL, or the machine stopped); returns them."""
+    removed = []
+    try:
+        candidates = [p for p in folder.iterdir() if _PARTIAL_NAME.match(p.name)]
+    except OSError:
+        return removed
+    for path in candidates:
+        pid = int(_PARTIAL_NAME.match(path.name)["pid"])  # type: ignore[index]
+        if pid != os.getpid() and not _alive(pid) and path.is_file():
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed
 
 
 def _write_tensor(writer: GGUFWriter, tensor: PlannedTensor, bar: tqdm) -> None:
@@ -82,8 +130,9 @@ def _write(plan: Plan, path: Path, progress: bool) -> None:
 
 
 def write_gguf(plan: Plan, out: Path, force: bool = False, progress: bool = False) -> None:
-    """Writes the plan to `out`; on any error nothing is left behind and `out` is untouched."""
-    check_output(out, force)
+    """Writes the plan to `out`; on any error nothing is left behind and `out` is untouched.
+    `out` may not be one of the plan's input files."""
+    check_output(out, force, [*input_files(plan.folder), *plan.checkpoint.files])
     tmp = _temporary_path(out)
     try:
         _write(plan, tmp, progress)

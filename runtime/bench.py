@@ -27,9 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from bitllm.runtime.cli_options import ToolParser, add_common_options, device
 
 if TYPE_CHECKING:
     from bitllm.runtime.batch import BatchContext
@@ -60,11 +62,6 @@ class Result:
         return statistics.stdev(rates) if len(rates) > 1 else 0.0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
 def _int_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -87,10 +84,7 @@ def _cache_type_list(text: str) -> list[str | None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=PROG,
-        description="Measure prompt processing (ppN) and generation (tgN) tokens/s.",
-    )
+    parser = ToolParser(PROG, "Measure prompt processing (ppN) and generation (tgN) tokens/s.")
     parser.add_argument(
         "-m", "--model", required=True, action="append", help="GGUF model file (repeatable)"
     )
@@ -125,12 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="thread counts (default: 1,2; with --device cuda: 1, as the GPU does the work)",
     )
-    parser.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default="cpu",
-        help="where the forward pass runs; cuda: an NVIDIA GPU (default: cpu)",
-    )
     for short, name, what in (("-ctk", "k", "keys"), ("-ctv", "v", "values")):
         parser.add_argument(
             short,
@@ -146,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--output", choices=("md", "json"), default="md", help="table or JSON"
     )
+    add_common_options(parser)
     return parser
 
 
@@ -306,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.repetitions < 1:
             raise ValueError("--repetitions must be >= 1")
+        args.device = device(args)
         table = MarkdownTable() if args.output == "md" else None
 
         def emit(result: Result) -> None:

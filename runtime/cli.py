@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from bitllm.runtime.cli_options import ToolParser, add_common_options, device
+from bitllm.runtime.sampling import REPEAT_LAST_N
 
 if TYPE_CHECKING:
     from bitllm.runtime.model import GenerationStats, Model
@@ -24,22 +28,22 @@ PROG = "bit-run"
 EXIT_COMMANDS = ("/exit", "/quit")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from bitllm.runtime.model import CACHE_TYPES
 
-    parser = _Parser(
-        prog=PROG,
-        description="Generate text or chat with a bitllm GGUF model.",
-    )
+    parser = ToolParser(PROG, "Generate text or chat with a bitllm GGUF model.")
     parser.add_argument("-m", "--model", required=True, help="GGUF model file")
     prompt = parser.add_mutually_exclusive_group()
     prompt.add_argument("-p", "--prompt", help="prompt text (in chat mode: the first message)")
-    prompt.add_argument("-f", "--file", help="read the prompt from this file")
+    prompt.add_argument(
+        "-f", "--file", help="read the prompt from this file (one trailing newline dropped)"
+    )
+    parser.add_argument(
+        "-e",
+        "--escape",
+        action="store_true",
+        help="turn \\n, \\t, \\r, \\', \\\" and \\\\ in -p, -sys and -r into the characters",
+    )
     parser.add_argument(
         "-n",
         "--n-predict",
@@ -64,25 +68,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeat-penalty",
         type=float,
         default=1.0,
-        help="penalty for the last 64 tokens; 1 disables (default: 1)",
+        help=f"penalty for the last {REPEAT_LAST_N} tokens; 1 disables (default: 1)",
     )
     parser.add_argument(
-        "--seed", type=int, default=-1, help="random seed; -1: a fresh one (default: -1)"
+        "--repeat-last-n",
+        type=int,
+        default=REPEAT_LAST_N,
+        metavar="N",
+        help=f"tokens the penalty looks at: {REPEAT_LAST_N} (the fixed window) or 0 (off)",
     )
     parser.add_argument(
-        "--stop", action="append", default=None, help="stop at this text (repeatable)"
+        "-s", "--seed", type=int, default=-1, help="random seed; -1: a fresh one (default: -1)"
+    )
+    parser.add_argument(
+        "-r",
+        "--reverse-prompt",
+        "--stop",
+        dest="stop",
+        action="append",
+        default=None,
+        help="stop at this text (repeatable)",
     )
     parser.add_argument(
         "-t", "--threads", type=int, default=None, help="threads (default: physical cores)"
     )
     parser.add_argument(
-        "-c", "--ctx-size", type=int, default=None, help="context size (default: trained, <= 4096)"
-    )
-    parser.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default="cpu",
-        help="where the forward pass runs; cuda: an NVIDIA GPU (default: cpu)",
+        "-c",
+        "--ctx-size",
+        type=int,
+        default=0,
+        help="context size; 0: the trained one, at most 4096 (default: 0)",
     )
     for short, name in (("-ctk", "k"), ("-ctv", "v")):
         parser.add_argument(
@@ -93,10 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"KV cache type of the {'keys' if name == 'k' else 'values'} "
             "(default: the device's, f16 on the CPU)",
         )
+    add_common_options(parser)
     parser.add_argument(
         "-cnv", "--chat", action="store_true", help="chat interactively (/exit or Ctrl-D leaves)"
     )
-    parser.add_argument("--system", help="system message for chat mode")
+    parser.add_argument(
+        "-sys", "--system-prompt", "--system", dest="system", help="system message for chat mode"
+    )
+    parser.add_argument(
+        "--chat-template",
+        help="a Jinja chat template to use instead of the model's",
+    )
+    parser.add_argument(
+        "--jinja",
+        action="store_true",
+        help="accepted for llama.cpp compatibility: chat templates are always Jinja here",
+    )
     parser.add_argument(
         "--no-display-prompt", action="store_true", help="do not echo the prompt before the text"
     )
@@ -147,12 +174,17 @@ def print_timings(err: TextIO, load_seconds: float, totals: Totals, wall_seconds
 def _sampling(args: argparse.Namespace) -> dict[str, Any]:
     if args.seed < -1:
         raise ValueError(f"--seed must be >= 0, or -1 for a fresh one (got {args.seed})")
+    if args.repeat_last_n not in (0, REPEAT_LAST_N):
+        raise ValueError(
+            f"--repeat-last-n {args.repeat_last_n} is not supported: the penalty window is "
+            f"{REPEAT_LAST_N} tokens (or 0 to turn it off)"
+        )
     return {
         "temperature": args.temp,
         "top_k": args.top_k,
         "top_p": args.top_p,
         "min_p": args.min_p,
-        "repeat_penalty": args.repeat_penalty,
+        "repeat_penalty": args.repeat_penalty if args.repeat_last_n else 1.0,
         "seed": None if args.seed == -1 else args.seed,
         "stop": args.stop,
     }
@@ -167,12 +199,34 @@ def _max_tokens(args: argparse.Namespace) -> int | None:
 
 
 def _read_prompt(args: argparse.Namespace) -> str | None:
+    """-p as given, or -f's text without its final newline, as llama.cpp reads them."""
     if args.file is None:
         return args.prompt
     try:
-        return Path(args.file).read_text(encoding="utf-8")
+        text = Path(args.file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read the prompt file {args.file}: {e}") from e
+    return text.removesuffix("\n")
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "'": "'", '"': '"', "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    """llama.cpp's -e: \\n, \\t, \\r, \\', \\" and \\\\ become the characters; other
+    backslashes stay."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[0]), text)
+
+
+def _apply_escapes(args: argparse.Namespace) -> None:
+    if not args.escape:
+        return
+    if args.prompt is not None:
+        args.prompt = unescape(args.prompt)
+    if args.system is not None:
+        args.system = unescape(args.system)
+    if args.stop:
+        args.stop = [unescape(stop) for stop in args.stop]
 
 
 def _write_stream(pieces: Iterator[str], out: TextIO, written: list[str]) -> None:
@@ -303,16 +357,40 @@ def _print_summary(model: Model) -> None:
         print(f"{PROG}: {key:<{width}} = {value}", file=sys.stderr)
 
 
+INT32_MAX = 2**31 - 1  # the native library counts positions and threads in int32
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    if not 0 <= args.ctx_size <= INT32_MAX:
+        raise ValueError(
+            f"-c must be from 0 (the trained context) to {INT32_MAX} (got {args.ctx_size})"
+        )
+    if args.threads is not None and not 1 <= args.threads <= INT32_MAX:
+        raise ValueError(f"-t (threads) must be from 1 to {INT32_MAX} (got {args.threads})")
+
+
+def _warn_about_context(model: Model) -> None:
+    trained = model.info.n_ctx_train
+    if model.n_ctx > trained:
+        print(
+            f"{PROG}: warning: -c {model.n_ctx} is larger than the {trained} tokens the model "
+            "was trained on; text past that is likely to degrade",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> None:
     from bitllm.runtime.model import Model
     from bitllm.runtime.sampling import SamplingParams
 
     started = time.perf_counter()
+    _apply_escapes(args)
     prompt = _read_prompt(args)
     if prompt is None and not args.chat:
         raise ValueError("give a prompt with -p or -f, or chat with --chat")
     if args.system is not None and not args.chat:
         raise ValueError("--system needs --chat")
+    _check_sizes(args)
     _max_tokens(args)
     SamplingParams(**{k: v for k, v in _sampling(args).items() if k != "stop"})
     totals = Totals()
@@ -320,10 +398,13 @@ def run(args: argparse.Namespace) -> None:
         args.model,
         threads=args.threads,
         n_ctx=args.ctx_size or None,
-        device=args.device,
+        device=device(args),
         cache_type_k=args.cache_type_k,
         cache_type_v=args.cache_type_v,
     ) as model:
+        _warn_about_context(model)
+        if args.chat_template is not None:  # the model reads its template on first use
+            model.metadata["tokenizer.chat_template"] = args.chat_template
         if args.verbose:
             _print_summary(model)
         try:
@@ -335,6 +416,19 @@ def run(args: argparse.Namespace) -> None:
             print_timings(sys.stderr, model.load_seconds, totals, time.perf_counter() - started)
             raise
         print_timings(sys.stderr, model.load_seconds, totals, time.perf_counter() - started)
+
+
+# The library's words for its parameters, and what a bit-run user typed for them.
+_CLI_TERMS = (
+    ("open the model with a larger n_ctx", "raise -c"),
+    ("use a larger n_ctx", "raise -c"),
+)
+
+
+def in_cli_terms(message: str) -> str:
+    for library, cli in _CLI_TERMS:
+        message = message.replace(library, cli)
+    return message
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -352,8 +446,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:  # a user-facing tool: one line, never a traceback
-        message = str(e) or type(e).__name__
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        message = in_cli_terms(str(e) or type(e).__name__)
+        print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
         return 1
     return 0
 

@@ -127,7 +127,7 @@ class Tokenizer:
         self.token_types = self._read_types(metadata, source)
         # the last of equal texts wins, as in llama.cpp
         self.vocab = dict(zip(self.tokens, range(len(self.tokens)), strict=True))
-        self._read_special_ids(metadata)
+        self._read_special_ids(metadata, source)
         self._mark_eog_tokens()
         self._specials = self._special_tokens()
         self._pieces: dict[bool, dict[int, bytes]] = {True: {}, False: {}}  # by special
@@ -150,11 +150,18 @@ class Tokenizer:
             )
         return types.astype(np.int32)
 
-    def _read_special_ids(self, metadata: Mapping[str, Any]) -> None:
+    def _read_special_ids(self, metadata: Mapping[str, Any], source: str) -> None:
+        """An id past the vocabulary is an error (generation and chat use these), except
+        padding's, which nothing here uses: that one is ignored with a warning."""
         defaults = _DEFAULT_IDS[self.model]
         for attr, key in _SPECIAL_KEYS.items():
             value = metadata.get(key)
             if value is not None and not _is_token_id(value, self.n_vocab):
+                if attr != "pad_id":
+                    raise ValueError(
+                        f"{source}: {key} = {value!r} is not a token id of the vocabulary "
+                        f"(0 to {self.n_vocab - 1})"
+                    )
                 warnings.warn(f"ignoring {key} = {value!r}: not a token id", stacklevel=4)
                 value = None
             if value is None:

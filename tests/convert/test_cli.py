@@ -42,9 +42,14 @@ def test_dry_run_needs_no_output(
     assert "bs1" in text and "in_scale" in text
 
 
-def test_no_output_is_an_error(checkpoint_factory: Factory, capsys: pytest.CaptureFixture) -> None:
-    assert convert_main([str(checkpoint_factory("onebit"))]) == 1
-    assert "-o" in capsys.readouterr().err
+def test_llama_cli_spellings(capsys: pytest.CaptureFixture) -> None:
+    for main, name in ((convert_main, "bit-convert"), (inspect_main, "bit-inspect")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--version"])
+        assert exit_.value.code == 0 and capsys.readouterr().out.startswith(f"{name} ")
+    with pytest.raises(SystemExit) as exit_:
+        convert_main(["ckpt", "--out", "x.gguf"])  # no abbreviations of --outtype/--output
+    assert exit_.value.code == 2
 
 
 def test_inspect_our_file(converted_gguf: Factory, capsys: pytest.CaptureFixture) -> None:

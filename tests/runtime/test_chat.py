@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import pytest
 
 from bitllm.runtime.chat import ChatFormat, ChatTemplateError, chat_format
+from bitllm.runtime.template_sandbox import MEMORY_BYTES, RENDER_SECONDS
 
 CONVERSATION = [
     {"role": "system", "content": "Be brief."},
@@ -123,3 +128,77 @@ def test_malformed_messages_are_refused(messages: object, message: str) -> None:
     fmt = ChatFormat(None, "", "", "")
     with pytest.raises(ValueError, match=message):
         fmt.render(messages)  # type: ignore[arg-type]
+
+
+NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+NAMESPACE_DOUBLING = (
+    "{% set ns = namespace(items=[1]) %}"
+    "{% for i in range(64) %}{% set ns.items = ns.items + ns.items %}{% endfor %}"
+)
+STRING_DOUBLING = (
+    "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+    "{% endfor %}{{ ns.s | length }}"
+)
+LONG_OUTPUT = "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}"
+
+# Renders one hostile template in a fresh process, after a trivial one has started the
+# helper; prints the hostile render's seconds, its error, and the peak resident memory of
+# the process's children (the helper, stopped and waited for) in KiB.
+_MEASURE = """
+import resource, sys, time
+from bitllm.runtime.chat import ChatFormat, ChatTemplateError
+from bitllm.runtime.template_sandbox import stop_renderer
+messages = [{"role": "user", "content": "hi"}]
+assert ChatFormat("{{ messages[0].content }}", "", "", "").render(messages) == "hi"
+fmt = ChatFormat(sys.argv[1], "", "", "", name="the chat template of hostile.gguf")
+started = time.monotonic()
+try:
+    fmt.render(messages)
+    error = "none"
+except ChatTemplateError as e:
+    error = str(e)
+seconds = time.monotonic() - started
+stop_renderer()
+print(seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, error, sep="\\n")
+"""
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        (NESTED_LOOPS, "did not finish"),
+        (NAMESPACE_DOUBLING, "memory"),
+        (STRING_DOUBLING, "memory"),
+        (LONG_OUTPUT, "produced over"),
+    ],
+)
+def test_hostile_templates_end_quickly_in_bounded_memory(template: str, reason: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, template], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    seconds, peak_kib, error = result.stdout.strip().split("\n")
+    assert error.startswith("the chat template of hostile.gguf "), error
+    # on a busy machine a template filling memory may reach the deadline first
+    assert reason in error or (reason == "memory" and "did not finish" in error), error
+    assert float(seconds) < RENDER_SECONDS + 2.0
+    assert int(peak_kib) < (MEMORY_BYTES >> 10) + (64 << 10)
+
+
+def test_a_normal_render_after_a_hostile_one_is_quick() -> None:
+    hostile = ChatFormat(NESTED_LOOPS, "", "", "")
+    with pytest.raises(ChatTemplateError, match="did not finish"):
+        hostile.render(CONVERSATION)
+    fmt = ChatFormat(LLAMA3_TEMPLATE, "<|begin_of_text|>", "", "")
+    fmt.render(CONVERSATION)  # starts a fresh helper
+    started = time.monotonic()
+    for _ in range(20):
+        assert fmt.render(CONVERSATION).startswith("<|begin_of_text|><|start_header_id|>")
+    assert (time.monotonic() - started) / 20 < 0.05
+
+
+def test_special_token_ids_outside_the_vocabulary_are_named() -> None:
+    for bad in (128002, -1, "1"):
+        metadata = _metadata("bitnet", **{"tokenizer.ggml.eos_token_id": bad})
+        with pytest.raises(ValueError, match="tokenizer.ggml.eos_token_id"):
+            chat_format(metadata, list(TOKENS.values()).__getitem__)

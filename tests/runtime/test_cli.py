@@ -353,3 +353,175 @@ def test_bit_bench_errors_are_one_line(tmp_path: Path) -> None:
         timeout=60,
     )
     _one_line_error(result, 1, "not found")
+
+
+# ---- llama-cli's spellings and habits -------------------------------------------------
+
+
+def _greedy(model_path: Path, prompt: str, tokens: int = 10) -> str:
+    with bitllm.Model(model_path, n_ctx=128) as m:
+        return m.generate(prompt, max_tokens=tokens, temperature=0)  # type: ignore[return-value]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_ngl_is_an_option_not_n_with_a_value(
+    model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ("-m", str(model_path), "-p", "Hello", "-n", "3", "--temp", "0")
+    code, out, err = _run(capsys, *base, "-ngl", "0", "--no-mmap", "--jinja")
+    assert code == 0 and out == "Hello" + _greedy(model_path, "Hello", 3) + "\n", err
+    from bitllm.runtime import cuda
+
+    if not cuda.available():
+        code, _, err = _run(capsys, *base, "-ngl", "99")
+        assert code == 1 and "gl" not in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = _run(capsys, *base, "-ngl", "99", "--device", "cpu")
+    assert code == 1 and "-ngl 99 means cuda" in err, err
+
+
+@pytest.mark.parametrize("abbreviation", [("--thr", "1"), ("--repeat-pen", "1.0"), ("--sys", "x")])
+def test_options_are_never_abbreviated(
+    model_path: Path, capsys: pytest.CaptureFixture[str], abbreviation: tuple[str, str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["-m", str(model_path), "-p", "x", *abbreviation])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["cli", "bench"])
+def test_version(module: str) -> None:
+    result = subprocess.run(_command(module, "--version"), capture_output=True, text=True)
+    assert result.returncode == 0
+    assert (
+        result.stdout.strip() == f"bit-{'run' if module == 'cli' else 'bench'} {bitllm.__version__}"
+    )
+
+
+def test_short_seed_and_reverse_prompt(
+    model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sampled = ("-m", str(model_path), "-p", "Hi", "-n", "6", "--temp", "1.5", "--top-k", "0")
+    assert _run(capsys, *sampled, "-s", "7")[1] == _run(capsys, *sampled, "--seed", "7")[1]
+    expected = _greedy(model_path, "Once upon a time", 12)
+    stop = expected[len(expected) // 2 :][:3]
+    code, out, err = _run(
+        capsys, "-m", str(model_path), "-p", "Once upon a time", "-n", "12", "--temp", "0",
+        "-r", stop, "--no-display-prompt",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out == expected[: expected.index(stop)] + "\n"
+
+
+def test_escapes_with_e() -> None:
+    assert cli.unescape(r"a\nb\tc\\n\'\"\q") == "a\nb\tc\\n'\"\\q"
+
+
+def test_e_turns_escapes_in_the_prompt_into_characters(
+    model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ("-m", str(model_path), "-p", r"Hello\nworld", "-n", "4", "--temp", "0")
+    code, out, _ = _run(capsys, *base, "-e")
+    assert code == 0 and out == "Hello\nworld" + _greedy(model_path, "Hello\nworld", 4) + "\n"
+    assert _run(capsys, *base)[1].startswith(r"Hello\nworld")
+
+
+def test_prompt_file_loses_its_trailing_newline(
+    model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Dear diary,\n", encoding="utf-8")
+    code, out, err = _run(
+        capsys, "-m", str(model_path), "-f", str(prompt), "-n", "5", "--temp", "0"
+    )
+    assert code == 0, err
+    assert out == "Dear diary," + _greedy(model_path, "Dear diary,", 5) + "\n"
+
+
+def test_context_above_the_trained_one_warns_with_both_numbers(
+    model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "-m", str(model_path), "-p", "Hi", "-n", "1", "-c", "512")
+    assert code == 0
+    warning = next(line for line in err.splitlines() if "warning" in line)
+    assert "-c 512" in warning and "256" in warning
+
+
+def test_errors_speak_of_c_not_of_n_ctx(
+    model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "-m", str(model_path), "-p", "word " * 300, "-c", "32")
+    assert code == 1 and "-c" in err and "n_ctx" not in err, err
+    for size in ("-3", str(2**31)):
+        code, _, err = _run(capsys, "-m", str(model_path), "-p", "x", "-c", size)
+        assert code == 1 and "-c must be from 0" in err and size in err, err
+
+
+def test_system_prompt_spellings_and_repeat_last_n(
+    model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat = ("-m", str(model_path), "-cnv", "-n", "3", "--temp", "0", "-p", "Hi")
+    outputs = []
+    for spelling in ("-sys", "--system-prompt", "--system"):
+        with _stdin(""):
+            code, out, err = _run(capsys, *chat, spelling, "Be brief.")
+        assert code == 0, err
+        outputs.append(out)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert (
+        _run(capsys, "-m", str(model_path), "-p", "x", "-n", "1", "--repeat-last-n", "64")[0] == 0
+    )
+    code, _, err = _run(capsys, "-m", str(model_path), "-p", "x", "--repeat-last-n", "32")
+    assert code == 1 and "--repeat-last-n 32" in err
+
+
+class _stdin:  # noqa: N801  (used as a context manager, like a function)
+    """sys.stdin reading from text, for in-process chat."""
+
+    def __init__(self, text: str) -> None:
+        import io
+
+        self.replacement = io.StringIO(text)
+
+    def __enter__(self) -> None:
+        self.saved, sys.stdin = sys.stdin, self.replacement
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdin = self.saved
+
+
+def test_hostile_chat_template_ends_chat_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    nested = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    hostile = cached_model(tmp_path_factory.getbasetemp(), chat_template=nested)
+    for args in (("-m", str(hostile)), ("-m", str(hostile), "--chat-template", nested)):
+        started = time.monotonic()
+        result = bit_run(*args, "-cnv", "-p", "Hi", "-n", "2", stdin="")
+        _one_line_error(result, 1, "chat template did not finish")
+        assert time.monotonic() - started < 60
+
+
+def test_chat_template_option_replaces_the_models(
+    model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = "{{ raise_exception('from the option') }}"
+    with _stdin(""):
+        code, _, err = _run(
+            capsys, "-m", str(model_path), "-cnv", "-p", "Hi", "--chat-template", template
+        )
+    assert code == 1 and "from the option" in err, err
+
+
+def test_bit_bench_takes_ngl_and_never_abbreviates(model_path: Path) -> None:
+    base = ("-m", str(model_path), "-p", "8", "-n", "0", "-r", "1", "-t", "1", "-o", "json")
+    result = subprocess.run(_command("bench", *base, "-ngl", "0"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["device"] == "cpu"
+    result = subprocess.run(_command("bench", *base, "--rep", "2"), capture_output=True, text=True)
+    assert result.returncode == 2 and "unrecognized" in result.stderr

@@ -1,0 +1,61 @@
+"""What bit-run and bit-bench share with llama.cpp's tools: the parser's behaviour (no
+abbreviated options, so `-ngl 99` is never read as `-n gl`; one-line usage errors) and the
+options every tool takes. A new common option goes in add_common_options once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+DEVICES = ("cpu", "cuda")
+
+
+class ToolParser(argparse.ArgumentParser):
+    """An ArgumentParser that takes options only as spelled and says errors in one line."""
+
+    def __init__(self, prog: str, description: str) -> None:
+        super().__init__(prog=prog, description=description, allow_abbrev=False)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """--device, -ngl/--n-gpu-layers, --no-mmap and --version."""
+    from bitllm import __version__
+
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=None,
+        help="where the forward pass runs; cuda: an NVIDIA GPU (default: cpu, or as -ngl says)",
+    )
+    parser.add_argument(
+        "-ngl",
+        "--n-gpu-layers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="llama.cpp's GPU offload: the whole model runs on one device here, so N > 0 "
+        "means --device cuda and 0 means --device cpu",
+    )
+    parser.add_argument(
+        "--no-mmap",
+        action="store_true",
+        help="accepted for llama.cpp compatibility and ignored: the weights are always "
+        "memory-mapped from the file (read-only, shared, paged in on first use)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+
+def device(args: argparse.Namespace) -> str:
+    """The device that --device and -ngl ask for; a ValueError when they disagree."""
+    if args.n_gpu_layers is not None and args.n_gpu_layers < 0:
+        raise ValueError(f"-ngl must be >= 0 (got {args.n_gpu_layers})")
+    from_ngl = None if args.n_gpu_layers is None else ("cuda" if args.n_gpu_layers else "cpu")
+    if args.device is not None and from_ngl is not None and args.device != from_ngl:
+        raise ValueError(
+            f"-ngl {args.n_gpu_layers} means {from_ngl}, but --device is {args.device}"
+        )
+    return args.device or from_ngl or "cpu"
