@@ -68,14 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeat-penalty",
         type=float,
         default=1.0,
-        help=f"penalty for the last {REPEAT_LAST_N} tokens; 1 disables (default: 1)",
+        help="penalty for tokens seen in the last --repeat-last-n; 1 disables (default: 1)",
     )
     parser.add_argument(
         "--repeat-last-n",
         type=int,
         default=REPEAT_LAST_N,
         metavar="N",
-        help=f"tokens the penalty looks at: {REPEAT_LAST_N} (the fixed window) or 0 (off)",
+        help=f"tokens the penalty looks at; 0: none, -1: the whole context "
+        f"(default: {REPEAT_LAST_N})",
     )
     parser.add_argument(
         "-s", "--seed", type=int, default=-1, help="random seed; -1: a fresh one (default: -1)"
@@ -174,17 +175,17 @@ def print_timings(err: TextIO, load_seconds: float, totals: Totals, wall_seconds
 def _sampling(args: argparse.Namespace) -> dict[str, Any]:
     if args.seed < -1:
         raise ValueError(f"--seed must be >= 0, or -1 for a fresh one (got {args.seed})")
-    if args.repeat_last_n not in (0, REPEAT_LAST_N):
+    if args.repeat_last_n < -1:
         raise ValueError(
-            f"--repeat-last-n {args.repeat_last_n} is not supported: the penalty window is "
-            f"{REPEAT_LAST_N} tokens (or 0 to turn it off)"
+            f"--repeat-last-n must be >= 0, or -1 for the whole context (got {args.repeat_last_n})"
         )
     return {
         "temperature": args.temp,
         "top_k": args.top_k,
         "top_p": args.top_p,
         "min_p": args.min_p,
-        "repeat_penalty": args.repeat_penalty if args.repeat_last_n else 1.0,
+        "repeat_penalty": args.repeat_penalty,
+        "repeat_last_n": args.repeat_last_n,
         "seed": None if args.seed == -1 else args.seed,
         "stop": args.stop,
     }

@@ -24,7 +24,7 @@ from bitllm.runtime.batch import BatchContext
 from bitllm.runtime.chat import ChatFormat, Message, chat_format
 from bitllm.runtime.gguf_reader import GGUFFile
 from bitllm.runtime.native import check, library
-from bitllm.runtime.sampling import Sampler, SamplingParams, StopStrings
+from bitllm.runtime.sampling import REPEAT_LAST_N, Sampler, SamplingParams, StopStrings
 from bitllm.runtime.tokenizer import Tokenizer
 
 DEFAULT_MAX_CTX = 4096  # default context when the model was trained for more
@@ -517,10 +517,13 @@ class Model:
         min_p: float = 0.05,
         repeat_penalty: float = 1.0,
         seed: int | None = None,
+        repeat_last_n: int = REPEAT_LAST_N,
     ) -> Iterator[int]:
         """Continues ids; yields each new token id. Stops before an end-of-generation token,
         after max_tokens (None: when the context is full) or when the context is full."""
-        params = SamplingParams(temperature, top_k, top_p, min_p, repeat_penalty, seed)
+        params = SamplingParams(
+            temperature, top_k, top_p, min_p, repeat_penalty, seed, repeat_last_n
+        )
         return self._generate(self._prompt_ids(ids), _check_max_tokens(max_tokens), params)
 
     def generate(
@@ -533,6 +536,7 @@ class Model:
         min_p: float = 0.05,
         repeat_penalty: float = 1.0,
         seed: int | None = None,
+        repeat_last_n: int = REPEAT_LAST_N,
         stop: str | Sequence[str] | None = None,
         stream: bool = False,
     ) -> str | Iterator[str]:
@@ -543,7 +547,9 @@ class Model:
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
         ids = self.tokenize(prompt, add_special=True, parse_special=True)
-        params = SamplingParams(temperature, top_k, top_p, min_p, repeat_penalty, seed)
+        params = SamplingParams(
+            temperature, top_k, top_p, min_p, repeat_penalty, seed, repeat_last_n
+        )
         pieces = self._stream_text(ids, _check_max_tokens(max_tokens), params, stop)
         return pieces if stream else "".join(pieces)
 
@@ -558,6 +564,7 @@ class Model:
         min_p: float = 0.05,
         repeat_penalty: float = 1.0,
         seed: int | None = None,
+        repeat_last_n: int = REPEAT_LAST_N,
         stop: str | Sequence[str] | None = None,
     ) -> str | Iterator[str]:
         """The assistant's reply to messages ([{"role", "content"}, ...]), rendered with the
@@ -569,7 +576,9 @@ class Model:
                 f"the conversation is {len(ids)} tokens and the context holds {self.n_ctx}: "
                 "start a new conversation, drop old turns, or use a larger n_ctx"
             )
-        params = SamplingParams(temperature, top_k, top_p, min_p, repeat_penalty, seed)
+        params = SamplingParams(
+            temperature, top_k, top_p, min_p, repeat_penalty, seed, repeat_last_n
+        )
         pieces = self._stream_text(ids, _check_max_tokens(max_tokens), params, stop)
         return pieces if stream else "".join(pieces)
 

@@ -24,6 +24,7 @@ class SamplingParams:
     min_p: float = 0.05
     repeat_penalty: float = 1.0
     seed: int | None = None
+    repeat_last_n: int = REPEAT_LAST_N  # tokens the penalty looks at; 0: none, -1: all
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.temperature) or self.temperature < 0:
@@ -37,6 +38,10 @@ class SamplingParams:
         if not np.isfinite(self.repeat_penalty) or self.repeat_penalty <= 0:
             raise ValueError(
                 f"repeat_penalty must be > 0 (1 disables it), got {self.repeat_penalty}"
+            )
+        if self.repeat_last_n < -1:
+            raise ValueError(
+                f"repeat_last_n must be >= 0, or -1 for the whole context, got {self.repeat_last_n}"
             )
         if self.seed is not None and self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
@@ -101,9 +106,10 @@ class Sampler:
         if not np.isfinite(logits).all():
             raise ValueError("the model produced non-finite logits (NaN or infinity)")
         params = self.params
-        if params.repeat_penalty != 1.0:
+        window = len(history) if params.repeat_last_n == -1 else params.repeat_last_n
+        if params.repeat_penalty != 1.0 and window > 0:
             logits = logits.copy()
-            apply_repeat_penalty(logits, history[-REPEAT_LAST_N:], params.repeat_penalty)
+            apply_repeat_penalty(logits, history[-window:], params.repeat_penalty)
         if params.greedy:
             return int(np.argmax(logits))
         ids, kept = candidates(logits, params)

@@ -473,11 +473,23 @@ def test_system_prompt_spellings_and_repeat_last_n(
         assert code == 0, err
         outputs.append(out)
     assert outputs[0] == outputs[1] == outputs[2]
-    assert (
-        _run(capsys, "-m", str(model_path), "-p", "x", "-n", "1", "--repeat-last-n", "64")[0] == 0
-    )
-    code, _, err = _run(capsys, "-m", str(model_path), "-p", "x", "--repeat-last-n", "32")
-    assert code == 1 and "--repeat-last-n 32" in err
+    for window in ("64", "32", "0", "-1"):
+        code, _, err = _run(
+            capsys,
+            "-m",
+            str(model_path),
+            "-p",
+            "x",
+            "-n",
+            "2",
+            "--repeat-last-n",
+            window,
+            "--repeat-penalty",
+            "1.3",
+        )
+        assert code == 0, err
+    code, _, err = _run(capsys, "-m", str(model_path), "-p", "x", "--repeat-last-n", "-2")
+    assert code == 1 and "--repeat-last-n must be >= 0" in err and "-2" in err
 
 
 class _stdin:  # noqa: N801  (used as a context manager, like a function)

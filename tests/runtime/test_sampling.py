@@ -150,3 +150,19 @@ def test_no_stops_passes_everything_through() -> None:
     out, stopped = _stream([], ["a", "b"])
     assert out == ["a", "b", ""] and not stopped
     assert StopStrings("x").stops == ["x"]
+
+
+def test_repeat_last_n_bounds_the_tokens_the_penalty_sees() -> None:
+    logits = np.array([3.0, 2.9, 0.0, 0.0], dtype=np.float32)
+    history = [0] + [2] * 10  # token 0 was seen 11 tokens ago
+
+    def pick(n: int) -> int:
+        params = SamplingParams(temperature=0, repeat_penalty=2.0, repeat_last_n=n)
+        return Sampler(params)(logits, history)
+
+    assert pick(10) == 0  # token 0 is outside the window: not penalized
+    assert pick(11) == 1  # inside it: 3.0 / 2 < 2.9
+    assert pick(-1) == 1  # the whole history
+    assert pick(0) == 0  # no window at all
+    with pytest.raises(ValueError, match="repeat_last_n must be >= 0"):
+        SamplingParams(repeat_last_n=-2)
