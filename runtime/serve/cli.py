@@ -10,13 +10,17 @@ status 1 (2 for bad flags).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
 PROG = "bit-serve"
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,6 +129,17 @@ def main(argv: list[str] | None = None) -> int:
                 timer.daemon = True
                 timer.start()
             super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """uvicorn's own raises the signal again once it has shut down, which would end
+            the process with that signal instead of status 0."""
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in SHUTDOWN_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
     def load_failed(message: str) -> None:
         failures.append(message)

@@ -271,8 +271,6 @@ class Engine:
         self._reap()
         self._admit()
         pieces = self._plan()
-        if not pieces:
-            return False
         generated = 0
         for piece, result in zip(pieces, evaluate(pieces), strict=True):
             if isinstance(result, Exception):
@@ -282,7 +280,7 @@ class Engine:
         with self._cond:
             queued = len(self._queue)
         self.metrics.stepped(time.perf_counter() - started, generated, queued, self._busy)
-        return True
+        return bool(pieces)
 
     def _reap(self) -> None:
         for slot in self._slots:
