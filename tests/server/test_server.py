@@ -5,6 +5,8 @@ must equal bitllm.Model's own greedy generations."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -320,10 +322,16 @@ def test_health_is_503_while_the_model_loads(model_path: Path) -> None:
 # -- one slot, a slow model: disconnects, a full queue, the API key, SIGTERM -------------------
 
 
+TEMPLATE = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}>"
+
+
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    model = slow_model(tmp_path_factory.getbasetemp())
+    folder = tmp_path_factory.getbasetemp()
+    model = slow_model(folder)
+    (folder / "template.jinja").write_text(TEMPLATE)
     flags = ["-np", "1", "-c", "2048", "-t", "1", "--max-queue", "1", "--api-key", "sesame"]
+    flags += ["--chat-template", str(folder / "template.jinja")]
     process = ServerProcess(model, *flags)
     yield process
     process.stop()
@@ -374,6 +382,31 @@ def test_a_disconnect_mid_stream_frees_the_slot(slow_server: ServerProcess) -> N
     assert response.json()["usage"]["completion_tokens"] == 3
 
 
+def test_a_non_streamed_request_is_cancelled_when_its_client_leaves(
+    slow_server: ServerProcess,
+) -> None:
+    cancelled = _metric(slow_server, 'requests_total{finish_reason="cancelled"}')
+    body = dict(LONG, stream=False)
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
+        httpx.post(slow_server.url + "/v1/completions", json=body, headers=AUTH, timeout=0.5)
+    assert _wait_for(
+        lambda: _metric(slow_server, 'requests_total{finish_reason="cancelled"}') == cancelled + 1
+    )
+
+
+def test_the_chat_template_file_is_used(slow_server: ServerProcess) -> None:
+    messages = [{"role": "user", "content": "Hello there"}]
+    body = {"messages": messages, "max_tokens": 1}
+    usage = httpx.post(slow_server.url + "/v1/chat/completions", json=body, headers=AUTH).json()[
+        "usage"
+    ]
+    rendered = "[user] Hello there\n>"
+    tokens = httpx.post(
+        slow_server.url + "/tokenize", json={"content": rendered, "add_special": True}, headers=AUTH
+    ).json()["tokens"]
+    assert usage["prompt_tokens"] == len(tokens)
+
+
 def test_a_full_queue_answers_503_with_retry_after(slow_server: ServerProcess) -> None:
     url = slow_server.url + "/v1/completions"
     with httpx.stream("POST", url, json=LONG, headers=AUTH) as running:
@@ -404,3 +437,19 @@ def test_sigterm_ends_streams_and_exits_0(tmp_path_factory: pytest.TempPathFacto
         assert time.monotonic() - started < 10
     finally:
         process.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "words"),
+    [
+        (["-m", "/nonexistent.gguf"], 1, "model file not found: /nonexistent.gguf"),
+        (["-m", "x.gguf", "--parallel", "two"], 2, "invalid int value"),
+        ([], 2, "required: -m/--model"),
+    ],
+)
+def test_command_line_errors_are_one_line(args: list[str], status: int, words: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bitllm.runtime.serve.cli", *args], capture_output=True, text=True
+    )
+    assert result.returncode == status
+    assert words in result.stderr and len(result.stderr.strip().splitlines()) <= 2
