@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bitllm.runtime.model import ContextFullError
 from bitllm.runtime.serve.engine import Engine, LoadedModel, NotReadyError, QueueFullError
-from bitllm.runtime.serve.jobs import DoneEvent, Event, Job, TokenEvent
+from bitllm.runtime.serve.jobs import DoneEvent, Event, GenerationParams, Job, TokenEvent
 from bitllm.runtime.serve.responses import ResponseBuilder
 from bitllm.runtime.serve.schemas import (
     ChatRequest,
@@ -159,7 +159,7 @@ class Server:
         self,
         request: Request,
         ids: list[int],
-        params: Any,
+        params: GenerationParams,
         builder: ResponseBuilder,
         stream: bool,
         prompt_field: str,

@@ -51,9 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-b",
         "--batch-size",
         type=int,
-        default=64,
+        default=256,
         help="tokens evaluated per scheduler step at most: decode tokens first, then "
-        "prompt chunks (default: 64)",
+        "prompt chunks sized to keep running streams at their pace (default: 256)",
     )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs")
     p.add_argument(

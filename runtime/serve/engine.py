@@ -8,8 +8,9 @@ One step of the scheduler:
 2. admits queued jobs into free slots, choosing the free slot whose cached tokens share the
    longest prefix with the prompt, so a repeated system prompt is not evaluated again;
 3. gives every active slot its piece of work: running streams one decode token each, then
-   prompts being prefilled a chunk each out of the step's token budget, oldest first, so
-   that a long prompt arriving does not stall the streams that are running;
+   prompts being prefilled a chunk each, oldest first, as many tokens as take about as
+   long as the decode tokens (StepCosts), so that a long prompt arriving does not stall
+   the streams that are running;
 4. evaluates all pieces (evaluate(), one call per slot until the engine's multi-sequence
    batch API replaces it with one call per step);
 5. samples a token for every slot whose prompt is fully evaluated, and reports it.
@@ -47,6 +48,9 @@ from bitllm.runtime.text_stream import TextStream
 from bitllm.runtime.tokenizer import Tokenizer
 
 IDLE_WAIT_SECONDS = 0.5  # an idle scheduler wakes this often even if nobody notifies it
+PREFILL_SHARE = 1.0  # a step's prompt chunk may take this times its decode tokens' time
+MIN_CHUNK = 4  # prompt tokens a step evaluates at least, so a prompt always advances
+COST_SMOOTHING = 0.2  # weight of the newest step in the running cost estimates
 
 
 class QueueFullError(RuntimeError):
@@ -65,7 +69,7 @@ class EngineSettings:
     threads: int | None = None
     device: str = "cpu"
     chat_template: str | None = None  # Jinja source; None: the model's own
-    step_tokens: int = 64  # tokens evaluated per step at most, decode tokens first
+    step_tokens: int = 256  # tokens evaluated per step at most, decode tokens first
     max_queue: int = 64  # requests that may wait for a slot
     alias: str | None = None  # the model's name in the API (None: the file name)
 
@@ -127,6 +131,7 @@ class Piece:
     tokens: list[int]
     pos: int
     last: bool  # whether this completes what the slot must evaluate (its logits are used)
+    prompt: bool = False  # a chunk of a prompt (else one decode token)
 
 
 def evaluate(pieces: Sequence[Piece]) -> list[np.ndarray | Exception]:
@@ -144,6 +149,38 @@ def evaluate(pieces: Sequence[Piece]) -> list[np.ndarray | Exception]:
         except (ValueError, RuntimeError, MemoryError) as e:
             results.append(e)
     return results
+
+
+@dataclass
+class StepCosts:
+    """What a step costs, estimated from the steps timed so far: a pass over the weights
+    (what one decode token costs) and each prompt token on top of its chunk's pass. They
+    size a step's prompt chunk so that prefilling takes about PREFILL_SHARE times as long
+    as the step's decode tokens: a long prompt arriving then stretches the running streams'
+    inter-token latency by about 1 + PREFILL_SHARE, whatever the model and machine."""
+
+    pass_seconds: float | None = None
+    token_seconds: float | None = None
+
+    def observe(self, seconds: float, decodes: int, chunks: int, prompt_tokens: int) -> None:
+        if prompt_tokens == 0:
+            if decodes:
+                self.pass_seconds = _smooth(self.pass_seconds, seconds / decodes)
+            return
+        if self.pass_seconds is not None:
+            rest = seconds - (decodes + chunks) * self.pass_seconds
+            self.token_seconds = _smooth(self.token_seconds, max(rest, 0.0) / prompt_tokens)
+
+    def prompt_budget(self, decodes: int, limit: int) -> int:
+        """Prompt tokens a step with `decodes` decode tokens may evaluate (at most limit)."""
+        if not decodes or self.pass_seconds is None or not self.token_seconds:
+            return limit
+        spare = decodes * self.pass_seconds * PREFILL_SHARE - self.pass_seconds
+        return int(min(limit, max(MIN_CHUNK, spare / self.token_seconds)))
+
+
+def _smooth(old: float | None, new: float) -> float:
+    return new if old is None else old + COST_SMOOTHING * (new - old)
 
 
 class Engine:
@@ -164,6 +201,7 @@ class Engine:
         self._stopping = False
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        self.costs = StepCosts()
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -271,8 +309,17 @@ class Engine:
         self._reap()
         self._admit()
         pieces = self._plan()
+        evaluated = time.perf_counter()
+        results = evaluate(pieces)
+        chunks = [piece for piece in pieces if piece.prompt]
+        self.costs.observe(
+            time.perf_counter() - evaluated,
+            len(pieces) - len(chunks),
+            len(chunks),
+            sum(len(p.tokens) for p in chunks),
+        )
         generated = 0
-        for piece, result in zip(pieces, evaluate(pieces), strict=True):
+        for piece, result in zip(pieces, results, strict=True):
             if isinstance(result, Exception):
                 self._finish(piece.slot, "error", error=str(result))
             elif piece.last:
@@ -320,15 +367,17 @@ class Engine:
                 self._busy += 1
 
     def _plan(self) -> list[Piece]:
-        """Decode tokens first (one per running stream), then prompt chunks out of what is
-        left of the step's budget (at least a quarter of it, so prompts always advance)."""
+        """Decode tokens first (one per running stream), then prompt chunks, oldest prompt
+        first, as many tokens as keep the running streams at their pace (StepCosts) and
+        the step within its budget."""
         active = sorted((s for s in self._slots if s.job is not None), key=lambda s: s.order)
         pieces = []
         for slot in active:
             if slot.job is not None and slot.job.generated:
                 pos = len(slot.context.tokens)
                 pieces.append(Piece(slot, slot.job.history[pos:], pos, True))
-        budget = max(self.settings.step_tokens - len(pieces), self.settings.step_tokens // 4)
+        limit = max(self.settings.step_tokens - len(pieces), MIN_CHUNK)
+        budget = self.costs.prompt_budget(len(pieces), limit)
         for slot in active:
             if budget <= 0:
                 break
@@ -336,7 +385,8 @@ class Engine:
                 continue
             pos = len(slot.context.tokens)
             chunk = slot.job.prompt[pos : pos + budget]
-            pieces.append(Piece(slot, chunk, pos, pos + len(chunk) == len(slot.job.prompt)))
+            last = pos + len(chunk) == len(slot.job.prompt)
+            pieces.append(Piece(slot, chunk, pos, last, prompt=True))
             budget -= len(chunk)
         return pieces
 
