@@ -32,7 +32,7 @@ MAX_WAITING = 64  # calls from other threads (or a just-closed stream's) wait th
 class Llama:
     """A model ready to complete text and chat, as llama-cpp-python's Llama.
 
-    n_ctx: context positions (0: the model's trained context, as in llama-cpp-python).
+    n_ctx: context positions (0: the model's trained context, at most 4096).
     n_gpu_layers: 0 runs on the CPU; any other value runs the whole model on the GPU
     (bitllm offloads all layers or none). chat_format must be None (the model's own chat
     template); chat_template takes Jinja source instead. use_mmap and use_mlock are accepted
