@@ -153,30 +153,31 @@ def evaluate(pieces: Sequence[Piece]) -> list[np.ndarray | Exception]:
 
 @dataclass
 class StepCosts:
-    """What a step costs, estimated from the steps timed so far: a pass over the weights
-    (what one decode token costs) and each prompt token on top of its chunk's pass. They
-    size a step's prompt chunk so that prefilling takes about PREFILL_SHARE times as long
-    as the step's decode tokens: a long prompt arriving then stretches the running streams'
-    inter-token latency by about 1 + PREFILL_SHARE, whatever the model and machine."""
+    """What a step costs, estimated from the steps timed so far: a step of decode tokens
+    only, and what each prompt token adds to it. They size a step's prompt chunk so that it
+    adds about PREFILL_SHARE times a decode step: a long prompt arriving then stretches the
+    running streams' inter-token latency by about 1 + PREFILL_SHARE, whatever the model,
+    the machine and the way evaluate() runs the pieces."""
 
-    pass_seconds: float | None = None
-    token_seconds: float | None = None
+    decode_step: float | None = None
+    prompt_token: float | None = None
 
-    def observe(self, seconds: float, decodes: int, chunks: int, prompt_tokens: int) -> None:
+    def observe(self, seconds: float, decodes: int, prompt_tokens: int) -> None:
         if prompt_tokens == 0:
             if decodes:
-                self.pass_seconds = _smooth(self.pass_seconds, seconds / decodes)
-            return
-        if self.pass_seconds is not None:
-            rest = seconds - (decodes + chunks) * self.pass_seconds
-            self.token_seconds = _smooth(self.token_seconds, max(rest, 0.0) / prompt_tokens)
+                self.decode_step = _smooth(self.decode_step, seconds)
+        elif not decodes:  # includes the step's fixed cost: an overestimate, on the safe side
+            self.prompt_token = _smooth(self.prompt_token, seconds / prompt_tokens)
+        elif self.decode_step is not None:
+            added = max(seconds - self.decode_step, 0.0) / prompt_tokens
+            self.prompt_token = _smooth(self.prompt_token, added)
 
     def prompt_budget(self, decodes: int, limit: int) -> int:
-        """Prompt tokens a step with `decodes` decode tokens may evaluate (at most limit)."""
-        if not decodes or self.pass_seconds is None or not self.token_seconds:
+        """Prompt tokens a step with decode tokens may evaluate (at most limit)."""
+        if not decodes or self.decode_step is None or not self.prompt_token:
             return limit
-        spare = decodes * self.pass_seconds * PREFILL_SHARE - self.pass_seconds
-        return int(min(limit, max(MIN_CHUNK, spare / self.token_seconds)))
+        share = self.decode_step * PREFILL_SHARE / self.prompt_token
+        return int(min(limit, max(MIN_CHUNK, share)))
 
 
 def _smooth(old: float | None, new: float) -> float:
@@ -311,13 +312,9 @@ class Engine:
         pieces = self._plan()
         evaluated = time.perf_counter()
         results = evaluate(pieces)
-        chunks = [piece for piece in pieces if piece.prompt]
-        self.costs.observe(
-            time.perf_counter() - evaluated,
-            len(pieces) - len(chunks),
-            len(chunks),
-            sum(len(p.tokens) for p in chunks),
-        )
+        prompt_tokens = sum(len(piece.tokens) for piece in pieces if piece.prompt)
+        decodes = sum(not piece.prompt for piece in pieces)
+        self.costs.observe(time.perf_counter() - evaluated, decodes, prompt_tokens)
         generated = 0
         for piece, result in zip(pieces, results, strict=True):
             if isinstance(result, Exception):

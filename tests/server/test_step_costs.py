@@ -6,36 +6,40 @@ import pytest
 
 from bitllm.runtime.serve.engine import MIN_CHUNK, PREFILL_SHARE, StepCosts
 
-PASS, TOKEN = 0.030, 0.009  # seconds: a decode token, a prompt token on top of its pass
+STEP, TOKEN = 0.120, 0.009  # seconds: a step of decode tokens, what a prompt token adds
 
 
 def test_without_measurements_the_whole_budget_goes_to_the_prompt() -> None:
     costs = StepCosts()
     assert costs.prompt_budget(4, 200) == 200
-    costs.observe(4 * PASS, decodes=4, chunks=0, prompt_tokens=0)
+    costs.observe(STEP, decodes=4, prompt_tokens=0)
     assert costs.prompt_budget(4, 200) == 200  # no prompt token timed yet
     assert costs.prompt_budget(0, 200) == 200  # nothing running: no pace to keep
 
 
-def test_a_chunk_takes_about_as_long_as_the_decode_tokens() -> None:
+def test_a_chunk_adds_about_one_decode_step() -> None:
     costs = StepCosts()
-    costs.observe(4 * PASS, decodes=4, chunks=0, prompt_tokens=0)
-    costs.observe(5 * PASS + 10 * TOKEN, decodes=4, chunks=1, prompt_tokens=10)
-    assert costs.pass_seconds == pytest.approx(PASS)
-    assert costs.token_seconds == pytest.approx(TOKEN)
+    costs.observe(STEP, decodes=4, prompt_tokens=0)
+    costs.observe(STEP + 10 * TOKEN, decodes=4, prompt_tokens=10)
+    assert costs.decode_step == pytest.approx(STEP)
+    assert costs.prompt_token == pytest.approx(TOKEN)
     budget = costs.prompt_budget(4, 200)
-    assert budget == int((4 * PASS * PREFILL_SHARE - PASS) / TOKEN)
-    chunk_seconds = PASS + budget * TOKEN
-    assert chunk_seconds <= 4 * PASS * PREFILL_SHARE < chunk_seconds + TOKEN
-    assert costs.prompt_budget(16, 200) > budget  # more streams: more time per step
-    assert costs.prompt_budget(1, 200) == MIN_CHUNK  # a prompt always advances
-    assert costs.prompt_budget(16, 20) == 20
+    assert budget == int(STEP * PREFILL_SHARE / TOKEN)
+    assert budget * TOKEN <= STEP * PREFILL_SHARE < (budget + 1) * TOKEN
+    assert costs.prompt_budget(4, 5) == 5
+
+
+def test_a_prompt_always_advances() -> None:
+    costs = StepCosts()
+    costs.observe(0.001, decodes=1, prompt_tokens=0)
+    costs.observe(1.0, decodes=0, prompt_tokens=10)  # prefill alone: 0.1 s a token
+    assert costs.prompt_budget(1, 200) == MIN_CHUNK
 
 
 def test_estimates_follow_a_slower_machine() -> None:
     costs = StepCosts()
     for _ in range(30):
-        costs.observe(2 * PASS, decodes=2, chunks=0, prompt_tokens=0)
+        costs.observe(STEP, decodes=2, prompt_tokens=0)
     for _ in range(30):
-        costs.observe(4 * PASS, decodes=2, chunks=0, prompt_tokens=0)  # twice as slow now
-    assert costs.pass_seconds == pytest.approx(2 * PASS, rel=0.01)
+        costs.observe(2 * STEP, decodes=2, prompt_tokens=0)  # twice as slow now
+    assert costs.decode_step == pytest.approx(2 * STEP, rel=0.01)
