@@ -1,18 +1,20 @@
 """The scheduler: continuous batching of generation requests over a fixed set of slots.
 
-One thread owns the model and `parallel` slots; each slot is a KV cache (a Context) and the
-tokens it holds. Everything else talks to that thread through submit() and Job.cancel().
+One thread owns the model and `parallel` slots; each slot is one sequence of a BatchContext
+(its own KV cache) and the tokens that cache holds. Everything else talks to that thread
+through submit() and Job.cancel().
 One step of the scheduler:
 
 1. drops cancelled jobs (their slots are free at once);
 2. admits queued jobs into free slots, choosing the free slot whose cached tokens share the
-   longest prefix with the prompt, so a repeated system prompt is not evaluated again;
+   longest prefix with the prompt; when another slot (running or not) shares a longer one,
+   its cache is copied, so a system prompt that many requests share is evaluated once;
 3. gives every active slot its piece of work: running streams one decode token each, then
    prompts being prefilled a chunk each, oldest first, as many tokens as take about as
    long as the decode tokens (StepCosts), so that a long prompt arriving does not stall
    the streams that are running;
-4. evaluates all pieces (evaluate(), one call per slot until the engine's multi-sequence
-   batch API replaces it with one call per step);
+4. evaluates all pieces in one native call (evaluate()), which reads every weight once for
+   all of them;
 5. samples a token for every slot whose prompt is fully evaluated, and reports it.
 
 A request therefore joins the running batch at the next step. Each slot's tokens are
@@ -27,12 +29,13 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bitllm.runtime.batch import BatchContext
 from bitllm.runtime.chat import ChatFormat, Message, chat_format
 from bitllm.runtime.gguf_reader import GGUFFile
 from bitllm.runtime.model import (
@@ -117,7 +120,8 @@ class LoadedModel:
 
 @dataclass
 class Slot:
-    context: Any  # bitllm.runtime.model.Context
+    seq: int  # its sequence in the engine's BatchContext
+    tokens: list[int] = field(default_factory=list)  # what that sequence's KV cache holds
     job: Job | None = None
     text: TextStream | None = None
     order: int = 0  # admission order: older prompts are prefilled first
@@ -134,20 +138,31 @@ class Piece:
     prompt: bool = False  # a chunk of a prompt (else one decode token)
 
 
-def evaluate(pieces: Sequence[Piece]) -> list[np.ndarray | Exception]:
-    """The forward pass of one step: for each piece, the logits after its last token (or
-    the error that evaluating it raised; the other pieces still run).
-
-    Today this is one Context.eval per slot, one after the other. When the engine's
-    multi-sequence batch API lands, this function becomes one native call over all pieces
-    (each piece is already a sequence id, its tokens and its positions); nothing else in
-    the scheduler changes."""
+def evaluate(batch: BatchContext, pieces: Sequence[Piece]) -> list[np.ndarray | Exception]:
+    """The forward pass of one step, one native call for all pieces: for each piece, the
+    logits after its last token if it is its slot's last piece (else an empty row), or the
+    error the call raised. Each slot's cached tokens grow by its piece."""
+    if not pieces:
+        return []
+    tokens = [t for piece in pieces for t in piece.tokens]
+    positions = [piece.pos + i for piece in pieces for i in range(len(piece.tokens))]
+    seqs = [piece.slot.seq for piece in pieces for _ in piece.tokens]
+    wanted = [
+        piece.last and t == len(piece.tokens) - 1
+        for piece in pieces
+        for t in range(len(piece.tokens))
+    ]
+    try:
+        rows = batch.decode(tokens, positions, seqs, wanted)
+    except (ValueError, RuntimeError, MemoryError) as e:
+        return [e] * len(pieces)
     results: list[np.ndarray | Exception] = []
+    row = 0
     for piece in pieces:
-        try:
-            results.append(piece.slot.context.eval(piece.tokens, piece.pos))
-        except (ValueError, RuntimeError, MemoryError) as e:
-            results.append(e)
+        del piece.slot.tokens[piece.pos :]
+        piece.slot.tokens.extend(piece.tokens)
+        results.append(rows[row] if piece.last else rows[:0])
+        row += int(piece.last)
     return results
 
 
@@ -195,6 +210,7 @@ class Engine:
         self.state = "loading"  # then "ready", "failed" or "stopped"
         self.error: str | None = None
         self._slots: list[Slot] = []
+        self._batch: BatchContext | None = None
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._busy = 0  # slots holding a job (written by the scheduler under _cond)
@@ -210,10 +226,8 @@ class Engine:
         """Loads the model and makes the slots; raises (and records) why it cannot."""
         try:
             model = LoadedModel(self.settings)
-            self._slots = [
-                Slot(model.native.new_context(model.slot_ctx))
-                for _ in range(self.settings.parallel)
-            ]
+            self._batch = model.native.new_batch_context(model.slot_ctx, self.settings.parallel)
+            self._slots = [Slot(seq) for seq in range(self.settings.parallel)]
         except (OSError, ValueError, RuntimeError, MemoryError) as e:
             self.state, self.error = "failed", str(e)
             raise
@@ -306,12 +320,13 @@ class Engine:
 
     def step(self) -> bool:
         """One scheduler step; returns whether anything was evaluated."""
+        assert self._batch is not None, "step() before load()"
         started = time.perf_counter()
         self._reap()
         self._admit()
         pieces = self._plan()
         evaluated = time.perf_counter()
-        results = evaluate(pieces)
+        results = evaluate(self._batch, pieces)
         prompt_tokens = sum(len(piece.tokens) for piece in pieces if piece.prompt)
         decodes = sum(not piece.prompt for piece in pieces)
         self.costs.observe(time.perf_counter() - evaluated, decodes, prompt_tokens)
@@ -354,14 +369,28 @@ class Engine:
             if job.params.max_tokens == 0:
                 self._report_done(job, "length")
                 continue
-            slot = max(free, key=lambda s: _common_prefix(s.context.tokens, job.prompt))
-            keep = min(_common_prefix(slot.context.tokens, job.prompt), len(job.prompt) - 1)
-            del slot.context.tokens[keep:]
-            job.cached_tokens = keep
+            slot, job.cached_tokens = self._reuse_prefix(free, job.prompt)
             slot.job, slot.order = job, next(self._order)
             slot.text = TextStream(model.tokenizer, job.params.stop)
             with self._cond:
                 self._busy += 1
+
+    def _reuse_prefix(self, free: list[Slot], prompt: list[int]) -> tuple[Slot, int]:
+        """The free slot for prompt and how many prompt tokens its cache already holds:
+        the free slot sharing the longest prefix, topped up with a copy of another slot's
+        cache (running or not) that shares more. The prompt's last token is always
+        evaluated again: its logits give the first generated token."""
+        assert self._batch is not None
+        slot = max(free, key=lambda s: _common_prefix(s.tokens, prompt))
+        limit = len(prompt) - 1
+        keep = min(_common_prefix(slot.tokens, prompt), limit)
+        donor = max(self._slots, key=lambda s: _common_prefix(s.tokens, prompt))
+        shared = min(_common_prefix(donor.tokens, prompt), limit)
+        if shared > keep:
+            self._batch.copy(donor.seq, slot.seq, shared)
+            slot.tokens, keep = donor.tokens[:shared], shared
+        del slot.tokens[keep:]
+        return slot, keep
 
     def _plan(self) -> list[Piece]:
         """Decode tokens first (one per running stream), then prompt chunks, oldest prompt
@@ -371,7 +400,7 @@ class Engine:
         pieces = []
         for slot in active:
             if slot.job is not None and slot.job.generated:
-                pos = len(slot.context.tokens)
+                pos = len(slot.tokens)
                 pieces.append(Piece(slot, slot.job.history[pos:], pos, True))
         limit = max(self.settings.step_tokens - len(pieces), MIN_CHUNK)
         budget = self.costs.prompt_budget(len(pieces), limit)
@@ -380,7 +409,7 @@ class Engine:
                 break
             if slot.job is None or slot.job.generated:
                 continue
-            pos = len(slot.context.tokens)
+            pos = len(slot.tokens)
             chunk = slot.job.prompt[pos : pos + budget]
             last = pos + len(chunk) == len(slot.job.prompt)
             pieces.append(Piece(slot, chunk, pos, last, prompt=True))
@@ -401,7 +430,7 @@ class Engine:
         if text.stopped:
             self._finish(slot, "stop")
         elif (limit is not None and len(job.generated) >= limit) or (
-            len(job.history) > slot.context.n_ctx
+            len(job.history) > model.slot_ctx
         ):
             self._finish(slot, "length")
         return 1

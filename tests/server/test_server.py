@@ -181,6 +181,19 @@ def test_a_shared_system_prompt_is_reused(client: openai.OpenAI) -> None:
     assert cached >= len(SYSTEM.split()), second.usage
 
 
+def test_a_running_request_shares_its_prefix(client: openai.OpenAI) -> None:
+    system = "You are the lighthouse keeper's assistant; you log every ship that passes by."
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "Go on."}]
+    running = client.chat.completions.create(
+        model="m", messages=messages, max_tokens=200, stream=True, **GREEDY
+    )
+    next(iter(running))  # its prompt is in its slot's cache now
+    messages[1]["content"] = "Which ships passed today?"
+    second = client.chat.completions.create(model="m", messages=messages, max_tokens=2)
+    running.close()
+    assert second.usage.prompt_tokens_details.cached_tokens >= len(system.split())
+
+
 def test_eight_concurrent_clients_get_their_own_answers(
     client: openai.OpenAI, reference: bitllm.Model
 ) -> None:
