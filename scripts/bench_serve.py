@@ -13,7 +13,8 @@ inter-token latency against their median (the issue's target: <= 3x).
   python scripts/bench_serve.py /tmp/bitnet-2b4t/bt2.gguf /tmp/bitnet-2b4t/tq2_0.gguf --threads 2
 
 THEIRS is renamed to llama.cpp's architecture name `bitnet` as scripts/bench_vs_llama_cpp.py
-does. --no-llama-cpp runs bit-serve alone.
+does. --no-llama-cpp runs bit-serve alone; --also NAME=PYTHON adds the bit-serve of another
+checkout (its venv's python), e.g. to compare two schedulers in the same run.
 """
 
 from __future__ import annotations
@@ -148,12 +149,14 @@ def long_prompt_arrives(
     return {"itl50": itl50, "itl99": itl99, "ratio": itl99 / itl50, "late_ttft": late.ttft}
 
 
-def start_bit_serve(model: Path, threads: int, parallel: int, slot_ctx: int) -> Server:
+def start_bit_serve(
+    model: Path, threads: int, parallel: int, slot_ctx: int, name: str, python: str
+) -> Server:
     port = free_port()
-    command = [sys.executable, "-m", "bitllm.runtime.serve.cli", "-m", str(model)]
+    command = [python, "-m", "bitllm.runtime.serve.cli", "-m", str(model)]
     command += ["--port", str(port), "-t", str(threads), "-np", str(parallel)]
     command += ["-c", str(parallel * slot_ctx)]
-    return Server("bit-serve", command, port, {"ignore_eos": True})
+    return Server(name, command, port, {"ignore_eos": True})
 
 
 def start_llama_cpp(model: Path, threads: int, n_ctx: int) -> Server:
@@ -178,9 +181,21 @@ def main() -> None:
     p.add_argument("--tokens", type=int, default=128)
     p.add_argument("--long-prompt", type=int, default=2000)
     p.add_argument("--no-llama-cpp", action="store_true")
+    p.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=PYTHON",
+        help="also run the bit-serve that PYTHON imports (another checkout's venv), as NAME",
+    )
     args = p.parse_args()
     slot_ctx = args.long_prompt + 256
-    servers = [start_bit_serve(args.ours, args.threads, max(args.clients), slot_ctx)]
+    clients = max(args.clients)
+    servers = [
+        start_bit_serve(args.ours, args.threads, clients, slot_ctx, "bit-serve", sys.executable)
+    ]
+    for name, python in (entry.split("=", 1) for entry in args.also):
+        servers.append(start_bit_serve(args.ours, args.threads, clients, slot_ctx, name, python))
     if not args.no_llama_cpp:
         theirs = rename_arch(args.theirs, "bitnet")
         servers.append(start_llama_cpp(theirs, args.threads, slot_ctx))
@@ -201,12 +216,16 @@ def main() -> None:
                     f"{ms(r['itl50'])} / {ms(r['itl99'])} |",
                     flush=True,
                 )
-        r = long_prompt_arrives(servers[0], 4, args.tokens, args.long_prompt)
-        print(
-            f"\nbit-serve, 4 streams while a {args.long_prompt}-token prompt arrives: "
-            f"ITL p50 {ms(r['itl50'])} ms, p99 {ms(r['itl99'])} ms ({r['ratio']:.2f}x the "
-            f"median); the long prompt's first token after {r['late_ttft']:.1f} s"
-        )
+        for server in servers:
+            if server.name.startswith("llama-cpp"):
+                continue  # it serves one request at a time: the streams would just wait
+            r = long_prompt_arrives(server, 4, args.tokens, args.long_prompt)
+            print(
+                f"\n{server.name}, 4 streams while a {args.long_prompt}-token prompt arrives: "
+                f"ITL p50 {ms(r['itl50'])} ms, p99 {ms(r['itl99'])} ms ({r['ratio']:.2f}x the "
+                f"median); the long prompt's first token after {r['late_ttft']:.1f} s",
+                flush=True,
+            )
     finally:
         for server in servers:
             server.stop()
