@@ -155,6 +155,8 @@ def evaluate(batch: BatchContext, pieces: Sequence[Piece]) -> list[np.ndarray | 
     try:
         rows = batch.decode(tokens, positions, seqs, wanted)
     except (ValueError, RuntimeError, MemoryError) as e:
+        for piece in pieces:  # what their caches hold is unknown now: start them afresh
+            piece.slot.tokens.clear()
         return [e] * len(pieces)
     results: list[np.ndarray | Exception] = []
     row = 0
