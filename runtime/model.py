@@ -24,7 +24,8 @@ from bitllm.runtime.batch import BatchContext
 from bitllm.runtime.chat import ChatFormat, Message, chat_format
 from bitllm.runtime.gguf_reader import GGUFFile
 from bitllm.runtime.native import check, library
-from bitllm.runtime.sampling import REPEAT_LAST_N, Sampler, SamplingParams, StopStrings
+from bitllm.runtime.sampling import REPEAT_LAST_N, Sampler, SamplingParams
+from bitllm.runtime.text_stream import TextStream
 from bitllm.runtime.tokenizer import Tokenizer
 
 DEFAULT_MAX_CTX = 4096  # default context when the model was trained for more
@@ -591,11 +592,7 @@ class Model:
     def chat_tokens(self, messages: Sequence[Message]) -> list[int]:
         """The token ids of messages rendered for a reply (special tokens parsed, BOS added
         when the model wants one and the template did not write it)."""
-        ids = self.tokenize(self.chat_prompt(messages), add_special=False, parse_special=True)
-        bos = self.tokenizer.bos_id
-        if self.tokenizer.add_bos and bos is not None and ids[:1] != [bos]:
-            ids.insert(0, bos)
-        return ids
+        return chat_prompt_ids(self.tokenizer, self.chat_prompt(messages))
 
     def _prompt_ids(self, ids: Sequence[int]) -> list[int]:
         ids = [int(t) for t in ids]
@@ -616,21 +613,20 @@ class Model:
         stop: str | Sequence[str] | None,
     ) -> Iterator[str]:
         tokens = self._generate(self._prompt_ids(ids), max_tokens, params)
-        return self._text_pieces(tokens, StopStrings(stop))
+        return self._text_pieces(tokens, TextStream(self.tokenizer, stop))
 
-    def _text_pieces(self, tokens: Generator[int, None, None], stops: StopStrings) -> Iterator[str]:
-        decoder = self.tokenizer.decoder(skip_special=True)
+    def _text_pieces(self, tokens: Generator[int, None, None], text: TextStream) -> Iterator[str]:
         try:
             for token in tokens:
-                text = stops.feed(decoder.feed(token))
-                if text:
-                    yield text
-                if stops.stopped:
+                piece = text.feed(token)
+                if piece:
+                    yield piece
+                if text.stopped:
                     self.last_stats.stop_reason = "stop string"
                     return
-            text = stops.feed(decoder.flush()) + stops.finish()
-            if text:
-                yield text
+            piece = text.finish()
+            if piece:
+                yield piece
         finally:
             tokens.close()
 
@@ -667,6 +663,16 @@ class Model:
         finally:
             stats.generation_seconds = time.perf_counter() - decode_started
             self._give_back(context)
+
+
+def chat_prompt_ids(tokenizer: Tokenizer, rendered_chat: str) -> list[int]:
+    """The token ids of a rendered chat prompt: special tokens parsed, BOS added when the
+    model wants one and the template did not write it."""
+    ids = tokenizer.encode(rendered_chat, add_special=False, parse_special=True)
+    bos = tokenizer.bos_id
+    if tokenizer.add_bos and bos is not None and ids[:1] != [bos]:
+        ids.insert(0, bos)
+    return ids
 
 
 def _check_max_tokens(max_tokens: int | None) -> int | None:

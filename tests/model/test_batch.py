@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from bitllm.runtime.batch import SequenceSlot, decode_pieces
 from bitllm.runtime.model import NativeModel
 
 from .conftest import ModelFactory
@@ -144,24 +143,3 @@ def test_bad_batches_are_one_line_errors(
 def test_too_many_sequences_is_an_error(model: NativeModel) -> None:
     with pytest.raises(ValueError, match="at most 256 sequences per context, got 257"):
         model.new_batch_context(8, 257)
-
-
-def test_pieces_of_one_step_run_together_and_a_bad_one_fails_alone(model: NativeModel) -> None:
-    expected = [alone(model, p, [])[0] for p in PROMPTS[:3]]
-    batch = model.new_batch_context(64, 4)
-    slots = [SequenceSlot(batch, s) for s in range(4)]
-    pieces = [
-        (slots[0], PROMPTS[0], 0),
-        (slots[1], PROMPTS[1], 0),
-        (slots[3], [1], 5),
-        (slots[2], PROMPTS[2], 0),
-    ]
-    results = decode_pieces(batch, pieces)
-    np.testing.assert_array_equal(results[0], expected[0])
-    np.testing.assert_array_equal(results[1], expected[1])
-    assert isinstance(results[2], ValueError) and "at position 5" in str(results[2])
-    np.testing.assert_array_equal(results[3], expected[2])
-    assert slots[1].tokens == [int(t) for t in PROMPTS[1]] and slots[3].tokens == []
-    # a slot's next token continues its sequence like Context.eval does
-    again = slots[0].eval([7], len(PROMPTS[0]))
-    np.testing.assert_array_equal(again, alone(model, PROMPTS[0], [7])[1])

@@ -1,0 +1,1 @@
+"""bit-serve: an OpenAI-compatible server with continuous batching (bitllm.runtime.serve)."""
