@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define BL_ATTN_STEP 4 /* positions a kernel converts and uses together */
+
 typedef struct bl_attn_chunk {
     const float *q;         /* row r, head g of the group: q + r * q_stride + g * head_dim */
     size_t q_stride;
@@ -19,7 +21,7 @@ typedef struct bl_attn_chunk {
     int type_k, type_v;     /* bl_kv_type                                          */
     int32_t start, end;     /* the chunk: positions [start, end)                   */
     float *scores;          /* scratch [rows * group * BL_ATTN_CHUNK]              */
-    float *row;             /* scratch [head_dim]: a K or V row in float32         */
+    float *row;             /* scratch [BL_ATTN_STEP * head_dim]: K or V rows in float32 */
     /* Out, for (r, g) at index i = r * group + g with pos[r] >= start (other
      * rows see nothing of the chunk and are left alone): */
     float *m, *l;           /* [rows * group] max score, sum of e^(s - m)          */

@@ -14,7 +14,7 @@
 #include "ops/attention_chunk.h"
 #include "ops/vec.h"
 
-#if defined(__F16C__)
+#if defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -64,17 +64,68 @@ static inline const float *row_f32(int type, const uint8_t *src, float *buf, int
     }
 }
 
-static inline float dot(const float *restrict a, const float *restrict b, int n) {
-    float acc[VEC_LANES] = {0};
+#if defined(__AVX2__) && defined(__FMA__)
+/* The 16 partial sums of a dot product live in two registers, lanes 0-7 and 8-15,
+ * and are reduced in bl_vec_reduce's order: 8 + 8, 4 + 4, 2 + 2, 1 + 1. */
+static inline float reduce16(__m256 lo, __m256 hi) {
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+#endif
+
+/* dot(a, b[p]) for the BL_ATTN_STEP rows b[p] = b + p * n, a read once: per row, 16
+ * partial sums of fused multiply-adds (element i into sum i % 16), then bl_vec_reduce. */
+static inline void dot_step(const float *restrict a, const float *restrict b, int steps, int n,
+                            float out[BL_ATTN_STEP]) {
     int i = 0;
-    for (; i + VEC_LANES <= n; i += VEC_LANES)
-        for (int j = 0; j < VEC_LANES; j++) acc[j] = fmaf(a[i + j], b[i + j], acc[j]);
-    for (; i < n; i++) acc[i % VEC_LANES] = fmaf(a[i], b[i], acc[i % VEC_LANES]);
-    return bl_vec_reduce(acc);
+#if defined(__AVX2__) && defined(__FMA__)
+    if (n % VEC_LANES == 0) {
+        __m256 lo[BL_ATTN_STEP], hi[BL_ATTN_STEP];
+        for (int p = 0; p < BL_ATTN_STEP; p++) lo[p] = hi[p] = _mm256_setzero_ps();
+        for (; i < n; i += VEC_LANES) {
+            __m256 a_lo = _mm256_loadu_ps(a + i), a_hi = _mm256_loadu_ps(a + i + 8);
+            for (int p = 0; p < steps; p++) {
+                const float *bp = b + (size_t)p * n + i;
+                lo[p] = _mm256_fmadd_ps(a_lo, _mm256_loadu_ps(bp), lo[p]);
+                hi[p] = _mm256_fmadd_ps(a_hi, _mm256_loadu_ps(bp + 8), hi[p]);
+            }
+        }
+        for (int p = 0; p < steps; p++) out[p] = reduce16(lo[p], hi[p]);
+        return;
+    }
+#endif
+    for (int p = 0; p < steps; p++) {
+        const float *bp = b + (size_t)p * n;
+        float acc[VEC_LANES] = {0};
+        for (i = 0; i + VEC_LANES <= n; i += VEC_LANES)
+            for (int j = 0; j < VEC_LANES; j++) acc[j] = fmaf(a[i + j], bp[i + j], acc[j]);
+        for (; i < n; i++) acc[i % VEC_LANES] = fmaf(a[i], bp[i], acc[i % VEC_LANES]);
+        out[p] = bl_vec_reduce(acc);
+    }
 }
 
-static inline void axpy(float *restrict y, float a, const float *restrict x, int n) {
-    for (int i = 0; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
+/* y += w[p] * x[p] for p = 0 .. steps - 1 in turn (x[p] = x + p * n), one fused
+ * multiply-add per position and element; y is loaded and stored once per step. */
+static inline void axpy_step(float *restrict y, const float *w, int steps,
+                             const float *restrict x, int n) {
+    int i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 wv[BL_ATTN_STEP];
+    for (int p = 0; p < steps; p++) wv[p] = _mm256_set1_ps(w[p]);
+    for (; i + 8 <= n; i += 8) {
+        __m256 sum = _mm256_loadu_ps(y + i);
+        for (int p = 0; p < steps; p++)
+            sum = _mm256_fmadd_ps(wv[p], _mm256_loadu_ps(x + (size_t)p * n + i), sum);
+        _mm256_storeu_ps(y + i, sum);
+    }
+#endif
+    for (; i < n; i++) {
+        float sum = y[i];
+        for (int p = 0; p < steps; p++) sum = fmaf(w[p], x[(size_t)p * n + i], sum);
+        y[i] = sum;
+    }
 }
 
 /* Positions [start, visible_end) of the chunk that row r sees. */
@@ -82,16 +133,33 @@ static inline int32_t visible_end(const bl_attn_chunk *c, int r) {
     return c->pos[r] + 1 < c->end ? c->pos[r] + 1 : c->end;
 }
 
+/* Rows j .. j + steps - 1 of a cached head as float32, one after another in buf. */
+static const float *rows_f32(int type, const uint8_t *src, size_t stride, int steps, float *buf,
+                             int n) {
+    if (type == BL_KV_F32 && stride == (size_t)n * sizeof(float)) return (const float *)src;
+    for (int p = 0; p < steps; p++) {
+        const float *row = row_f32(type, src + (size_t)p * stride, buf + (size_t)p * n, n);
+        if (row != buf + (size_t)p * n) memcpy(buf + (size_t)p * n, row, (size_t)n * sizeof *row);
+    }
+    return buf;
+}
+
 static void scores(const bl_attn_chunk *c) {
     int hd = c->head_dim, g_count = c->group;
     int32_t last = visible_end(c, c->rows - 1);
-    for (int32_t j = c->start; j < last; j++) {
-        const float *k = row_f32(c->type_k, c->k + (size_t)j * c->k_stride, c->row, hd);
+    for (int32_t j = c->start; j < last; j += BL_ATTN_STEP) {
+        int steps = last - j < BL_ATTN_STEP ? last - j : BL_ATTN_STEP;
+        const float *k =
+            rows_f32(c->type_k, c->k + (size_t)j * c->k_stride, c->k_stride, steps, c->row, hd);
         for (int r = c->rows - 1; r >= 0 && c->pos[r] >= j; r--) {
             const float *q = c->q + (size_t)r * c->q_stride;
             float *s = c->scores + (size_t)r * g_count * BL_ATTN_CHUNK + (j - c->start);
-            for (int g = 0; g < g_count; g++)
-                s[(size_t)g * BL_ATTN_CHUNK] = dot(q + (size_t)g * hd, k, hd) * c->scale;
+            int seen = c->pos[r] - j + 1 < steps ? c->pos[r] - j + 1 : steps;
+            for (int g = 0; g < g_count; g++) {
+                float *sg = s + (size_t)g * BL_ATTN_CHUNK, dots[BL_ATTN_STEP];
+                dot_step(q + (size_t)g * hd, k, seen, hd, dots);
+                for (int p = 0; p < seen; p++) sg[p] = dots[p] * c->scale;
+            }
         }
     }
 }
@@ -112,13 +180,18 @@ static void weighted_values(const bl_attn_chunk *c) {
     for (int r = 0; r < c->rows; r++)
         if (c->pos[r] >= c->start)
             memset(c->acc + (size_t)r * g_count * hd, 0, (size_t)g_count * hd * sizeof(float));
-    for (int32_t j = c->start; j < last; j++) {
-        const float *v = row_f32(c->type_v, c->v + (size_t)j * c->v_stride, c->row, hd);
-        for (int r = c->rows - 1; r >= 0 && c->pos[r] >= j; r--)
+    for (int32_t j = c->start; j < last; j += BL_ATTN_STEP) {
+        int steps = last - j < BL_ATTN_STEP ? last - j : BL_ATTN_STEP;
+        const float *v =
+            rows_f32(c->type_v, c->v + (size_t)j * c->v_stride, c->v_stride, steps, c->row, hd);
+        for (int r = c->rows - 1; r >= 0 && c->pos[r] >= j; r--) {
+            int seen = c->pos[r] - j + 1 < steps ? c->pos[r] - j + 1 : steps;
             for (int g = 0; g < g_count; g++) {
                 size_t i = (size_t)r * g_count + g;
-                axpy(c->acc + i * hd, c->scores[i * BL_ATTN_CHUNK + (j - c->start)], v, hd);
+                const float *w = c->scores + i * BL_ATTN_CHUNK + (j - c->start);
+                axpy_step(c->acc + i * hd, w, seen, v, hd);
             }
+        }
     }
 }
 

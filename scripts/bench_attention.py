@@ -1,0 +1,117 @@
+"""Speed of the attention op alone (bl_attend) on 2B-4T's shapes, per cache type and ISA.
+
+bl_attend first stores the keys and values of n_ctx positions in the cache type, then
+attends; a call with one query row at position 0 over the same caches costs the same
+storing and (almost) no attention, so the difference of the two is the attention's time.
+Reported per generated token (one layer's time x the layers) and as the rate it reached:
+attention FLOPs (2 per multiply-add of QK and PV) and KV bytes read per second. Decode is
+one query row at position D; prefill is N rows at positions 0..N-1. Timings are medians
+of interleaved repetitions, in wall time (threads > 1) or process CPU time (--cpu-time,
+which a loaded machine disturbs less).
+
+  python scripts/bench_attention.py --threads 2 --depths 1024,3968 --prompts 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from bitllm import kernels
+from bitllm.runtime.native import check, library
+
+CACHE_TYPES = ("f32", "f16", "q8_0")  # index = bl_kv_type
+ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")  # index = bl_isa
+BYTES_PER_ELEMENT = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32}
+
+
+class Problem:
+    def __init__(self, n_ctx: int, n_head: int, n_head_kv: int, head_dim: int) -> None:
+        rng = np.random.default_rng(0)
+        self.n_ctx, self.n_head, self.n_head_kv, self.head_dim = n_ctx, n_head, n_head_kv, head_dim
+        shape = (n_ctx, n_head_kv, head_dim)
+        self.k = rng.standard_normal(shape).astype(np.float32)
+        self.v = rng.standard_normal(shape).astype(np.float32)
+        self.q = rng.standard_normal((n_ctx, n_head, head_dim)).astype(np.float32)
+
+    def call(self, positions: np.ndarray, cache_type: str, isa: str, threads: int) -> None:
+        ffi, lib = library()
+        n = len(positions)
+        pos = np.ascontiguousarray(positions, dtype=np.int32)
+        seq = np.zeros(n, dtype=np.int32)
+        out = np.empty((n, self.n_head, self.head_dim), dtype=np.float32)
+        f = ffi.from_buffer
+        t = CACHE_TYPES.index(cache_type)
+        check(
+            lib.bl_attend(
+                ffi.cast("float *", f(self.q)), n, ffi.cast("int32_t *", f(pos)),
+                ffi.cast("int32_t *", f(seq)), ffi.cast("float *", f(self.k)),
+                ffi.cast("float *", f(self.v)), 1, self.n_ctx, self.n_head, self.n_head_kv,
+                self.head_dim, t, t, ISAS.index(isa), threads, ffi.cast("float *", f(out)),
+            )
+        )  # fmt: skip
+
+
+def attention_seconds(
+    problem: Problem, positions: np.ndarray, cache_type: str, isa: str, threads: int,
+    repetitions: int, clock: Callable[[], float],
+) -> float:  # fmt: skip
+    """Median of (call with positions) - (call with one row at 0), interleaved."""
+    differences = []
+    for _ in range(repetitions):
+        started = clock()
+        problem.call(np.array([0]), cache_type, isa, threads)
+        empty = clock() - started
+        started = clock()
+        problem.call(positions, cache_type, isa, threads)
+        differences.append(clock() - started - empty)
+    return statistics.median(differences)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--depths", default="1024,3968")
+    p.add_argument("--prompts", default="512")
+    p.add_argument("--layers", type=int, default=30)
+    p.add_argument("--repetitions", type=int, default=5)
+    p.add_argument("--cpu-time", action="store_true", help="process CPU time, not wall time")
+    p.add_argument("--isas", default=",".join(kernels.isas()))
+    args = p.parse_args()
+    depths = [int(d) for d in args.depths.split(",") if d]
+    prompts = [int(n) for n in args.prompts.split(",") if n]
+    n_head, n_head_kv, head_dim = 20, 5, 128
+    problem = Problem(max(depths + prompts) + 1, n_head, n_head_kv, head_dim)
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    per_pair = 4 * n_head * head_dim  # FLOPs of one (query row, position) in one layer
+    kv_element_count = 2 * n_head_kv * head_dim  # K and V elements of one position
+    cases = [(f"decode @ d{d}", np.array([d]), d + 1, d + 1) for d in depths]
+    cases += [(f"prefill {n}", np.arange(n), n * (n + 1) // 2, n) for n in prompts]
+    what = "CPU time" if args.cpu_time else "wall time"
+    print(f"{args.threads} threads, {what}, x {args.layers} layers; median of "
+          f"{args.repetitions}\n")  # fmt: skip
+    print("| case | ISA | cache | ms per token (decode) or prompt | GFLOP/s | KV GB/s |")
+    print("|---|---|---|---:|---:|---:|")
+    for name, positions, pairs, rows_read in cases:
+        for isa in args.isas.split(","):
+            for cache_type in CACHE_TYPES:
+                seconds = args.layers * attention_seconds(
+                    problem, positions, cache_type, isa, args.threads, args.repetitions, clock
+                )
+                flops = args.layers * per_pair * pairs
+                kv_bytes = (
+                    args.layers * rows_read * kv_element_count * BYTES_PER_ELEMENT[cache_type]
+                )
+                print(
+                    f"| {name} | {isa} | {cache_type} | {seconds * 1e3:.1f} | "
+                    f"{flops / seconds / 1e9:.1f} | {kv_bytes / seconds / 1e9:.1f} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
