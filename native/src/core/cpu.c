@@ -52,6 +52,8 @@ static int cpu_has(bl_isa isa) { (void)isa; return 0; }
 static const char *const isa_names[BL_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon",
                                                     "neon_dotprod"};
 
+int bl_cpu_runs(bl_isa isa) { return isa == BL_ISA_SCALAR || cpu_has(isa); }
+
 const char *bl_isa_name(int isa) {
     return isa >= 0 && isa < BL_ISA_COUNT ? isa_names[isa] : "unknown";
 }
@@ -64,7 +66,7 @@ static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static void probe(void) {
     supported[BL_ISA_SCALAR] = 1;
     for (int isa = BL_ISA_SCALAR + 1; isa < BL_ISA_COUNT; isa++)
-        supported[isa] = bl_kernels_for((bl_isa)isa) != NULL && cpu_has((bl_isa)isa);
+        supported[isa] = bl_kernels_for((bl_isa)isa) != NULL;
 }
 
 int bl_isa_supported(int isa) {

@@ -46,8 +46,11 @@ typedef struct bl_kernel_table {
 } bl_kernel_table;
 
 /* The table for an ISA (scalar rows where the ISA has none); NULL if the ISA
- * is not compiled into this library. */
+ * is not compiled into this library or this CPU cannot execute it. */
 const bl_kernel_table *bl_kernels_for(bl_isa isa);
+
+/* Whether this CPU executes an ISA's instructions (CPUID / hwcaps, cpu.c). */
+int bl_cpu_runs(bl_isa isa);
 
 /* The kernel for n activation rows: GEMV for one, else GEMM; AUTO resolves
  * per batch size (auto_lut_min_rows). NULL when the slot is empty. */

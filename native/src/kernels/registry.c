@@ -1,4 +1,7 @@
-/* Builds one kernel table per compiled-in ISA, once. An ISA's table starts
+/* Builds one kernel table per compiled-in ISA this CPU runs, once: a
+ * registration function is compiled with its ISA's flags, so the compiler may
+ * use that ISA's instructions in it (AVX-512 stores of the table on an AVX2
+ * CPU are an illegal instruction). An ISA's table starts
  * from the scalar rows, takes the rows the ISA registers, and fills each AUTO
  * slot the ISA left open with its MAD kernel (or LUT, where only that exists). */
 #include <pthread.h>
@@ -22,6 +25,7 @@ static void fill_auto(bl_kernel_table *t) {
 }
 
 static void build(bl_isa isa, void (*register_rows)(bl_kernel_table *)) {
+    if (!bl_cpu_runs(isa)) return;
     bl_kernel_table *t = &tables[isa];
     *t = tables[BL_ISA_SCALAR];
     for (int type = 0; type < BL_TYPE_COUNT; type++)
