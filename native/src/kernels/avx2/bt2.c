@@ -88,6 +88,8 @@ ALWAYS_INLINE void tile_i8(const bl_gemm_task *t, size_t row, int rows, size_t t
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = t->w + (row + i) * t->w_row_bytes + 64 * b;
             if (tokens == 1) {
+                /* the same block of the next GEMV tile */
+                _mm_prefetch((const char *)(block + rows * t->w_row_bytes), _MM_HINT_T0);
                 __m256i d = block_dot_scaled(block, x_row_i8(t, token) + 256 * b);
                 acc[i][0] = _mm256_add_epi32(acc[i][0], d);
                 continue;
