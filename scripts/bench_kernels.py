@@ -67,9 +67,7 @@ def memory_bandwidth(threads: int) -> float:
     source = Path(__file__).with_name("membw.c")
     with tempfile.TemporaryDirectory() as tmp:
         exe = Path(tmp) / "membw"
-        subprocess.run(
-            ["cc", "-O2", "-mavx2", "-pthread", str(source), "-o", str(exe)], check=True
-        )
+        subprocess.run(["cc", "-O2", "-mavx2", "-pthread", str(source), "-o", str(exe)], check=True)
         out = subprocess.run(
             [str(exe), str(threads), "1024", "9"], check=True, capture_output=True, text=True
         )
