@@ -4,7 +4,8 @@ On a shared machine a kernel's wall time moves by 20-30% from one minute to the 
 two builds are compared call by call: each figure alternates single-threaded `bl_matmul`
 calls between the libraries and takes the median of each one's thread CPU time per call
 (the time the kernel ran, not the time it waited for a core). It also says whether the
-builds' outputs are bit-identical. Usage:
+builds' outputs are bit-identical. --copies N rotates over N copies of each matrix, to time
+it out of cache. Usage:
 
   cp build/.../libbitllm.so /tmp/before.so      # then change and rebuild
   python scripts/bench_kernel_builds.py /tmp/before.so build/.../libbitllm.so \\
@@ -37,24 +38,29 @@ def parse_case(case: str) -> tuple[str, int, int]:
     return name, rows, cols
 
 
-def compare(libs: list, case: str, isa: str, calls: int, rng: np.random.Generator) -> str:
+def compare(
+    libs: list, case: str, isa: str, calls: int, copies: int, rng: np.random.Generator
+) -> str:
     ffi = native.library()[0]
     name, rows, cols = parse_case(case)
-    matrix = make_matrix(name, rows, cols, rng)
+    first = make_matrix(name, rows, cols, rng)
+    matrices = [first] + [
+        kernels.from_bytes(name, first.data.copy(), rows, cols) for _ in range(copies - 1)
+    ]
     x = rng.standard_normal((1, cols), dtype=np.float32)
     y = np.empty((1, rows), np.float32)
     options = ffi.new("bl_matmul_options *", {"isa": ISAS.index(isa), "threads": 1, "act_bits": 8})
-    args = (*kernels.matrix_args(ffi, matrix), kernels.pointer(ffi, x, "float *"), 1)
-    args = (*args, kernels.pointer(ffi, y, "float *"), options)
+    tail = (kernels.pointer(ffi, x, "float *"), 1, kernels.pointer(ffi, y, "float *"), options)
+    args = [(*kernels.matrix_args(ffi, m), *tail) for m in matrices]
     outputs, times = [], [[] for _ in libs]
     for lib in libs:
-        if lib.bl_matmul(*args) != 0:
+        if lib.bl_matmul(*args[0]) != 0:
             raise SystemExit(ffi.string(lib.bl_last_error()).decode())
         outputs.append(y.copy())
-    for _ in range(calls):
+    for call in range(calls):
         for k, lib in enumerate(libs):
             started = time.thread_time()
-            lib.bl_matmul(*args)
+            lib.bl_matmul(*args[call % copies])
             times[k].append(time.thread_time() - started)
     medians = [statistics.median(t) for t in times]
     cells = [
@@ -71,6 +77,7 @@ def main() -> None:
     p.add_argument("--cases", nargs="+", default=["bt2:6912x2560", "q8_0:32768x2560"])
     p.add_argument("--isa", default="avx2", choices=ISAS)
     p.add_argument("--calls", type=int, default=60, help="calls per library and case")
+    p.add_argument("--copies", type=int, default=1, help="copies of each matrix, rotated per call")
     args = p.parse_args()
     ffi = native.library()[0]
     libs = [ffi.dlopen(str(path)) for path in args.libraries]
@@ -78,7 +85,7 @@ def main() -> None:
     print("|---|" + "---:|" * len(libs))
     rng = np.random.default_rng(0)
     for case in args.cases:
-        print(compare(libs, case, args.isa, args.calls, rng), flush=True)
+        print(compare(libs, case, args.isa, args.calls, args.copies, rng), flush=True)
 
 
 if __name__ == "__main__":
