@@ -9,12 +9,18 @@ cache, tg = 64 single-token evaluations; only the last token's logits are comput
 
 llama.cpp knows BitNet-2B-4T's graph under the architecture name `bitnet`, not
 `bitnet-b1.58`: `--rename-arch bitnet` writes a copy of THEIRS with the keys renamed (the
-tensors are untouched, so the timing compares the same work).
+tensors are untouched, so the timing compares the same work). `--q6k-head` then has llama.cpp
+itself requantize that copy to TQ2_0 with its default Q6_K output head (llama_model_quantize).
+
+`--avx2` compares the AVX2 paths: bitllm runs with BITLLM_ISA=avx2, and the script refuses a
+llama.cpp whose system info reports AVX-512 (build one with CMAKE_ARGS turning GGML_NATIVE and
+the GGML_AVX512* options off, in its own venv, and run this script with that venv's python).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -45,6 +51,30 @@ def rename_arch(src: Path, arch: str) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return dst
+
+
+def q6k_head(src: Path) -> Path:
+    """TQ2_0 weights with llama.cpp's default head type for that file type (Q6_K)."""
+    import llama_cpp
+
+    dst = src.with_name(f"{src.stem}-q6k.gguf")
+    if dst.exists():
+        return dst
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_TQ2_0
+    params.allow_requantize = True
+    if llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params) != 0:
+        raise SystemExit(f"llama_model_quantize failed on {src}")
+    return dst
+
+
+def require_avx2_only_llama_cpp() -> None:
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode()
+    if "AVX512 = 1" in info or "AVX512_VNNI = 1" in info:
+        raise SystemExit(f"--avx2: this llama.cpp runs AVX-512 code ({info.strip()})")
+    print(f"llama.cpp system info: {info.strip()}")
 
 
 def tokens(n: int) -> list[int]:
@@ -95,8 +125,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repetitions", type=int, default=3)
     p.add_argument("--rename-arch", default=None)
+    p.add_argument("--q6k-head", action="store_true", help="requantize THEIRS to TQ2_0 + Q6_K")
+    p.add_argument("--avx2", action="store_true", help="AVX2 paths only, in both engines")
     args = p.parse_args()
+    if args.avx2:
+        os.environ["BITLLM_ISA"] = "avx2"
+        require_avx2_only_llama_cpp()
     theirs = rename_arch(args.theirs, args.rename_arch) if args.rename_arch else args.theirs
+    if args.q6k_head:
+        theirs = q6k_head(theirs)
     print("| threads | engine | pp128 t/s | tg64 t/s |\n|---|---|---:|---:|")
     for threads in args.threads:
         runs: dict[str, list[tuple[float, float]]] = {"bitllm": [], "llama.cpp": []}

@@ -77,6 +77,24 @@ def test_results_do_not_depend_on_thread_count(name: str, rng: np.random.Generat
             np.testing.assert_array_equal(kernels.matmul(matrix, x, threads=threads), single)
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("name", BIT_TYPES + ["f16", "q8_0", "q4_0"])
+def test_a_token_gets_the_same_result_alone_or_in_a_batch(
+    name: str, isa: str, rng: np.random.Generator
+) -> None:
+    # 7 rows: a row tile and leftovers; 800 columns: 25 q8_0 blocks, not a multiple of 8
+    for rows, cols in [(7, 800), (9, 2560)]:
+        if tensor_types.tensor_type(name).kind in ("ternary", "sign"):
+            matrix = _random_matrix(rng, name, rows, cols)[2]
+        else:
+            matrix = kernels.quantize(name, rng.standard_normal((rows, cols)).astype(np.float32))
+        x = _activations(rng, 6, cols)
+        batch = kernels.matmul(matrix, x, isa=isa, threads=1)
+        for t in range(len(x)):
+            alone = kernels.matmul(matrix, x[t : t + 1], isa=isa, threads=1)
+            np.testing.assert_array_equal(alone[0], batch[t], err_msg=f"{rows}x{cols}, token {t}")
+
+
 @pytest.mark.parametrize("name", BIT_TYPES)
 def test_sixteen_bit_activations_track_float(name: str, rng: np.random.Generator) -> None:
     values, scale, matrix = _random_matrix(rng, name, 64, 2560)

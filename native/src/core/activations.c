@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ops/vec.h"
 #include "error.h"
 #include "threadpool.h"
 
@@ -107,7 +108,9 @@ typedef struct quantize_job {
     size_t cols;
 } quantize_job;
 
-/* Rows [first, last) of act; every row is independent of the others. */
+/* Rows [first, last) of act; every row is independent of the others. One copy
+ * per x86 vector width (vec.h): the same operations, so the same integers. */
+BL_VECTOR_CLONES
 static void quantize_rows(const quantize_job *job, size_t first, size_t last) {
     bl_activations *act = job->act;
     size_t cols = job->cols, row_bytes = act->row_bytes;

@@ -4,6 +4,7 @@
 #include "ops.h"
 #include "vec.h"
 
+BL_VECTOR_CLONES
 void bl_rmsnorm(float *out, const float *x, const float *weight, size_t rows, size_t cols,
                 float eps) {
     for (size_t r = 0; r < rows; r++) {
@@ -15,6 +16,7 @@ void bl_rmsnorm(float *out, const float *x, const float *weight, size_t rows, si
     }
 }
 
+BL_VECTOR_CLONES
 void bl_layernorm(float *x, size_t rows, size_t cols, float eps) {
     for (size_t r = 0; r < rows; r++) {
         float *xr = x + r * cols;

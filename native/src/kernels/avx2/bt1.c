@@ -64,7 +64,10 @@ ALWAYS_INLINE void tile_i8(const bl_gemm_task *t, size_t row, int rows, size_t t
         for (int h = 0; h < 2; h++) {
             for (int i = 0; i < rows; i++) {
                 __m256i codes[5];
-                unpack_half_codes(t->w + (row + i) * t->w_row_bytes + 64 * b + 32 * h, codes);
+                const uint8_t *half = t->w + (row + i) * t->w_row_bytes + 64 * b + 32 * h;
+                if (tokens == 1 && h == 0) /* the same block of the next GEMV tile */
+                    _mm_prefetch((const char *)(half + rows * t->w_row_bytes), _MM_HINT_T0);
+                unpack_half_codes(half, codes);
                 for (int j = 0; j < tokens; j++) {
                     const int8_t *xj =
                         (const int8_t *)(x->data + (token + j) * x->row_bytes) + 320 * b + 32 * h;

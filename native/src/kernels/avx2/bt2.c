@@ -6,8 +6,10 @@
  * compute sum(c * x) and subtract sum(x).
  * int8 activations: vpmaddubsw(codes, x) adds column pairs without saturating
  * (|2 * 2 * 128| = 512), several such sums still fit int16, and vpmaddwd with
- * ones widens to int32 once per half (GEMM) or block (GEMV). About 0.12
- * instructions per weight in GEMV.
+ * ones widens to int32 once per half (GEMM) or two blocks (GEMV). GEMV counts
+ * 0.11 vector instructions per weight: per 512 weights and row 4 loads, 4
+ * shifts, 16 vpand, 16 vpmaddubsw, 16 vpaddw, then 1 vpsraw, 1 vpaddw,
+ * 1 vpmaddwd, 1 vpaddd (BENCHMARKS.md, AVX2).
  * int16 activations: a quarter is widened to int16 lanes first, then
  * vpmaddwd(codes, x) sums in int32. */
 #include <immintrin.h>
@@ -30,24 +32,29 @@ ALWAYS_INLINE void unpack_half_scaled(const uint8_t *half, __m256i codes[4]) {
     codes[3] = _mm256_and_si256(w4, high);
 }
 
-/* int16 column-pair sums of a block's two halves: plain holds codes 0 and 2
- * (at most 2 * 2 * 512), quadruple codes 1 and 3 times four (2 * 2 * 2048).
+/* int16 column-pair sums over `blocks` (1 or 2) consecutive blocks, widened
+ * to int32 once: plain holds codes 0 and 2, quadruple codes 1 and 3 times
+ * four. Any byte (code 3 included, |x| <= 128) keeps one vpmaddubsw within
+ * 2 * 12 * 128 = 3072, and two blocks' eight of them within int16;
  * quadruple is a multiple of four, so shifting it back is exact. */
-ALWAYS_INLINE __m256i block_dot_scaled(const uint8_t *block, const int8_t *x) {
+ALWAYS_INLINE __m256i blocks_dot_scaled(const uint8_t *block, const int8_t *x, int blocks) {
     __m256i plain = _mm256_setzero_si256(), quadruple = _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++) {
-        __m256i c[4];
-        const int8_t *xh = x + 32 * h;
-        unpack_half_scaled(block + 32 * h, c);
-        plain = _mm256_add_epi16(
-            plain, _mm256_add_epi16(
-                       _mm256_maddubs_epi16(c[0], _mm256_load_si256((const __m256i *)xh)),
-                       _mm256_maddubs_epi16(c[2], _mm256_load_si256((const __m256i *)(xh + 128)))));
-        quadruple = _mm256_add_epi16(
-            quadruple,
-            _mm256_add_epi16(
-                _mm256_maddubs_epi16(c[1], _mm256_load_si256((const __m256i *)(xh + 64))),
-                _mm256_maddubs_epi16(c[3], _mm256_load_si256((const __m256i *)(xh + 192)))));
+    for (int b = 0; b < blocks; b++) {
+        for (int h = 0; h < 2; h++) {
+            __m256i c[4];
+            const int8_t *xh = x + 256 * b + 32 * h;
+            unpack_half_scaled(block + 64 * b + 32 * h, c);
+            plain = _mm256_add_epi16(
+                plain,
+                _mm256_add_epi16(
+                    _mm256_maddubs_epi16(c[0], _mm256_load_si256((const __m256i *)xh)),
+                    _mm256_maddubs_epi16(c[2], _mm256_load_si256((const __m256i *)(xh + 128)))));
+            quadruple = _mm256_add_epi16(
+                quadruple,
+                _mm256_add_epi16(
+                    _mm256_maddubs_epi16(c[1], _mm256_load_si256((const __m256i *)(xh + 64))),
+                    _mm256_maddubs_epi16(c[3], _mm256_load_si256((const __m256i *)(xh + 192)))));
+        }
     }
     __m256i sum = _mm256_add_epi16(plain, _mm256_srai_epi16(quadruple, 2));
     return _mm256_madd_epi16(sum, _mm256_set1_epi16(1));
@@ -76,37 +83,62 @@ ALWAYS_INLINE const int8_t *x_row_i8(const bl_gemm_task *t, size_t token) {
     return (const int8_t *)(t->x->data + token * t->x->row_bytes);
 }
 
-/* rows x 1 token (GEMV) or 1 row x tokens (GEMM) over the whole row; the
- * counts are constants at each call so the accumulators stay in registers. */
-ALWAYS_INLINE void tile_i8(const bl_gemm_task *t, size_t row, int rows, size_t token,
-                           int tokens) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc[BL_AVX2_TILE_ROWS][BL_AVX2_TILE_TOKENS];
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < tokens; j++) acc[i][j] = _mm256_setzero_si256();
-    for (size_t b = 0; b < t->cols / 256; b++) {
+/* GEMV: rows x 1 token over the whole row, two blocks at a time. Each row
+ * prefetches the same bytes of the next tile's rows. */
+ALWAYS_INLINE void gemv_tile_i8(const bl_gemm_task *t, size_t row, int rows) {
+    const int8_t *x = x_row_i8(t, 0);
+    const size_t blocks = t->cols / 256;
+    __m256i acc[BL_AVX2_TILE_ROWS];
+    for (int i = 0; i < rows; i++) acc[i] = _mm256_setzero_si256();
+    size_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = t->w + (row + i) * t->w_row_bytes + 64 * b;
-            if (tokens == 1) {
-                __m256i d = block_dot_scaled(block, x_row_i8(t, token) + 256 * b);
-                acc[i][0] = _mm256_add_epi32(acc[i][0], d);
-                continue;
-            }
-            for (int h = 0; h < 2; h++) {
-                __m256i codes[4];
-                unpack_half(block + 32 * h, codes);
-                for (int j = 0; j < tokens; j++) {
-                    __m256i s = half_dot(codes, x_row_i8(t, token + j) + 256 * b + 32 * h);
-                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(s, ones));
-                }
+            _mm_prefetch((const char *)(block + rows * t->w_row_bytes), _MM_HINT_T0);
+            _mm_prefetch((const char *)(block + rows * t->w_row_bytes + 64), _MM_HINT_T0);
+            acc[i] = _mm256_add_epi32(acc[i], blocks_dot_scaled(block, x + 256 * b, 2));
+        }
+    }
+    if (b < blocks)
+        for (int i = 0; i < rows; i++) {
+            const uint8_t *block = t->w + (row + i) * t->w_row_bytes + 64 * b;
+            acc[i] = _mm256_add_epi32(acc[i], blocks_dot_scaled(block, x + 256 * b, 1));
+        }
+    int32_t *out = t->out;
+    for (int i = 0; i < rows; i++)
+        out[row + i] = bl_avx2_minus(bl_avx2_hsum_epi32(acc[i]), t->x->sums[0]);
+}
+
+/* GEMM: 1 row x tokens over the whole row (constant counts at each call, so
+ * the accumulators stay in registers). */
+ALWAYS_INLINE void gemm_tile_i8(const bl_gemm_task *t, size_t row, size_t token, int tokens) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc[BL_AVX2_TILE_TOKENS];
+    for (int j = 0; j < tokens; j++) acc[j] = _mm256_setzero_si256();
+    for (size_t b = 0; b < t->cols / 256; b++) {
+        const uint8_t *block = t->w + row * t->w_row_bytes + 64 * b;
+        for (int h = 0; h < 2; h++) {
+            __m256i codes[4];
+            unpack_half(block + 32 * h, codes);
+            for (int j = 0; j < tokens; j++) {
+                __m256i s = half_dot(codes, x_row_i8(t, token + j) + 256 * b + 32 * h);
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(s, ones));
             }
         }
     }
     int32_t *out = t->out;
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < tokens; j++)
-            out[(token + j) * t->out_stride + row + i] =
-                bl_avx2_minus(bl_avx2_hsum_epi32(acc[i][j]), t->x->sums[token + j]);
+    for (int j = 0; j < tokens; j++)
+        out[(token + j) * t->out_stride + row] =
+            bl_avx2_minus(bl_avx2_hsum_epi32(acc[j]), t->x->sums[token + j]);
+}
+
+/* The tile shape BL_AVX2_ROWS_OR_TOKENS_KERNELS asks for. */
+ALWAYS_INLINE void tile_i8(const bl_gemm_task *t, size_t row, int rows, size_t token,
+                           int tokens) {
+    if (tokens == 1 && token == 0 && t->x->n == 1)
+        gemv_tile_i8(t, row, rows);
+    else
+        gemm_tile_i8(t, row, token, tokens);
 }
 
 /* int16 activations: the codes of a quarter in int16 lanes. */
