@@ -13,6 +13,12 @@ have; so the table also gives the KLD after sharpening both models' distribution
 (logits times one factor, chosen so that the reference's mean entropy is --entropy nats, a
 trained model's typical value). BENCHMARKS.md ("Quality") explains how to read the two.
 
+--amplification L1 L2 ... asks why the 2B-4T-shaped model's figures are so large: it builds
+the bitnet-2b4t fixture with hidden 256 and each given number of layers, and compares
+transformers' logits with the original embedding against transformers' logits with the
+embedding (tied: also the head) replaced by its q8_0 rounding, and bitllm's f32 / q8_0 files
+against those.
+
 Decode speed is timed interleaved (every configuration once per round, --rounds rounds,
 median), each a warm-up then --decode single-token evaluations from an empty cache.
 
@@ -132,21 +138,24 @@ def log_probs(path: Path, text: str, args: argparse.Namespace) -> list[np.ndarra
         return [np.stack(rows), chunks]  # type: ignore[list-item]
 
 
+def mean_entropy(log_probs: np.ndarray, k: float = 1.0) -> float:
+    """Mean entropy in nats of the rows' distributions with their logits times k."""
+    lp = ppl.log_softmax(log_probs.reshape(-1, log_probs.shape[-1]) * np.float32(k))
+    return float(-(np.exp(lp.astype(np.float64)) * lp).sum(axis=1).mean())
+
+
 def sharpening(reference: np.ndarray, entropy: float) -> float:
-    """The logit factor that gives the reference rows a mean entropy of `entropy` nats
-    (found on the first SHARPENING_ROWS rows: the factor varies little between rows)."""
+    """The logit factor (> 1 sharpens, < 1 flattens) that gives the reference rows a mean
+    entropy of `entropy` nats, found on the first SHARPENING_ROWS rows."""
     sample = reference.reshape(-1, reference.shape[-1])[:SHARPENING_ROWS]
-
-    def mean_entropy(k: float) -> float:
-        lp = ppl.log_softmax(sample * np.float32(k))
-        return float(-(np.exp(lp.astype(np.float64)) * lp).sum(axis=1).mean())
-
-    low, high = 1.0, 1.0
-    while mean_entropy(high) > entropy:
+    low, high = 1.0, 1.0  # entropy falls as k grows: bracket the target, then bisect
+    while mean_entropy(sample, high) > entropy:
         high *= 2
+    while mean_entropy(sample, low) < entropy:
+        low /= 2
     for _ in range(20):
         mid = (low + high) / 2
-        low, high = (mid, high) if mean_entropy(mid) > entropy else (low, mid)
+        low, high = (mid, high) if mean_entropy(sample, mid) > entropy else (low, mid)
     return (low + high) / 2
 
 
@@ -178,7 +187,12 @@ def measure(model: str, text: str, args: argparse.Namespace) -> list[Row]:
     paths = {c: converted(model, *c, args.work) for c in [REFERENCE, *configs]}
     reference, chunks = log_probs(paths[REFERENCE], text, args)
     k = sharpening(reference, args.entropy)
-    print(f"{model}: sharpening factor {k:.2f} for {args.entropy} nats", file=sys.stderr)
+    own = mean_entropy(reference[:1])
+    print(
+        f"{model}: reference entropy {own:.3f} nats (first chunk); logits x {k:.3f} give "
+        f"{args.entropy}",
+        file=sys.stderr,
+    )
     speeds = dict(zip(configs, decode_speeds([paths[c] for c in configs], args), strict=True))
     rows = []
     for config in configs:
@@ -202,6 +216,57 @@ def measure(model: str, text: str, args: argparse.Namespace) -> list[Row]:
         )
         print(markdown(rows[-1]), flush=True)
     return rows
+
+
+def amplification(layers: int, work: Path) -> str:
+    """How far a q8_0 embedding moves a random model of `layers` layers, in transformers."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tests.fixtures.checkpoints import Shape
+
+    folder = work / f"amplification-{layers}" / "checkpoint"
+    if not (folder / "config.json").exists():
+        folder.mkdir(parents=True)
+        shape = Shape(hidden=256, layers=layers, heads=4, kv_heads=2, ffn=512)
+        write_checkpoint("bitnet-2b4t", folder, work / "tokenizers", shape, 0)
+    tokens = [128000, 791, 3363, 315, 9822, 374, 12366, 13]
+    ours = {}
+    for head in ("f32", "q8_0"):
+        out = folder.parent / f"bt2-{head}.gguf"
+        if not out.exists():
+            from bitllm.convert import build_plan, write_gguf
+
+            plan = build_plan(folder, "bt2", head, None)
+            write_gguf(plan, out)
+            plan.checkpoint.close()
+        with NativeModel(out, threads=2) as model:
+            ours[head] = model.new_context(len(tokens)).eval(tokens, 0, all_logits=True)
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.dtype == torch.bfloat16:
+            tensor.data = tensor.data.float()
+
+    def logits() -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.tensor([tokens])).logits[0].numpy()
+
+    exact = logits()
+    weight = model.model.embed_tokens.weight.data
+    blocks = weight.reshape(-1, 32)  # q8_0: 32 values, an f16 scale absmax / 127
+    scale = (blocks.abs().max(1, keepdim=True).values / 127).half().float()
+    quants = torch.round(blocks / torch.where(scale == 0, 1.0, scale)).clamp(-127, 127)
+    model.model.embed_tokens.weight.data = (quants * scale).reshape(weight.shape)
+    rounded = logits()
+
+    def agree(a: np.ndarray, b: np.ndarray) -> str:
+        relative = np.abs(a - b).max() / np.abs(b).max()
+        return f"top-1 {100 * np.mean(a.argmax(1) == b.argmax(1)):.0f}%, max diff {relative:.3f}"
+
+    return (
+        f"| {layers} | {agree(rounded, exact)} | {agree(ours['f32'], exact)} "
+        f"| {agree(ours['q8_0'], rounded)} |"
+    )
 
 
 HEADER = (
@@ -236,7 +301,17 @@ def main() -> None:
     p.add_argument("--decode", type=int, default=32, help="tokens per decode timing")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    p.add_argument("--amplification", type=int, nargs="+", default=None, metavar="LAYERS")
     args = p.parse_args()
+    if args.amplification:
+        (args.work / "tokenizers").mkdir(parents=True, exist_ok=True)
+        print(
+            "| layers | transformers: q8_0 embedding vs exact | bitllm f32 vs transformers "
+            "| bitllm q8_0 vs transformers with q8_0 embedding |\n|---:|---|---|---|"
+        )
+        for layers in args.amplification:
+            print(amplification(layers, args.work), flush=True)
+        return
     text = (args.text or default_text()).read_text(encoding="utf-8")
     print(HEADER, flush=True)
     rows: list[Row] = []
