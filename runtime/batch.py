@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from bitllm.runtime.native import check, library
+from bitllm.runtime.native_context import NativeContext
 
 
-class BatchContext:
-    """n_seq KV caches of n_ctx positions each. Calls are serialized; close() waits for a
-    call in progress, and calls after it raise ValueError."""
+class BatchContext(NativeContext):
+    """n_seq KV caches of n_ctx positions each (runtime.native_context). Calls are
+    serialized; close() waits for a call in progress, and calls after it raise ValueError."""
 
     def __init__(
         self,
@@ -27,49 +28,12 @@ class BatchContext:
         n_ctx: int,
         n_seq: int,
         n_vocab: int,
-        cache_types: tuple[int, int],
-        lock: threading.RLock | None,
+        cache_type_k: str | None = None,
+        cache_type_v: str | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
-        """cache_types: the bl_kv_type of keys and values (-1: the device's default)."""
-        ffi, lib = library()
-        params = ffi.new(
-            "bl_context_params *",
-            {"n_ctx": n_ctx, "n_seq": n_seq, "type_k": cache_types[0], "type_v": cache_types[1]},
-        )
-        out = ffi.new("bl_context **")
-        check(lib.bl_context_new_with(model, params, out))
-        self._ptr = out[0]
-        self._lock = lock or threading.RLock()
-        self.n_ctx = int(lib.bl_context_n_ctx(self._ptr))
-        self.n_seq = n_seq
-        type_k, type_v = ffi.new("int *"), ffi.new("int *")
-        check(lib.bl_context_kv_types(self._ptr, type_k, type_v))
-        self.cache_type_k = ffi.string(lib.bl_kv_type_name(type_k[0])).decode()
-        self.cache_type_v = ffi.string(lib.bl_kv_type_name(type_v[0])).decode()
-        self.cache_bytes = int(lib.bl_context_kv_bytes(self._ptr))
-        """Bytes of the n_seq KV caches when every position is filled."""
+        super().__init__(model, n_ctx, n_seq, cache_type_k, cache_type_v, lock)
         self.n_vocab = n_vocab
-
-    def __del__(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        lock = getattr(self, "_lock", None)
-        if lock is None:
-            return
-        with lock:
-            ptr, self._ptr = self._ptr, None
-            if ptr is not None:
-                library()[1].bl_context_free(ptr)
-
-    @property
-    def closed(self) -> bool:
-        return self._ptr is None
-
-    def _live(self) -> Any:
-        if self._ptr is None:
-            raise ValueError("batch context is closed (or its model was closed)")
-        return self._ptr
 
     def decode(
         self,

@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bitllm.runtime.cli_options import ToolParser, add_common_options, device
+from bitllm.runtime.cli_options import (
+    ToolParser,
+    add_cache_type_options,
+    add_common_options,
+    device,
+)
 
 if TYPE_CHECKING:
     from bitllm.runtime.batch import BatchContext
@@ -74,15 +79,6 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _cache_type_list(text: str) -> list[str | None]:
-    from bitllm.runtime.model import check_cache_type
-
-    try:
-        return [check_cache_type("cache type", v.strip()) for v in text.split(",") if v.strip()]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = ToolParser(PROG, "Measure prompt processing (ppN) and generation (tgN) tokens/s.")
     parser.add_argument(
@@ -119,15 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="thread counts (default: 1,2; with --device cuda: 1, as the GPU does the work)",
     )
-    for short, name, what in (("-ctk", "k", "keys"), ("-ctv", "v", "values")):
-        parser.add_argument(
-            short,
-            f"--cache-type-{name}",
-            type=_cache_type_list,
-            default=[None],
-            help=f"KV cache types of the {what}, comma-separated: f16, q8_0, f32 "
-            "(default: the device's, f16 on the CPU)",
-        )
+    add_cache_type_options(parser, lists=True)
     parser.add_argument(
         "-r", "--repetitions", type=int, default=5, help="timed runs per test (default: 5)"
     )

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bitllm.runtime.cli_options import ToolParser, add_common_options, device
+from bitllm.runtime.cli_options import (
+    ToolParser,
+    add_cache_type_options,
+    add_common_options,
+    device,
+)
 from bitllm.runtime.sampling import REPEAT_LAST_N
 
 if TYPE_CHECKING:
@@ -29,8 +34,6 @@ EXIT_COMMANDS = ("/exit", "/quit")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bitllm.runtime.model import CACHE_TYPES
-
     parser = ToolParser(PROG, "Generate text or chat with a bitllm GGUF model.")
     parser.add_argument("-m", "--model", required=True, help="GGUF model file")
     prompt = parser.add_mutually_exclusive_group()
@@ -100,15 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="context size; 0: the trained one, at most 4096 (default: 0)",
     )
-    for short, name in (("-ctk", "k"), ("-ctv", "v")):
-        parser.add_argument(
-            short,
-            f"--cache-type-{name}",
-            choices=CACHE_TYPES,
-            default=None,
-            help=f"KV cache type of the {'keys' if name == 'k' else 'values'} "
-            "(default: the device's, f16 on the CPU)",
-        )
+    add_cache_type_options(parser)
     add_common_options(parser)
     parser.add_argument(
         "-cnv", "--chat", action="store_true", help="chat interactively (/exit or Ctrl-D leaves)"

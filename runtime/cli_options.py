@@ -59,3 +59,31 @@ def device(args: argparse.Namespace) -> str:
             f"-ngl {args.n_gpu_layers} means {from_ngl}, but --device is {args.device}"
         )
     return args.device or from_ngl or "cpu"
+
+
+def add_cache_type_options(parser: argparse.ArgumentParser, lists: bool = False) -> None:
+    """-ctk/--cache-type-k and -ctv/--cache-type-v, llama.cpp's KV cache type options: one
+    name each, or with lists (bit-bench) comma-separated names to try in turn."""
+    for short, name, what in (("-ctk", "k", "keys"), ("-ctv", "v", "values")):
+        parser.add_argument(
+            short,
+            f"--cache-type-{name}",
+            type=_cache_type_list if lists else _cache_type,
+            default=[None] if lists else None,
+            metavar="TYPE[,TYPE...]" if lists else "TYPE",
+            help=f"KV cache type{'s' if lists else ''} of the {what}: f16, q8_0 or f32 "
+            "(default: the device's, f16 on the CPU)",
+        )
+
+
+def _cache_type(text: str) -> str:
+    from bitllm.runtime.native_context import cache_types
+
+    if text not in cache_types():
+        choices = ", ".join(cache_types())
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {choices})")
+    return text
+
+
+def _cache_type_list(text: str) -> list[str | None]:
+    return [_cache_type(v.strip()) for v in text.split(",") if v.strip()]

@@ -24,6 +24,7 @@ from bitllm.runtime.batch import BatchContext
 from bitllm.runtime.chat import ChatFormat, Message, chat_format
 from bitllm.runtime.gguf_reader import GGUFFile
 from bitllm.runtime.native import check, library
+from bitllm.runtime.native_context import NativeContext, cache_type_index
 from bitllm.runtime.sampling import REPEAT_LAST_N, Sampler, SamplingParams
 from bitllm.runtime.text_stream import TextStream
 from bitllm.runtime.tokenizer import Tokenizer
@@ -32,7 +33,6 @@ DEFAULT_MAX_CTX = 4096  # default context when the model was trained for more
 EVAL_BATCH = 512  # tokens per native call when evaluating a long prompt
 MAX_IDLE_CONTEXTS = 4  # KV caches a Model keeps for reuse once concurrent calls end
 DEVICES = ("cpu", "cuda")  # index = bl_device
-CACHE_TYPES = ("f32", "f16", "q8_0")  # index = bl_kv_type; None: the device's default
 
 
 class ContextFullError(ValueError):
@@ -66,7 +66,7 @@ class GenerationStats:
     stop_reason: str = ""  # "eos", "stop string", "max tokens", "context full", "interrupted"
 
 
-class Context:
+class Context(NativeContext):
     """A native KV cache plus the tokens it holds, in order.
 
     Safe to share between threads: calls on one context are serialized, and close() waits
@@ -81,46 +81,13 @@ class Context:
         cache_type_v: str | None = None,
         lock: threading.RLock | None = None,
     ) -> None:
-        ffi, lib = library()
-        params = ffi.new(
-            "bl_context_params *",
-            {
-                "n_ctx": n_ctx,
-                "n_seq": 1,
-                "type_k": _cache_type_index("cache_type_k", cache_type_k),
-                "type_v": _cache_type_index("cache_type_v", cache_type_v),
-            },
-        )
-        out = ffi.new("bl_context **")
-        check(lib.bl_context_new_with(model, params, out))
-        self._ptr = out[0]
-        self._lock = lock or threading.RLock()  # a GPU model's contexts share one
-        self.n_ctx = int(lib.bl_context_n_ctx(self._ptr))
-        type_k, type_v = ffi.new("int *"), ffi.new("int *")
-        check(lib.bl_context_kv_types(self._ptr, type_k, type_v))
-        self.cache_type_k, self.cache_type_v = CACHE_TYPES[type_k[0]], CACHE_TYPES[type_v[0]]
-        self.cache_bytes = int(lib.bl_context_kv_bytes(self._ptr))
-        """Bytes of the KV cache when every position is filled."""
+        super().__init__(model, n_ctx, 1, cache_type_k, cache_type_v, lock)
         self.n_vocab = n_vocab
         self.tokens: list[int] = []
         self._logits = np.empty(n_vocab, dtype=np.float32)
 
-    def __del__(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        lock = getattr(self, "_lock", None)
-        if lock is None:
-            return
-        with lock:
-            ptr, self._ptr = self._ptr, None
-            if ptr is not None:
-                library()[1].bl_context_free(ptr)
-                self.tokens = []
-
-    @property
-    def closed(self) -> bool:
-        return self._ptr is None
+    def _closed(self) -> None:
+        self.tokens = []
 
     def eval(self, ids: Sequence[int], pos: int, all_logits: bool = False) -> np.ndarray:
         """Evaluates ids at positions pos.. (dropping whatever the cache held from pos on).
@@ -130,8 +97,7 @@ class Context:
             return self._eval(ids, pos, all_logits)
 
     def _eval(self, ids: Sequence[int], pos: int, all_logits: bool) -> np.ndarray:
-        if self._ptr is None:
-            raise ValueError("context is closed (or its model was closed)")
+        ptr = self._live()
         n = len(ids)
         if not 0 <= pos <= len(self.tokens) or n == 0:
             raise ValueError(f"cannot evaluate {n} tokens at position {pos}")
@@ -159,7 +125,7 @@ class Context:
                 target = ffi.from_buffer("float[]", out) if last else ffi.NULL
             check(
                 lib.bl_context_eval(
-                    self._ptr,
+                    ptr,
                     ffi.from_buffer("int32_t[]", chunk),
                     len(chunk),
                     pos + start,
@@ -205,19 +171,9 @@ def _check_count(name: str, value: int | None) -> int | None:
     return value
 
 
-def _cache_type_index(name: str, value: object) -> int:
-    """bl_kv_type of a cache type name; -1 (the device's default) for None."""
-    if value is None:
-        return -1
-    if value not in CACHE_TYPES:
-        choices = ", ".join(map(repr, CACHE_TYPES))
-        raise ValueError(f"{name} must be one of {choices} or None, got {value!r}")
-    return CACHE_TYPES.index(str(value))
-
-
-def check_cache_type(name: str, value: object) -> str | None:
+def _check_cache_type(name: str, value: object) -> str | None:
     """value when it names a KV cache type or is None; else ValueError naming it."""
-    _cache_type_index(name, value)
+    cache_type_index(name, value)
     return None if value is None else str(value)
 
 
@@ -309,15 +265,17 @@ class NativeModel:
         """n_seq KV caches of n_ctx positions each, evaluated together (runtime.batch)."""
         _check_count("n_ctx", n_ctx)
         _check_count("n_seq", n_seq)
-        types = (
-            _cache_type_index("cache_type_k", cache_type_k),
-            _cache_type_index("cache_type_v", cache_type_v),
-        )
         with self._lock:
             if self._ptr is None:
                 raise ValueError(f"model {self.path} is closed")
             context = BatchContext(
-                self._ptr, n_ctx, n_seq, self.info.n_vocab, types, self._device_lock
+                self._ptr,
+                n_ctx,
+                n_seq,
+                self.info.n_vocab,
+                cache_type_k,
+                cache_type_v,
+                self._device_lock,
             )
             self._contexts.add(context)
             return context
@@ -374,8 +332,8 @@ class Model:
         threads = _check_count("threads", threads)
         n_ctx = _check_count("n_ctx", n_ctx)
         self.device = _check_device(device)
-        self.cache_type_k = check_cache_type("cache_type_k", cache_type_k)
-        self.cache_type_v = check_cache_type("cache_type_v", cache_type_v)
+        self.cache_type_k = _check_cache_type("cache_type_k", cache_type_k)
+        self.cache_type_v = _check_cache_type("cache_type_v", cache_type_v)
         if not self.path.is_file():
             raise FileNotFoundError(f"model file not found: {self.path}")
         with GGUFFile(self.path) as gguf:

@@ -23,8 +23,8 @@ import numpy as np
 
 from bitllm import kernels
 from bitllm.runtime.native import check, library
+from bitllm.runtime.native_context import cache_types
 
-CACHE_TYPES = ("f32", "f16", "q8_0")  # index = bl_kv_type
 ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")  # index = bl_isa
 BYTES_PER_ELEMENT = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32}
 
@@ -45,7 +45,7 @@ class Problem:
         seq = np.zeros(n, dtype=np.int32)
         out = np.empty((n, self.n_head, self.head_dim), dtype=np.float32)
         f = ffi.from_buffer
-        t = CACHE_TYPES.index(cache_type)
+        t = cache_types().index(cache_type)
         check(
             lib.bl_attend(
                 ffi.cast("float *", f(self.q)), n, ffi.cast("int32_t *", f(pos)),
@@ -98,7 +98,7 @@ def main() -> None:
     print("|---|---|---|---:|---:|---:|")
     for name, positions, pairs, rows_read in cases:
         for isa in args.isas.split(","):
-            for cache_type in CACHE_TYPES:
+            for cache_type in cache_types():
                 seconds = args.layers * attention_seconds(
                     problem, positions, cache_type, isa, args.threads, args.repetitions, clock
                 )

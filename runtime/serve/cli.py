@@ -24,8 +24,7 @@ SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bitllm.runtime.cli_options import ToolParser
-    from bitllm.runtime.model import CACHE_TYPES
+    from bitllm.runtime.cli_options import ToolParser, add_cache_type_options
 
     p = ToolParser(PROG, "Serve a bitllm GGUF model over OpenAI's HTTP API.")
     p.add_argument("-m", "--model", required=True, help="GGUF model file")
@@ -61,14 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a Jinja chat template file to use instead of the model's own",
     )
-    for short, name, what in (("-ctk", "k", "keys"), ("-ctv", "v", "values")):
-        p.add_argument(
-            short,
-            f"--cache-type-{name}",
-            choices=CACHE_TYPES,
-            default=None,
-            help=f"KV cache type of the {what} (default: the device's, f16 on the CPU)",
-        )
+    add_cache_type_options(p)
     p.add_argument("--api-key", help="require this key (Authorization: Bearer KEY)")
     p.add_argument("--alias", help="the model's name in the API (default: the file name)")
     p.add_argument(

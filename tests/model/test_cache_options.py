@@ -85,4 +85,4 @@ def test_bit_bench_depth_and_cache_types(model_path: Path) -> None:
     assert table.returncode == 0, table.stderr
     assert "| f16/f16 " in table.stdout and "| pp8 @ d16 |" in table.stdout
     bad = _run("bench", "-m", str(model_path), "-ctk", "f8")
-    assert bad.returncode == 2 and "cache type must be one of" in bad.stderr
+    assert bad.returncode == 2 and "invalid choice: 'f8' (choose from f32, f16, q8_0)" in bad.stderr
