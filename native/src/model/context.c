@@ -252,6 +252,7 @@ static int check_batch(const bl_context *c, const bl_batch *b) {
     if (b->n_tokens <= 0)
         return bl_fail(BL_ERR_INVALID_ARGUMENT, "decode: no tokens (n_tokens = %d)", b->n_tokens);
     int32_t n_vocab = c->model->hp.n_vocab;
+    unsigned char seen[BL_MAX_SEQ] = {0}; /* sequences whose run has started */
     for (int32_t i = 0; i < b->n_tokens; i++) {
         int32_t s = b->seq[i], p = b->pos[i];
         int rc = check_seq(c, s, "decode");
@@ -268,11 +269,9 @@ static int check_batch(const bl_context *c, const bl_batch *b) {
             return bl_fail(BL_ERR_INVALID_ARGUMENT,
                            "decode: sequence %d jumps from position %d to %d at index %d", s,
                            b->pos[i - 1], p, i);
-        for (int32_t j = 0; starts_run && j < i; j++)
-            if (b->seq[j] == s)
-                return bl_fail(BL_ERR_INVALID_ARGUMENT,
-                               "decode: the tokens of sequence %d are not consecutive in the batch",
-                               s);
+        if (starts_run && seen[s]++)
+            return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                           "decode: the tokens of sequence %d are not consecutive in the batch", s);
         if (starts_run && p > c->n_past[s])
             return bl_fail(BL_ERR_INVALID_ARGUMENT,
                            "decode: sequence %d starts at position %d but has %d cached", s, p,
