@@ -4,8 +4,8 @@
 write_gguf are the same steps for Python callers and tests.
 """
 
-from bitllm.convert.errors import ConvertError
-from bitllm.convert.plan import build_plan
-from bitllm.convert.writer import write_gguf
+from .errors import ConvertError
+from .plan import build_plan
+from .writer import write_gguf
 
 __all__ = ["ConvertError", "build_plan", "write_gguf"]

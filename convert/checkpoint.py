@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitllm.convert.errors import ConvertError
+from .errors import ConvertError
 
 # safetensors dtype -> numpy dtype of the stored bytes (bf16 is read as raw uint16)
 DTYPES: dict[str, np.dtype] = {

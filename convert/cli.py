@@ -7,14 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from bitllm import __version__
-from bitllm.convert.checkpoint import input_files
-from bitllm.convert.errors import ConvertError
-from bitllm.convert.families import FAMILIES
-from bitllm.convert.interrupts import Terminated, signals_interrupt
-from bitllm.convert.plan import Plan, build_plan
-from bitllm.convert.targets import HEAD_TYPES, OUTTYPES
-from bitllm.convert.writer import check_output, remove_stale_partials, write_gguf
+from ..runtime.version import __version__
+from .checkpoint import input_files
+from .errors import ConvertError
+from .families import FAMILIES
+from .interrupts import Terminated, signals_interrupt
+from .plan import Plan, build_plan
+from .targets import HEAD_TYPES, OUTTYPES
+from .writer import check_output, remove_stale_partials, write_gguf
 
 PROG = "bit-convert"
 

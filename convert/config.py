@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bitllm.convert.errors import ConvertError
+from .errors import ConvertError
 
 MAX_SIZE = 1 << 26  # the loader's bound on widths, the vocabulary and the context
 MAX_COUNT = 1 << 16  # the loader's bound on layers, heads and the head dimension

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from bitllm.convert.errors import ConvertError
+from .errors import ConvertError
 
 
 @dataclass(frozen=True)

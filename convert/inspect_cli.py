@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from bitllm import __version__
-from bitllm.runtime.gguf_reader import GGUFError, GGUFFile
+from ..runtime.gguf_reader import GGUFError, GGUFFile
+from ..runtime.version import __version__
 
 PROG = "bit-inspect"
 SHOWN_ITEMS = 6  # array elements shown before "..."

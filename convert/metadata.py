@@ -9,7 +9,7 @@ from typing import Any
 
 from gguf import GGUFValueType
 
-from bitllm.convert.plan import Plan
+from .plan import Plan
 
 FORMAT_VERSION = 1
 ONEBIT_LAYERNORM_EPS = 1e-5  # OneBit's parameter-free nn.LayerNorm after each sign linear
@@ -27,7 +27,7 @@ Entry = tuple[str, Any, GGUFValueType, GGUFValueType | None]
 
 
 def _converter_version() -> str:
-    from bitllm import __version__
+    from ..runtime.version import __version__
 
     return __version__
 

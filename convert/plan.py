@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bitllm.convert import weights
-from bitllm.convert.checkpoint import FLOAT_DTYPES, Checkpoint, TensorEntry
-from bitllm.convert.config import Hyper, read_config, read_hyper
-from bitllm.convert.errors import ConvertError
-from bitllm.convert.families import FAMILIES, Family, detect_family
-from bitllm.convert.targets import (
+from . import weights
+from .checkpoint import FLOAT_DTYPES, Checkpoint, TensorEntry
+from .config import Hyper, read_config, read_hyper
+from .errors import ConvertError
+from .families import FAMILIES, Family, detect_family
+from .targets import (
     HEAD_TYPES,
     OUTTYPES,
     Target,
@@ -29,7 +29,7 @@ from bitllm.convert.targets import (
     encode_linear,
     target,
 )
-from bitllm.convert.vocab import Vocab, load_vocab
+from .vocab import Vocab, load_vocab
 
 HEAD_CHUNK_ELEMENTS = 1 << 22  # embedding rows are encoded 4 M weights (16 MB f32) at a time
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)

@@ -12,8 +12,8 @@ import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 from gguf import quants as gguf_quants
 
-from bitllm.convert.errors import ConvertError
-from bitllm.runtime import tensor_types
+from ..runtime import tensor_types
+from .errors import ConvertError
 
 LLAMA_CPP_TERNARY = {"tq2_0": GGMLQuantizationType.TQ2_0, "tq1_0": GGMLQuantizationType.TQ1_0}
 OUTTYPES = ("bt2", "bt1", "tq2_0", "tq1_0", "f16", "f32")

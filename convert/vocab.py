@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bitllm.convert.errors import ConvertError
+from .errors import ConvertError
 
 # llama.cpp's token types (the same numbers as SentencePiece's piece types)
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitllm.convert.errors import ConvertError
+from .errors import ConvertError
 
 ABSMEAN_FLOOR = 1e-5  # the clamp on mean|W| in the BitNet b1.58 reference code
 

@@ -17,10 +17,10 @@ import numpy as np
 from gguf import GGUFWriter
 from tqdm import tqdm
 
-from bitllm.convert.checkpoint import input_files
-from bitllm.convert.errors import ConvertError
-from bitllm.convert.metadata import model_entries, tokenizer_entries
-from bitllm.convert.plan import Plan, PlannedTensor
+from .checkpoint import input_files
+from .errors import ConvertError
+from .metadata import model_entries, tokenizer_entries
+from .plan import Plan, PlannedTensor
 
 # add_tensor_info derives the logical shape from a byte shape when told the data is uint8,
 # which needs gguf-py to know the type; any other dtype makes it take our logical shape as is.

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from bitllm.runtime.native import check, library
-from bitllm.runtime.native_context import NativeContext
+from .native import check, library
+from .native_context import NativeContext
 
 
 class BatchContext(NativeContext):

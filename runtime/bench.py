@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bitllm.runtime.cli_options import (
+from .cli_options import (
     ToolParser,
     add_cache_type_options,
     add_common_options,
@@ -39,8 +39,8 @@ from bitllm.runtime.cli_options import (
 )
 
 if TYPE_CHECKING:
-    from bitllm.runtime.batch import BatchContext
-    from bitllm.runtime.model import Context, NativeModel
+    from .batch import BatchContext
+    from .model import Context, NativeModel
 
 PROG = "bit-bench"
 
@@ -214,7 +214,7 @@ def _recorder(
 
 
 def bench_model(path: str, args: argparse.Namespace, emit: Callable[[Result], None]) -> None:
-    from bitllm.runtime.model import NativeModel
+    from .model import NativeModel
 
     rng = np.random.default_rng(0)
     name = Path(path).name

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bitllm.runtime.template_sandbox import TemplateFailure, render_untrusted
+from .template_sandbox import TemplateFailure, render_untrusted
 
 Message = Mapping[str, str]
 

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bitllm.runtime.cli_options import (
+from .cli_options import (
     ToolParser,
     add_cache_type_options,
     add_common_options,
     device,
 )
-from bitllm.runtime.sampling import REPEAT_LAST_N
+from .sampling import REPEAT_LAST_N
 
 if TYPE_CHECKING:
-    from bitllm.runtime.model import GenerationStats, Model
+    from .model import GenerationStats, Model
 
 PROG = "bit-run"
 EXIT_COMMANDS = ("/exit", "/quit")
@@ -345,7 +345,7 @@ def run_chat(model: Model, args: argparse.Namespace, first: str | None, totals: 
 
 
 def _print_summary(model: Model) -> None:
-    from bitllm.runtime import kernels
+    from . import kernels
 
     summary = dict(model.summary(), isa=kernels.default_isa())
     width = max(len(key) for key in summary)
@@ -376,8 +376,8 @@ def _warn_about_context(model: Model) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from bitllm.runtime.model import Model
-    from bitllm.runtime.sampling import SamplingParams
+    from .model import Model
+    from .sampling import SamplingParams
 
     started = time.perf_counter()
     _apply_escapes(args)

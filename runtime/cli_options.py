@@ -23,7 +23,7 @@ class ToolParser(argparse.ArgumentParser):
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """--device, -ngl/--n-gpu-layers, --no-mmap and --version."""
-    from bitllm import __version__
+    from .version import __version__
 
     parser.add_argument(
         "--device",
@@ -77,7 +77,7 @@ def add_cache_type_options(parser: argparse.ArgumentParser, lists: bool = False)
 
 
 def _cache_type(text: str) -> str:
-    from bitllm.runtime.native_context import cache_types
+    from .native_context import cache_types
 
     if text not in cache_types():
         choices = ", ".join(cache_types())

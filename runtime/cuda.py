@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitllm.runtime.kernels import PackedMatrix, activations_for, matrix_args, pointer
-from bitllm.runtime.native import library
+from .kernels import PackedMatrix, activations_for, matrix_args, pointer
+from .native import library
 
 _ERR_UNSUPPORTED = -3
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bitllm.runtime.tensor_types import TYPES_BY_GGUF_ID
+from .tensor_types import TYPES_BY_GGUF_ID
 
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32

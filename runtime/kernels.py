@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bitllm.runtime import tensor_types
-from bitllm.runtime.native import check, library
+from . import tensor_types
+from .native import check, library
 
 _ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")
 _ALGOS = {None: 0, "auto": 0, "mad": 1, "lut": 2}

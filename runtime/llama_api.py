@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from bitllm.runtime.chat import Message
-from bitllm.runtime.model import ContextFullError
-from bitllm.runtime.sampling import SamplingParams
-from bitllm.runtime.serve.engine import Engine, EngineSettings, LoadedModel
-from bitllm.runtime.serve.jobs import DoneEvent, Event, GenerationParams, Job, TokenEvent
-from bitllm.runtime.serve.responses import ResponseBuilder
+from .chat import Message
+from .model import ContextFullError
+from .sampling import SamplingParams
+from .serve.engine import Engine, EngineSettings, LoadedModel
+from .serve.jobs import DoneEvent, Event, GenerationParams, Job, TokenEvent
+from .serve.responses import ResponseBuilder
 
 DEFAULT_SEED = 0xFFFFFFFF  # llama-cpp-python's LLAMA_DEFAULT_SEED: a fresh random seed
 MAX_WAITING = 64  # calls from other threads (or a just-closed stream's) wait their turn

@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from bitllm.runtime.batch import BatchContext
-from bitllm.runtime.chat import ChatFormat, Message, chat_format
-from bitllm.runtime.gguf_reader import GGUFFile
-from bitllm.runtime.native import check, library
-from bitllm.runtime.native_context import NativeContext, cache_type_index
-from bitllm.runtime.sampling import REPEAT_LAST_N, Sampler, SamplingParams
-from bitllm.runtime.text_stream import TextStream
-from bitllm.runtime.tokenizer import Tokenizer
+from .batch import BatchContext
+from .chat import ChatFormat, Message, chat_format
+from .gguf_reader import GGUFFile
+from .native import check, library
+from .native_context import NativeContext, cache_type_index
+from .sampling import REPEAT_LAST_N, Sampler, SamplingParams
+from .text_stream import TextStream
+from .tokenizer import Tokenizer
 
 DEFAULT_MAX_CTX = 4096  # default context when the model was trained for more
 EVAL_BATCH = 512  # tokens per native call when evaluating a long prompt
@@ -187,7 +187,7 @@ def _open_model(path: Path, threads: int | None, device: str) -> Any:
     """bl_model_open; a GPU the library cannot use raises CudaUnavailableError first, so
     that an error from the open itself is always about the file."""
     if device == "cuda":
-        from bitllm.runtime import cuda
+        from . import cuda
 
         if not cuda.available():
             raise cuda.CudaUnavailableError(cuda.reason())

@@ -9,7 +9,7 @@ import threading
 from functools import cache
 from typing import Any
 
-from bitllm.runtime.native import check, library
+from .native import check, library
 
 
 @cache

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from bitllm.runtime import kernels
 from bitllm.runtime.tokenizer import Tokenizer
+from bitllm.runtime.version import __version__
 
 if TYPE_CHECKING:
     from bitllm.runtime.llama_api import Llama
     from bitllm.runtime.model import Model
 
-__version__ = "0.1.0"
 __all__ = ["kernels", "Llama", "Model", "Tokenizer", "__version__"]
 
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
-from bitllm.runtime import perplexity as ppl
-from bitllm.runtime.perplexity_file import KldBaseFile, KldBaseWriter, KldFileError
+from . import perplexity as ppl
+from .perplexity_file import KldBaseFile, KldBaseWriter, KldFileError
 
 if TYPE_CHECKING:
-    from bitllm.runtime.model import Model
+    from .model import Model
 
 PROG = "bit-perplexity"
 DEFAULT_CTX = 512  # llama-perplexity's usual chunk; smaller when the model was trained shorter
@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _check_args(args)
-        from bitllm.runtime.model import Model
+        from .model import Model
 
         with Model(args.model, threads=args.threads) as model:
             lines = run(model, args)

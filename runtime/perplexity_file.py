@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from bitllm.runtime.perplexity import MIN_CTX, Chunking
+from .perplexity import MIN_CTX, Chunking
 
 MAGIC = b"BLKLDIV\0"
 VERSION = 1

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bitllm.runtime.sampling import StopStrings
-from bitllm.runtime.tokenizer import Tokenizer
+from .sampling import StopStrings
+from .tokenizer import Tokenizer
 
 
 class TextStream:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bitllm.runtime.gguf_reader import GGUFFile
+from .gguf_reader import GGUFFile
 
 SPM_SPACE = "\u2581"  # SentencePiece's visible space
 
@@ -193,14 +193,14 @@ class Tokenizer:
 
     def _build_engine(self, metadata: Mapping[str, Any], source: str) -> Any:
         if self.model == "gpt2":
-            from bitllm.runtime.tokenizer_bpe import BPEModel
+            from .tokenizer_bpe import BPEModel
 
             merges = _string_list(metadata, "tokenizer.ggml.merges", source)
             try:
                 return BPEModel(self.vocab, merges, self.pre)
             except Exception as e:  # tokenizers' own errors share no useful base class
                 raise ValueError(f"{source}: cannot build the BPE tokenizer: {e}") from e
-        from bitllm.runtime.tokenizer_spm import SPMModel
+        from .tokenizer_spm import SPMModel
 
         scores = metadata.get("tokenizer.ggml.scores")
         if scores is None:
@@ -216,7 +216,7 @@ class Tokenizer:
     def _default_add_bos(self) -> bool:
         if self.model == "llama":
             return True
-        from bitllm.runtime.tokenizer_bpe import pre_tokenizer
+        from .tokenizer_bpe import pre_tokenizer
 
         return pre_tokenizer(self.pre).add_bos
 
@@ -302,7 +302,7 @@ class Tokenizer:
             return text.encode("utf-8", "surrogateescape")
         if kind == _NORMAL:
             if self.model == "gpt2":
-                from bitllm.runtime.tokenizer_bpe import piece_bytes
+                from .tokenizer_bpe import piece_bytes
 
                 return piece_bytes(text)
             return text.replace(SPM_SPACE, " ").encode("utf-8", "surrogateescape")

@@ -21,11 +21,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bitllm.runtime.model import ContextFullError
-from bitllm.runtime.serve.engine import Engine, LoadedModel, NotReadyError, QueueFullError
-from bitllm.runtime.serve.jobs import DoneEvent, Event, GenerationParams, Job, TokenEvent
-from bitllm.runtime.serve.responses import ResponseBuilder
-from bitllm.runtime.serve.schemas import (
+from ..model import ContextFullError
+from .engine import Engine, LoadedModel, NotReadyError, QueueFullError
+from .jobs import DoneEvent, Event, GenerationParams, Job, TokenEvent
+from .responses import ResponseBuilder
+from .schemas import (
     ChatRequest,
     CompletionRequest,
     DetokenizeRequest,

@@ -24,7 +24,7 @@ SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bitllm.runtime.cli_options import ToolParser, add_cache_type_options
+    from ..cli_options import ToolParser, add_cache_type_options
 
     p = ToolParser(PROG, "Serve a bitllm GGUF model over OpenAI's HTTP API.")
     p.add_argument("-m", "--model", required=True, help="GGUF model file")
@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from bitllm.runtime.serve.app import create_app
-    from bitllm.runtime.serve.engine import Engine, EngineSettings
+    from .app import create_app
+    from .engine import Engine, EngineSettings
 
     try:
         settings = EngineSettings(

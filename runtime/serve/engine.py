@@ -35,20 +35,20 @@ from typing import Any
 
 import numpy as np
 
-from bitllm.runtime.batch import BatchContext
-from bitllm.runtime.chat import ChatFormat, Message, chat_format
-from bitllm.runtime.gguf_reader import GGUFFile
-from bitllm.runtime.model import (
+from ..batch import BatchContext
+from ..chat import ChatFormat, Message, chat_format
+from ..gguf_reader import GGUFFile
+from ..model import (
     DEFAULT_MAX_CTX,
     ContextFullError,
     NativeModel,
     _common_prefix,
     chat_prompt_ids,
 )
-from bitllm.runtime.serve.jobs import DoneEvent, Job, TokenEvent
-from bitllm.runtime.serve.metrics import Metrics
-from bitllm.runtime.text_stream import TextStream
-from bitllm.runtime.tokenizer import Tokenizer
+from ..text_stream import TextStream
+from ..tokenizer import Tokenizer
+from .jobs import DoneEvent, Job, TokenEvent
+from .metrics import Metrics
 
 IDLE_WAIT_SECONDS = 0.5  # an idle scheduler wakes this often even if nobody notifies it
 PREFILL_SHARE = 1.0  # a step's prompt chunk may take this times its decode tokens' time

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bitllm.runtime.sampling import Sampler, SamplingParams
+from ..sampling import Sampler, SamplingParams
 
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit on top_logprobs
 # The logit of a token that must not be drawn: finite (the sampler refuses infinities) and

@@ -12,8 +12,8 @@ import time
 import uuid
 from typing import Any
 
-from bitllm.runtime.serve.jobs import DoneEvent, TokenEvent, TokenLogprob
-from bitllm.runtime.tokenizer import Tokenizer
+from ..tokenizer import Tokenizer
+from .jobs import DoneEvent, TokenEvent, TokenLogprob
 
 Logprob = tuple[TokenLogprob, int]  # a token's logprobs and where its text starts
 

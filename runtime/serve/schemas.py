@@ -12,8 +12,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bitllm.runtime.sampling import SamplingParams
-from bitllm.runtime.serve.jobs import MAX_TOP_LOGPROBS, GenerationParams
+from ..sampling import SamplingParams
+from .jobs import MAX_TOP_LOGPROBS, GenerationParams
 
 
 class RequestError(ValueError):
