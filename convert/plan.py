@@ -21,8 +21,11 @@ from .config import Hyper, read_config, read_hyper
 from .errors import ConvertError
 from .families import FAMILIES, Family, detect_family
 from .targets import (
+    DENSE_OUTTYPES,
     HEAD_TYPES,
     OUTTYPES,
+    SIGN_TYPE,
+    TERNARY_TYPES,
     Target,
     check_row_length,
     encode_floats,
@@ -152,9 +155,9 @@ class Planner:
     def linear_type(self) -> str:
         if not self.family.weights.startswith("onebit"):
             return self.outtype
-        if self.outtype in ("bt2", "bt1"):
-            return "bs1"
-        if self.outtype in ("f16", "f32"):
+        if self.outtype in TERNARY_TYPES:
+            return SIGN_TYPE
+        if self.outtype in DENSE_OUTTYPES:
             return self.outtype
         raise ConvertError(
             f"--outtype {self.outtype}: llama.cpp has no OneBit graph; use bt2 (sign type bs1), "

@@ -1,7 +1,8 @@
-"""Output tensor types: bitllm's own (runtime/tensor_types.py) and llama.cpp's TQ1_0/TQ2_0.
+"""Output tensor types: bitllm's own (the native library's table, through
+runtime/tensor_types.py) and llama.cpp's TQ1_0/TQ2_0.
 
 Each encoder takes float32 or ternary/sign values and returns the tensor's bytes in GGUF order;
-the codecs themselves live in bitllm.runtime.tensor_types and gguf-py, never here.
+the codecs themselves live in the native library and gguf-py, never here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from ..runtime import tensor_types
 from .errors import ConvertError
 
 LLAMA_CPP_TERNARY = {"tq2_0": GGMLQuantizationType.TQ2_0, "tq1_0": GGMLQuantizationType.TQ1_0}
-OUTTYPES = ("bt2", "bt1", "tq2_0", "tq1_0", "f16", "f32")
-HEAD_TYPES = ("q8_0", "q4_0", "f16", "bf16", "f32")
+TERNARY_TYPES = tensor_types.names("ternary")
+(SIGN_TYPE,) = tensor_types.names("sign")  # what OneBit's weights take for a ternary --outtype
+DENSE_OUTTYPES = ("f16", "f32")  # linear weights as plain floats: a reference, not a product
+OUTTYPES = TERNARY_TYPES + tuple(LLAMA_CPP_TERNARY) + DENSE_OUTTYPES
+# the default (q8_0) first, the float references smallest first
+HEAD_TYPES = tensor_types.names("quant") + tuple(
+    sorted(tensor_types.names("float"), key=lambda name: tensor_types.TYPES[name].block_bytes)
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ def encode_linear(type_name: str, values: np.ndarray, row_scale: np.ndarray) -> 
 
     Packed types keep values and scales apart; the float and llama.cpp types store the product.
     """
-    if tensor_types.TYPES.get(type_name) and tensor_types.TYPES[type_name].row_scale:
+    if type_name in tensor_types.TYPES and tensor_types.TYPES[type_name].is_bits:
         return tensor_types.pack(type_name, values, row_scale)
     dense = values.astype(np.float32) * row_scale.astype(np.float32)[:, None]
     return encode_floats(type_name, dense)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-DEVICES = ("cpu", "cuda")
+from .native import device_names
 
 
 class ToolParser(argparse.ArgumentParser):
@@ -27,7 +27,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--device",
-        choices=DEVICES,
+        choices=device_names(),
         default=None,
         help="where the forward pass runs; cuda: an NVIDIA GPU (default: cpu, or as -ngl says)",
     )

@@ -4,14 +4,12 @@ library. Tests, benchmarks and acceptance checks use exactly these names."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
 from . import tensor_types
-from .native import check, library
-
-_ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")
-_ALGOS = {None: 0, "auto": 0, "mad": 1, "lut": 2}
+from .native import check, enum_names, library
 
 
 @dataclass(frozen=True)
@@ -30,26 +28,26 @@ class PackedMatrix:
 
 def types() -> dict[str, str]:
     """Type name -> kind ("float", "quant", "ternary", "sign"), as the library knows them."""
+    return {name: t.kind for name, t in tensor_types.TYPES.items()}
+
+
+@cache
+def _isa_names() -> tuple[str, ...]:
+    """ISA names, index = bl_isa, as the library spells them."""
     ffi, lib = library()
-    info = ffi.new("bl_type_info *")
-    kinds = {0: "float", 1: "quant", 2: "ternary", 3: "sign"}
-    out = {}
-    for i in range(lib.bl_type_count()):
-        check(lib.bl_type_info_at(i, info))
-        out[ffi.string(info.name).decode()] = kinds[info.kind]
-    return out
+    return tuple(ffi.string(lib.bl_isa_name(i)).decode() for i in range(lib.BL_ISA_COUNT))
 
 
 def isas() -> list[str]:
     """The ISAs this CPU and this build can run, scalar first."""
     _, lib = library()
-    return [name for i, name in enumerate(_ISAS) if lib.bl_isa_supported(i)]
+    return [name for i, name in enumerate(_isa_names()) if lib.bl_isa_supported(i)]
 
 
 def default_isa() -> str:
     """What isa=None resolves to ($BITLLM_ISA if set, else the best available)."""
     _, lib = library()
-    return _ISAS[check(lib.bl_isa_default())]
+    return _isa_names()[check(lib.bl_isa_default())]
 
 
 def pointer(ffi: object, array: np.ndarray, ctype: str) -> object:
@@ -66,49 +64,15 @@ def matrix_args(ffi: object, matrix: PackedMatrix) -> tuple:
 
 def pack(type: str, values: np.ndarray, row_scale: np.ndarray) -> PackedMatrix:
     """Packs ternary/sign values int8 [rows, cols] with float32 row scales (in C)."""
-    ffi, lib = library()
-    values = np.ascontiguousarray(values, dtype=np.int8)
-    if values.ndim != 2:
-        raise ValueError(f"values must be 2-D [rows, cols], got shape {values.shape}")
-    scale = np.ascontiguousarray(row_scale, dtype=np.float32)
-    rows, cols = values.shape
-    if scale.shape != (rows,):
-        raise ValueError(f"row_scale must have shape ({rows},), got {scale.shape}")
-    size = check(lib.bl_tensor_bytes(type.encode(), rows, cols))
-    data = np.empty(size, dtype=np.uint8)
-    check(
-        lib.bl_pack(
-            type.encode(),
-            pointer(ffi, values, "int8_t *"),
-            pointer(ffi, scale, "float *"),
-            rows,
-            cols,
-            pointer(ffi, data, "void *"),
-            size,
-        )
-    )
+    data = tensor_types.pack(type, values, row_scale)
+    rows, cols = np.shape(values)
     return PackedMatrix(type, rows, cols, data)
 
 
 def quantize(type: str, weights: np.ndarray) -> PackedMatrix:
     """Quantizes float32 [rows, cols] into a float or quant type (in C)."""
-    ffi, lib = library()
-    w = np.ascontiguousarray(weights, dtype=np.float32)
-    if w.ndim != 2:
-        raise ValueError(f"weights must be 2-D [rows, cols], got shape {w.shape}")
-    rows, cols = w.shape
-    size = check(lib.bl_tensor_bytes(type.encode(), rows, cols))
-    data = np.empty(size, dtype=np.uint8)
-    check(
-        lib.bl_quantize(
-            type.encode(),
-            pointer(ffi, w, "float *"),
-            rows,
-            cols,
-            pointer(ffi, data, "void *"),
-            size,
-        )
-    )
+    data = tensor_types.quantize(type, weights)
+    rows, cols = np.shape(weights)
     return PackedMatrix(type, rows, cols, data)
 
 
@@ -125,38 +89,30 @@ def from_bytes(type: str, data: np.ndarray, rows: int, cols: int) -> PackedMatri
 
 def unpack(matrix: PackedMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Ternary/sign matrix -> (values int8 [rows, cols], row_scale float32 [rows]) (in C)."""
-    ffi, lib = library()
-    values = np.empty((matrix.rows, matrix.cols), dtype=np.int8)
-    scale = np.empty(matrix.rows, dtype=np.float32)
-    check(
-        lib.bl_unpack(
-            *matrix_args(ffi, matrix),
-            pointer(ffi, values, "int8_t *"),
-            pointer(ffi, scale, "float *"),
-        )
-    )
-    return values, scale
+    return tensor_types.unpack(matrix.type, matrix.data, matrix.rows, matrix.cols)
 
 
 def dequantize(matrix: PackedMatrix) -> np.ndarray:
     """Any matrix -> float32 [rows, cols] (in C)."""
-    ffi, lib = library()
-    out = np.empty((matrix.rows, matrix.cols), dtype=np.float32)
-    check(
-        lib.bl_dequantize(
-            *matrix_args(ffi, matrix),
-            pointer(ffi, out, "float *"),
-        )
-    )
-    return out
+    return tensor_types.dequantize(matrix.type, matrix.data, matrix.rows, matrix.cols)
 
 
 def _isa_index(isa: str | None) -> int:
     if isa is None:
-        return -1
-    if isa not in _ISAS:
-        raise ValueError(f"unknown ISA {isa!r} (known: {', '.join(_ISAS)})")
-    return _ISAS.index(isa)
+        return int(library()[1].BL_ISA_AUTO)
+    names = _isa_names()
+    if isa not in names:
+        raise ValueError(f"unknown ISA {isa!r} (known: {', '.join(names)})")
+    return names.index(isa)
+
+
+def _algo_index(algo: str | None) -> int:
+    """bl_algo of an algorithm name; None is "auto"."""
+    by_name = {name: value for value, name in enum_names("bl_algo", "BL_ALGO_").items()}
+    name = "auto" if algo is None else algo
+    if name not in by_name:
+        raise ValueError(f"unknown algo {algo!r} ({', '.join(by_name)})")
+    return by_name[name]
 
 
 def activations_for(matrix: PackedMatrix, x: np.ndarray) -> np.ndarray:
@@ -187,15 +143,14 @@ def matmul(
     """
     ffi, lib = library()
     x = activations_for(matrix, x)
-    if algo not in _ALGOS:
-        raise ValueError(f"unknown algo {algo!r} (auto, mad, lut)")
+    algo_index = _algo_index(algo)
     options = ffi.new(
         "bl_matmul_options *",
         {
             "isa": _isa_index(isa),
             "threads": threads or 0,
             "act_bits": act_bits,
-            "algo": _ALGOS[algo],
+            "algo": algo_index,
         },
     )
     y = np.empty((x.shape[0], matrix.rows), dtype=np.float32)

@@ -23,7 +23,7 @@ import numpy as np
 from .batch import BatchContext
 from .chat import ChatFormat, Message, chat_format
 from .gguf_reader import GGUFFile
-from .native import check, library
+from .native import check, device_names, library
 from .native_context import NativeContext, cache_type_index
 from .sampling import REPEAT_LAST_N, Sampler, SamplingParams
 from .text_stream import TextStream
@@ -32,7 +32,6 @@ from .tokenizer import Tokenizer
 DEFAULT_MAX_CTX = 4096  # default context when the model was trained for more
 EVAL_BATCH = 512  # tokens per native call when evaluating a long prompt
 MAX_IDLE_CONTEXTS = 4  # KV caches a Model keeps for reuse once concurrent calls end
-DEVICES = ("cpu", "cuda")  # index = bl_device
 
 
 class ContextFullError(ValueError):
@@ -178,8 +177,9 @@ def _check_cache_type(name: str, value: object) -> str | None:
 
 
 def _check_device(device: object) -> str:
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(map(repr, DEVICES))}, got {device!r}")
+    if device not in device_names():
+        names = ", ".join(map(repr, device_names()))
+        raise ValueError(f"device must be one of {names}, got {device!r}")
     return str(device)
 
 
@@ -194,7 +194,12 @@ def _open_model(path: Path, threads: int | None, device: str) -> Any:
     ffi, lib = library()
     params = ffi.new(
         "bl_model_params *",
-        {"threads": threads or 0, "isa": -1, "act_bits": 0, "device": DEVICES.index(device)},
+        {
+            "threads": threads or 0,
+            "isa": lib.BL_ISA_AUTO,
+            "act_bits": 0,  # what the file says
+            "device": device_names().index(device),
+        },
     )
     out = ffi.new("bl_model **")
     check(lib.bl_model_open(str(path).encode(), params, out))

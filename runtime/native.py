@@ -69,7 +69,17 @@ def library() -> tuple[Any, Any]:
     return ffi, lib
 
 
-_ERR_OUT_OF_MEMORY = -4
+def enum_names(enum: str, prefix: str) -> dict[int, str]:
+    """A C enum of bitllm.h as {value: name}, the name lower-case without its prefix:
+    enum_names("bl_kind", "BL_KIND_") == {0: "float", 1: "quant", ...}."""
+    ffi, _ = library()
+    elements = ffi.typeof(enum).elements
+    return {value: name.removeprefix(prefix).lower() for value, name in sorted(elements.items())}
+
+
+def device_names() -> tuple[str, ...]:
+    """The devices a model runs on, index = bl_device: ("cpu", "cuda")."""
+    return tuple(enum_names("bl_device", "BL_DEVICE_").values())
 
 
 def check(status: int) -> int:
@@ -78,5 +88,5 @@ def check(status: int) -> int:
     if status < 0:
         ffi, lib = library()
         message = ffi.string(lib.bl_last_error()).decode(errors="replace")
-        raise MemoryError(message) if status == _ERR_OUT_OF_MEMORY else ValueError(message)
+        raise MemoryError(message) if status == lib.BL_ERR_OUT_OF_MEMORY else ValueError(message)
     return status

@@ -32,7 +32,7 @@ SHAPES = {
     "attn_kv": (640, 2560),
     "head": (128256, 2560),
 }
-BIT_TYPES = ("bt2", "bt1", "bs1")
+BIT_TYPES = tensor_types.names("ternary", "sign")
 HEAD_TYPES = ("q4_0", "q8_0", "f16")
 COPY_BYTES = 1 << 30
 

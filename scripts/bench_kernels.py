@@ -37,7 +37,7 @@ SHAPES = {
     "ffn_down": (2560, 6912),
     "head": (128256, 2560),
 }
-BIT_TYPES = ("bt2", "bt1", "bs1")
+BIT_TYPES = tensor_types.names("ternary", "sign")
 HEAD_TYPES = ("q4_0", "q8_0", "f16")
 MODES = ("gemv1", "gemv2", "gemv2_dram", "gemm128")
 L3_BYTES = 32 << 20
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     rng = np.random.default_rng(0)
     results = []
     for name in args.types:
-        bit_kind = tensor_types.tensor_type(name).kind in ("ternary", "sign")
+        bit_kind = tensor_types.tensor_type(name).is_bits
         shapes = [s for s in args.shapes if (s == "head") != bit_kind]
         algos = args.algos if bit_kind else ["auto"]
         for shape in shapes:

@@ -1,5 +1,6 @@
-"""Tensor types: the numpy codecs and the C reference codecs agree byte for byte,
-round-trip exactly, and reject bad input with clear errors."""
+"""Tensor types: the library's table matches docs/FORMAT.md, its codecs match the numpy
+references written from FORMAT.md byte for byte, round-trip exactly, and reject bad input with
+clear errors."""
 
 from __future__ import annotations
 
@@ -7,17 +8,38 @@ import numpy as np
 import pytest
 
 from bitllm import kernels
-from bitllm.runtime import tensor_types
+from bitllm.runtime import native, tensor_types
 
+from . import type_reference
 from .reference import random_values
 
-BIT_TYPES = ["bt2", "bt1", "bs1"]
+BIT_TYPES = tensor_types.names("ternary", "sign")
 FLOAT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0"]
 SHAPES = [(1, 64), (3, 96), (17, 1000), (4, 1536), (2, 5460), (1, 14336)]
 
 
-def test_library_and_numpy_know_the_same_types() -> None:
-    assert kernels.types() == {name: t.kind for name, t in tensor_types.TYPES.items()}
+def test_library_table_is_the_documented_table() -> None:
+    documented = type_reference.documented_types()
+    assert len(documented) == len(tensor_types.TYPES) >= 8
+    for name, t in tensor_types.TYPES.items():
+        d = documented[name]
+        facts = (t.gguf_type, t.kind, t.block_weights, t.block_bytes, t.row_scale)
+        assert facts == (d.gguf_type, d.kind, d.block_weights, d.block_bytes, d.row_scale)
+        assert tensor_types.TYPES_BY_GGUF_ID[t.gguf_type] is t
+    assert kernels.types() == {name: d.kind for name, d in documented.items()}
+
+
+@pytest.mark.parametrize("cols", [1, 31, 32, 255, 256, 257, 320, 6912])
+def test_sizes_match_the_library(cols: int) -> None:
+    ffi, lib = native.library()
+    for name, t in tensor_types.TYPES.items():
+        assert t.row_bytes(cols) == lib.bl_row_bytes(name.encode(), cols)
+        assert t.tensor_bytes(3, cols) == lib.bl_tensor_bytes(name.encode(), 3, cols)
+
+
+def test_type_names_by_kind() -> None:
+    assert tensor_types.names("ternary") == ("bt2", "bt1")
+    assert set(tensor_types.names("float", "quant")) == {"f32", "f16", "bf16", "q8_0", "q4_0"}
 
 
 def test_type_ids_collide_with_no_peer() -> None:
@@ -40,17 +62,17 @@ def test_pack_matches_numpy_and_round_trips(name: str, rng: np.random.Generator)
         values = random_values(rng, kind, rows, cols)
         scale = rng.uniform(0.01, 2.0, rows).astype(np.float32)
         packed = kernels.pack(name, values, scale)
-        np.testing.assert_array_equal(packed.data, tensor_types.pack(name, values, scale))
+        np.testing.assert_array_equal(packed.data, type_reference.pack(name, values, scale))
         c_values, c_scale = kernels.unpack(packed)
         np.testing.assert_array_equal(c_values, values)
         np.testing.assert_array_equal(c_scale, scale)
-        np_values, np_scale = tensor_types.unpack(name, packed.data, rows, cols)
+        np_values, np_scale = type_reference.unpack(name, packed.data, rows, cols)
         np.testing.assert_array_equal(np_values, values)
         np.testing.assert_array_equal(np_scale, scale)
         expected = values.astype(np.float32) * scale[:, None]
         np.testing.assert_array_equal(kernels.dequantize(packed), expected)
         np.testing.assert_array_equal(
-            tensor_types.dequantize(name, packed.data, rows, cols), expected
+            type_reference.dequantize(name, packed.data, rows, cols), expected
         )
 
 
@@ -60,9 +82,11 @@ def test_quantize_matches_numpy(name: str, rng: np.random.Generator) -> None:
         w = (rng.standard_normal((rows, cols)) * rng.uniform(0.001, 10)).astype(np.float32)
         w[0, 0] = 0.0
         matrix = kernels.quantize(name, w)
-        np.testing.assert_array_equal(matrix.data, tensor_types.quantize(name, w))
+        np.testing.assert_array_equal(matrix.data, type_reference.quantize(name, w))
         c_out = kernels.dequantize(matrix)
-        np.testing.assert_array_equal(c_out, tensor_types.dequantize(name, matrix.data, rows, cols))
+        np.testing.assert_array_equal(
+            c_out, type_reference.dequantize(name, matrix.data, rows, cols)
+        )
         tolerance = {"f32": 0, "f16": 1e-3, "bf16": 8e-3, "q8_0": 1e-2, "q4_0": 0.15}[name]
         assert np.abs(c_out - w).max() <= tolerance * np.abs(w).max()
 
@@ -90,7 +114,7 @@ def test_half_precision_edge_values() -> None:
     )
     for name in ("f16", "bf16"):
         np.testing.assert_array_equal(
-            kernels.quantize(name, special).data, tensor_types.quantize(name, special)
+            kernels.quantize(name, special).data, type_reference.quantize(name, special)
         )
     with np.errstate(over="ignore"):
         as_numpy = special.astype(np.float16).ravel()
@@ -114,8 +138,14 @@ def test_pack_rejects_bad_values(name: str) -> None:
     values[1, 5] = 2
     with pytest.raises(ValueError, match="row 1, column 5"):
         kernels.pack(name, values, np.ones(2, np.float32))
-    with pytest.raises(ValueError, match="row 1, column 5"):
-        tensor_types.pack(name, values, np.ones(2, np.float32))
+    wide = np.ones((2, 64), np.int16)
+    wide[1, 5] = 257  # int8 would wrap it to 1: it is named instead
+    with pytest.raises(ValueError, match="value 257 at row 1, column 5"):
+        kernels.pack(name, wide, np.ones(2, np.float32))
+    fractional = np.ones((2, 64), np.float32)
+    fractional[1, 5] = 0.5
+    with pytest.raises(ValueError, match="value 0.5 at row 1, column 5"):
+        kernels.pack(name, fractional, np.ones(2, np.float32))
     with pytest.raises(ValueError, match="row_scale"):
         kernels.pack(name, np.ones((2, 64), np.int8), np.ones(3, np.float32))
     with pytest.raises(ValueError, match="not finite|NaN"):
@@ -134,8 +164,8 @@ def test_invalid_code_is_reported() -> None:
     broken = kernels.from_bytes("bt2", data, 2, 256)
     with pytest.raises(ValueError, match="row 1 holds .*invalid code"):
         kernels.unpack(broken)
-    with pytest.raises(ValueError, match="row 1 holds the invalid code 3"):
-        tensor_types.unpack("bt2", data, 2, 256)
+    with pytest.raises(ValueError, match="row 1 holds .*invalid code"):
+        tensor_types.dequantize("bt2", data, 2, 256)
 
 
 def test_unknown_type_and_wrong_sizes() -> None:

@@ -1,4 +1,5 @@
 /* The table of all tensor types; adding a type adds a row here. */
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -12,6 +13,23 @@ static const bl_type_traits *const registry[BL_TYPE_COUNT] = {
 
 const bl_type_traits *bl_traits(bl_type_id id) { return registry[id]; }
 
+/* "f32, f16, ...": the names in the table, so an error never lists a stale set. Built on
+ * every call (only error paths call it) to need no lock. */
+static const char *known_names(void) {
+    static _Thread_local char names[256];
+    size_t used = 0;
+    for (int i = 0; i < BL_TYPE_COUNT; i++) {
+        int n = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                         registry[i]->info.name);
+        if (n < 0 || (size_t)n >= sizeof names - used) {
+            names[used] = '\0'; /* the whole names that fit */
+            break;
+        }
+        used += (size_t)n;
+    }
+    return names;
+}
+
 int bl_type_find(const char *name, bl_type_id *out) {
     if (!name) return bl_fail(BL_ERR_INVALID_ARGUMENT, "type name is NULL");
     for (int i = 0; i < BL_TYPE_COUNT; i++) {
@@ -20,9 +38,8 @@ int bl_type_find(const char *name, bl_type_id *out) {
             return BL_OK;
         }
     }
-    return bl_fail(BL_ERR_UNKNOWN_TYPE,
-                   "unknown tensor type '%s' (known: f32, f16, bf16, q8_0, q4_0, bt2, bt1, bs1)",
-                   name);
+    return bl_fail(BL_ERR_UNKNOWN_TYPE, "unknown tensor type '%s' (known: %s)", name,
+                   known_names());
 }
 
 int bl_type_count(void) { return BL_TYPE_COUNT; }
