@@ -168,6 +168,13 @@ def test_invalid_code_is_reported() -> None:
         tensor_types.dequantize("bt2", data, 2, 256)
 
 
+def test_library_names_its_types_for_an_unknown_one() -> None:
+    bogus = kernels.PackedMatrix("bt9", 1, 64, np.zeros(68, np.uint8))
+    with pytest.raises(ValueError, match="unknown tensor type 'bt9'") as error:
+        kernels.matmul(bogus, np.ones(64, np.float32))  # straight to bl_matmul
+    assert str(error.value).endswith(f"(known: {', '.join(tensor_types.TYPES)})")
+
+
 def test_unknown_type_and_wrong_sizes() -> None:
     with pytest.raises(ValueError, match="unknown tensor type 'bt9'.*known"):
         kernels.pack("bt9", np.ones((1, 64), np.int8), np.ones(1, np.float32))
