@@ -13,7 +13,7 @@ from .errors import ConvertError
 from .families import FAMILIES
 from .interrupts import Terminated, signals_interrupt
 from .plan import Plan, build_plan
-from .targets import HEAD_TYPES, OUTTYPES
+from .targets import HEAD_TYPES, OUTTYPES, SIGN_TYPE, TERNARY_TYPES, bits_per_weight
 from .writer import check_output, remove_stale_partials, write_gguf
 
 PROG = "bit-convert"
@@ -42,10 +42,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--outtype",
         choices=OUTTYPES,
         default="bt2",
-        help="type of the ternary weights: bt2 (default; 2 bits per weight, fastest), bt1 "
-        "(1.6 bits per weight, smallest), tq2_0 / tq1_0 (llama.cpp's own ternary types, for "
-        "running the file in llama.cpp; rows must be multiples of 256), f16 / f32 (dense "
-        "reference). OneBit sign weights are always bs1 for bt2/bt1.",
+        help="type of the ternary weights: "
+        + ", ".join(f"{name} ({bits_per_weight(name):g} bits per weight)" for name in TERNARY_TYPES)
+        + "; default %(default)s, the fastest. tq2_0 / tq1_0: llama.cpp's own ternary types, for "
+        "running the file in llama.cpp (rows must be multiples of 256); f16 / f32: dense "
+        f"reference. OneBit sign weights are always {SIGN_TYPE} for {' / '.join(TERNARY_TYPES)}.",
     )
     p.add_argument(
         "--head-type",

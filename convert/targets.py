@@ -40,6 +40,12 @@ class Target:
         return tensor_types.tensor_type(self.name).tensor_bytes(rows, cols)
 
 
+def bits_per_weight(name: str) -> float:
+    """Of one of bitllm's own types, row padding aside."""
+    t = tensor_types.tensor_type(name)
+    return 8 * t.block_bytes / t.block_weights
+
+
 def target(name: str) -> Target:
     if name in LLAMA_CPP_TERNARY:
         return Target(name, int(LLAMA_CPP_TERNARY[name]))
@@ -51,7 +57,7 @@ def check_row_length(type_name: str, tensor: str, cols: int) -> None:
     if type_name in LLAMA_CPP_TERNARY and cols % 256:
         raise ConvertError(
             f"tensor {tensor!r}: {type_name} needs rows that are a multiple of 256 weights, "
-            f"this one has {cols}; use --outtype bt2 or bt1, which pad exactly"
+            f"this one has {cols}; use --outtype {' or '.join(TERNARY_TYPES)}, which pad exactly"
         )
 
 

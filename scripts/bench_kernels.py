@@ -180,7 +180,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="bt2/bt1/bs1 + q4_0 head, best ISA, ffn_up + head, 0.2 s per figure",
+        help=f"{'/'.join(BIT_TYPES)} + q4_0 head, best ISA, ffn_up + head, 0.2 s per figure",
     )
     args = p.parse_args(argv)
     if args.isas is None:
