@@ -121,6 +121,19 @@ def test_half_precision_edge_values() -> None:
     np.testing.assert_array_equal(kernels.quantize("f16", special).data.view("<f2"), as_numpy)
 
 
+def test_f16_rounds_as_numpy_across_the_float32_range() -> None:
+    # about a million bit patterns, every exponent: f16's subnormals, normals, overflow to inf
+    bits = np.arange(0, 2**32, 4093, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    x = x[~np.isnan(x)]  # numpy does not quiet a NaN's payload; the library does
+    with np.errstate(over="ignore"):
+        expected = x.astype("<f2")
+    got = kernels.quantize("f16", x[None, :]).data.view("<u2")
+    np.testing.assert_array_equal(got, expected.view("<u2"))
+    nan = kernels.quantize("f16", np.array([[np.nan, -np.nan]], np.float32)).data.view("<f2")
+    assert np.isnan(nan).all()
+
+
 def test_padding_is_exact_zero_weight(rng: np.random.Generator) -> None:
     # 300 columns pad to 320 (bt1) and 512 (bt2, bs1): the padding must not move results
     for name in BIT_TYPES:

@@ -54,26 +54,11 @@ void bl_kv_cache_free(bl_kv_cache *c) {
     c->k = c->v = NULL;
 }
 
-/* bl_f32_to_f16 without branches, so that it vectorizes (the same results for
- * every input): normal results round to nearest even by integer addition on
- * the rebiased bits; subnormal ones by a float addition of 0.5, which leaves
- * the half's bits, rounded, in the low mantissa. */
-static inline uint16_t f32_to_f16(float f) {
-    uint32_t u = bl_f32_bits(f), sign = (u >> 16) & 0x8000u, abs = u & 0x7fffffffu;
-    uint32_t normal = (abs - 0x38000000u + 0xfffu + ((abs >> 13) & 1u)) >> 13;
-    uint32_t subnormal = bl_f32_bits(bl_bits_f32(abs) + 0.5f) - 0x3f000000u;
-    uint32_t nan = 0x7e00u | ((abs >> 13) & 0x3ffu);
-    uint32_t h = abs < 0x38800000u ? subnormal : normal;
-    h = abs >= 0x477ff000u ? 0x7c00u : h;
-    h = abs > 0x7f800000u ? nan : h;
-    return (uint16_t)(h | sign);
-}
-
 static void store_row(int type, const float *src, size_t n, uint8_t *dst) {
     switch (type) {
     case BL_KV_F16: {
         uint16_t *out = (uint16_t *)dst; /* rows start 2-byte aligned */
-        for (size_t i = 0; i < n; i++) out[i] = f32_to_f16(src[i]);
+        for (size_t i = 0; i < n; i++) out[i] = bl_f32_to_f16(src[i]);
         break;
     }
     case BL_KV_Q8_0: bl_type_q8_0.quantize_row(src, (int64_t)n, dst); break;

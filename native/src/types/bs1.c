@@ -7,9 +7,15 @@
 #include "types.h"
 
 static void bs1_pack(const int8_t *values, int64_t cols, uint8_t *dst) {
-    int64_t nbytes = (cols + 255) / 256 * 32;
-    memset(dst, 0, (size_t)nbytes);
-    for (int64_t col = 0; col < cols; col++)
+    int64_t nbytes = (cols + 255) / 256 * 32, full = cols / 8;
+    memset(dst + full, 0, (size_t)(nbytes - full));
+    /* whole bytes without branches: random signs would defeat a branch predictor */
+    for (int64_t j = 0; j < full; j++) {
+        unsigned byte = 0;
+        for (int k = 0; k < 8; k++) byte |= (unsigned)(values[8 * j + k] < 0) << k;
+        dst[j] = (uint8_t)byte;
+    }
+    for (int64_t col = full * 8; col < cols; col++)
         if (values[col] < 0) dst[col / 8] |= (uint8_t)(1u << (col % 8));
 }
 

@@ -31,30 +31,19 @@ static inline float bl_f16_to_f32(uint16_t h) {
     return bl_bits_f32(sign | ((exp + 112) << 23) | (mant << 13));
 }
 
+/* Without branches, so that loops over it vectorize: normal results round to
+ * nearest even by integer addition on the rebiased bits (>= 65520 becomes inf);
+ * subnormal ones by a float addition of 0.5, which leaves the half's bits,
+ * rounded, in the low mantissa; a NaN stays a quiet NaN with its top payload. */
 static inline uint16_t bl_f32_to_f16(float f) {
-    uint32_t u = bl_f32_bits(f);
-    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
-    uint32_t abs = u & 0x7fffffffu;
-    if (abs >= 0x7f800000u) /* inf or nan (keep nan quiet) */
-        return sign | 0x7c00 | (abs > 0x7f800000u ? 0x200 | ((abs >> 13) & 0x3ff) : 0);
-    if (abs >= 0x477ff000u) return sign | 0x7c00; /* rounds to >= 65520: inf */
-    if (abs < 0x38800000u) {
-        /* result is subnormal or zero: round abs / 2^-24 to nearest even */
-        if (abs < 0x33000000u) return sign; /* below half the smallest subnormal */
-        uint32_t exp = abs >> 23;
-        uint32_t mant = (abs & 0x7fffff) | 0x800000;
-        uint32_t shift = 126 - exp; /* 14..24 */
-        uint32_t q = mant >> shift;
-        uint32_t rem = mant & ((1u << shift) - 1);
-        uint32_t half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (q & 1))) q++;
-        return sign | (uint16_t)q;
-    }
-    uint32_t r = abs - 0x38000000u; /* rebias exponent 127 -> 15 */
-    uint32_t q = r >> 13;
-    uint32_t rem = r & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (q & 1))) q++;
-    return sign | (uint16_t)q;
+    uint32_t u = bl_f32_bits(f), sign = (u >> 16) & 0x8000u, abs = u & 0x7fffffffu;
+    uint32_t normal = (abs - 0x38000000u + 0xfffu + ((abs >> 13) & 1u)) >> 13;
+    uint32_t subnormal = bl_f32_bits(bl_bits_f32(abs) + 0.5f) - 0x3f000000u;
+    uint32_t nan = 0x7e00u | ((abs >> 13) & 0x3ffu);
+    uint32_t h = abs < 0x38800000u ? subnormal : normal;
+    h = abs >= 0x477ff000u ? 0x7c00u : h;
+    h = abs > 0x7f800000u ? nan : h;
+    return (uint16_t)(h | sign);
 }
 
 static inline float bl_bf16_to_f32(uint16_t h) { return bl_bits_f32((uint32_t)h << 16); }
