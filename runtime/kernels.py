@@ -9,7 +9,7 @@ from functools import cache
 import numpy as np
 
 from . import tensor_types
-from .native import check, enum_names, library
+from .native import check, enum_names, library, pointer
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,6 @@ def default_isa() -> str:
     return _isa_names()[check(lib.bl_isa_default())]
 
 
-def pointer(ffi: object, array: np.ndarray, ctype: str) -> object:
-    """A C pointer of type ctype into array's buffer."""
-    return ffi.cast(ctype, ffi.from_buffer(array))  # type: ignore[attr-defined]
-
-
 def matrix_args(ffi: object, matrix: PackedMatrix) -> tuple:
     """The arguments every C entry that reads a packed matrix starts with:
     type, data, bytes, rows, cols."""
@@ -78,13 +73,7 @@ def quantize(type: str, weights: np.ndarray) -> PackedMatrix:
 
 def from_bytes(type: str, data: np.ndarray, rows: int, cols: int) -> PackedMatrix:
     """Wraps already-packed bytes (e.g. from tensor_types or a GGUF file), size-checked."""
-    expected = tensor_types.tensor_type(type).tensor_bytes(rows, cols)
-    data = np.ascontiguousarray(data, dtype=np.uint8).ravel()
-    if data.size != expected:
-        raise ValueError(
-            f"{type}: a {rows} x {cols} matrix takes {expected} bytes, got {data.size}"
-        )
-    return PackedMatrix(type, rows, cols, data)
+    return PackedMatrix(type, rows, cols, tensor_types.checked_bytes(type, data, rows, cols))
 
 
 def unpack(matrix: PackedMatrix) -> tuple[np.ndarray, np.ndarray]:

@@ -69,6 +69,11 @@ def library() -> tuple[Any, Any]:
     return ffi, lib
 
 
+def pointer(ffi: Any, array: Any, ctype: str) -> Any:
+    """A C pointer of type ctype into a numpy array's buffer."""
+    return ffi.cast(ctype, ffi.from_buffer(array))
+
+
 def enum_names(enum: str, prefix: str) -> dict[int, str]:
     """A C enum of bitllm.h as {value: name}, the name lower-case without its prefix:
     enum_names("bl_kind", "BL_KIND_") == {0: "float", 1: "quant", ...}."""

@@ -13,7 +13,7 @@ from functools import cache, cached_property
 
 import numpy as np
 
-from .native import check, enum_names, library
+from .native import check, enum_names, library, pointer
 
 
 @dataclass(frozen=True)
@@ -119,22 +119,22 @@ def _as_int8(name: str, values: np.ndarray) -> np.ndarray:
     return as_int8
 
 
-def _checked_bytes(t: TensorType, data: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """data as contiguous uint8, of the size a rows x cols tensor of t takes."""
-    data = np.ascontiguousarray(data, dtype=np.uint8).ravel()
+def _check_shape(name: str, rows: int, cols: int) -> None:
     if rows <= 0 or cols <= 0:
-        raise ValueError(f"{t.name}: shape must be positive, got {rows} x {cols}")
+        raise ValueError(f"{name}: shape must be positive, got {rows} x {cols}")
+
+
+def checked_bytes(name: str, data: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """data as contiguous uint8, of the size a rows x cols tensor of type name takes."""
+    t = tensor_type(name)
+    data = np.ascontiguousarray(data, dtype=np.uint8).ravel()
+    _check_shape(name, rows, cols)
     if data.size != t.tensor_bytes(rows, cols):
         raise ValueError(
             f"{t.name}: a {rows} x {cols} tensor takes {t.tensor_bytes(rows, cols)} bytes, "
             f"got {data.size}"
         )
     return data
-
-
-def _ptr(array: np.ndarray, ctype: str) -> object:
-    ffi, _ = library()
-    return ffi.cast(ctype, ffi.from_buffer(array))
 
 
 def pack(name: str, values: np.ndarray, row_scale: np.ndarray) -> np.ndarray:
@@ -144,17 +144,16 @@ def pack(name: str, values: np.ndarray, row_scale: np.ndarray) -> np.ndarray:
     scale = np.ascontiguousarray(row_scale, dtype=np.float32)
     if scale.shape != (v.shape[0],):
         raise ValueError(f"{name}: row_scale must have shape ({v.shape[0]},), got {scale.shape}")
-    if v.size == 0:
-        raise ValueError(f"{name}: shape must be positive, got {v.shape[0]} x {v.shape[1]}")
+    _check_shape(name, *v.shape)
     out = np.empty(t.tensor_bytes(*v.shape), dtype=np.uint8)
-    _, lib = library()
+    ffi, lib = library()
     check(
         lib.bl_pack(
             name.encode(),
-            _ptr(v, "int8_t *"),
-            _ptr(scale, "float *"),
+            pointer(ffi, v, "int8_t *"),
+            pointer(ffi, scale, "float *"),
             *v.shape,
-            _ptr(out, "void *"),
+            pointer(ffi, out, "void *"),
             out.size,
         )
     )
@@ -167,14 +166,18 @@ def quantize(name: str, weights: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(weights, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"{name}: weights must be 2-D [rows, cols], got shape {x.shape}")
-    if x.size == 0:
-        raise ValueError(f"{name}: shape must be positive, got {x.shape[0]} x {x.shape[1]}")
+    _check_shape(name, *x.shape)
     out = np.empty(t.tensor_bytes(*x.shape), dtype=np.uint8)
-    _, lib = library()
+    ffi, lib = library()
     rows, cols = x.shape
     check(
         lib.bl_quantize(
-            name.encode(), _ptr(x, "float *"), rows, cols, _ptr(out, "void *"), out.size
+            name.encode(),
+            pointer(ffi, x, "float *"),
+            rows,
+            cols,
+            pointer(ffi, out, "void *"),
+            out.size,
         )
     )
     return out
@@ -182,20 +185,19 @@ def quantize(name: str, weights: np.ndarray) -> np.ndarray:
 
 def unpack(name: str, data: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
     """Packed ternary/sign bytes -> (values int8 [rows, cols], row_scale float32 [rows])."""
-    t = tensor_type(name)
-    data = _checked_bytes(t, data, rows, cols)
+    data = checked_bytes(name, data, rows, cols)
     values = np.empty((rows, cols), dtype=np.int8)
     scale = np.empty(rows, dtype=np.float32)
-    _, lib = library()
+    ffi, lib = library()
     check(
         lib.bl_unpack(
             name.encode(),
-            _ptr(data, "void *"),
+            pointer(ffi, data, "void *"),
             data.size,
             rows,
             cols,
-            _ptr(values, "int8_t *"),
-            _ptr(scale, "float *"),
+            pointer(ffi, values, "int8_t *"),
+            pointer(ffi, scale, "float *"),
         )
     )
     return values, scale
@@ -203,13 +205,17 @@ def unpack(name: str, data: np.ndarray, rows: int, cols: int) -> tuple[np.ndarra
 
 def dequantize(name: str, data: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Packed bytes of any type -> float32 [rows, cols] (ternary/sign: value * row scale)."""
-    t = tensor_type(name)
-    data = _checked_bytes(t, data, rows, cols)
+    data = checked_bytes(name, data, rows, cols)
     out = np.empty((rows, cols), dtype=np.float32)
-    _, lib = library()
+    ffi, lib = library()
     check(
         lib.bl_dequantize(
-            name.encode(), _ptr(data, "void *"), data.size, rows, cols, _ptr(out, "float *")
+            name.encode(),
+            pointer(ffi, data, "void *"),
+            data.size,
+            rows,
+            cols,
+            pointer(ffi, out, "float *"),
         )
     )
     return out
