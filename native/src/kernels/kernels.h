@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 #include "bitllm.h"
-#include "../core/activations.h"
-#include "../types/types.h"
+#include "base/activations.h"
+#include "types/types.h"
 
 typedef struct bl_gemm_task {
     const uint8_t *w;   /* first weight row of the slice                   */

@@ -1,7 +1,7 @@
 /* The table of all tensor types; adding a type adds a row here. */
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "types.h"
 
 static const bl_type_traits *const registry[BL_TYPE_COUNT] = {
