@@ -1,7 +1,7 @@
 /* The CUDA entries of bitllm.h and the CUDA backend row in a library built
  * without CUDA: each one reports that, so callers get a clear error instead
  * of a missing symbol. */
-#include "error.h"
+#include "base/error.h"
 #include "../model/backend.h"
 
 static int no_cuda(void) {

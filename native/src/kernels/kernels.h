@@ -6,8 +6,9 @@
  * them); float and quant kinds write float32 results.
  *
  * Names follow bl_<gemv|gemm>_<type>_<act>_<algo>__<isa>, e.g.
- * bl_gemv_bt2_i8_mad__avx512. Each ISA registers the rows it implements with
- * bl_kernels_register_<isa>(); slots it leaves empty keep the scalar kernel. */
+ * bl_gemv_bt2_i8_mad__avx512 (tests/native/test_kernel_names.py checks them).
+ * Each ISA lists the kernels it implements in one table of rows,
+ * kernels/<isa>/register.c; slots it leaves empty keep the scalar kernel. */
 #ifndef BL_KERNELS_H
 #define BL_KERNELS_H
 
@@ -15,8 +16,8 @@
 #include <stdint.h>
 
 #include "bitllm.h"
-#include "../core/activations.h"
-#include "../types/types.h"
+#include "base/activations.h"
+#include "types/types.h"
 
 typedef struct bl_gemm_task {
     const uint8_t *w;   /* first weight row of the slice                   */
@@ -28,7 +29,9 @@ typedef struct bl_gemm_task {
     size_t out_stride;  /* elements between activation rows of out         */
 } bl_gemm_task;
 
-typedef void (*bl_gemm_fn)(const bl_gemm_task *task);
+/* A kernel's function type: register.c files declare kernels with it. */
+typedef void bl_gemm_kernel(const bl_gemm_task *task);
+typedef bl_gemm_kernel *bl_gemm_fn;
 
 /* gemv: x->n == 1 (decode); gemm: any x->n (prompt processing). */
 typedef struct bl_kernel {
@@ -61,17 +64,36 @@ bl_gemm_fn bl_kernel_pick(const bl_kernel_table *t, bl_type_id type, bl_act_form
 /* Which activation format a type's kernels take. */
 bl_act_format bl_act_format_for(bl_kind kind, int act_bits);
 
-void bl_kernels_register_scalar(bl_kernel_table *t);
-void bl_kernels_register_avx2(bl_kernel_table *t);
-void bl_kernels_register_avx512(bl_kernel_table *t);
-void bl_kernels_register_neon(bl_kernel_table *t);
-void bl_kernels_register_neon_dotprod(bl_kernel_table *t);
+/* One row of an ISA's table: the kernels of one (type, act, algo) slot. A GEMM
+ * kernel may fill the GEMV slot too: it takes any number of rows. */
+typedef struct bl_kernel_row {
+    bl_type_id type;
+    bl_act_format act;
+    bl_algo algo;
+    bl_gemm_fn gemv, gemm;
+} bl_kernel_row;
 
-/* Sets both GEMV and GEMM slots of one (type, act, algo) row. */
-static inline void bl_kernel_set(bl_kernel_table *t, bl_type_id type, bl_act_format act,
-                                 bl_algo algo, bl_gemm_fn gemv, bl_gemm_fn gemm) {
-    t->k[type][act][algo].gemv = gemv;
-    t->k[type][act][algo].gemm = gemm;
-}
+/* From min_rows activation rows on, AUTO runs the (type, act) LUT GEMM. */
+typedef struct bl_auto_lut_row {
+    bl_type_id type;
+    bl_act_format act;
+    size_t min_rows;
+} bl_auto_lut_row;
+
+/* What an ISA puts in its table (kernels/<isa>/register.c): rows are data, and
+ * init (NULL if none) fills constant tables its kernels read; the registry
+ * calls it when it builds the table, so only once CPUID said yes. */
+typedef struct bl_isa_kernels {
+    const bl_kernel_row *rows;
+    size_t n_rows;
+    const bl_auto_lut_row *auto_lut;
+    size_t n_auto_lut;
+    void (*init)(void);
+} bl_isa_kernels;
+
+extern const bl_isa_kernels bl_kernels_scalar, bl_kernels_avx2, bl_kernels_avx512,
+    bl_kernels_neon, bl_kernels_neon_dotprod;
+
+#define BL_COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
 #endif

@@ -293,33 +293,19 @@ LUT_INLINE void lut_gemm_run(const bl_gemm_task *t, bl_type_id type, int wide, b
 /* The LUT kernels of one type for isa: GEMV the including file's
  * lut_gemv(t, type, act_bytes), GEMM lut_gemm_run. */
 #define LUT_TYPE_KERNELS(isa, type, TYPE)                                                        \
-    static void bl_gemv_##type##_i8_lut__##isa(const bl_gemm_task *t) { lut_gemv(t, TYPE, 1); } \
-    static void bl_gemv_##type##_i16_lut__##isa(const bl_gemm_task *t) {                        \
-        lut_gemv(t, TYPE, 2);                                                                    \
-    }                                                                                            \
-    static void bl_gemm_##type##_i8_lut__##isa(const bl_gemm_task *t) {                         \
+    void bl_gemv_##type##_i8_lut__##isa(const bl_gemm_task *t) { lut_gemv(t, TYPE, 1); }        \
+    void bl_gemv_##type##_i16_lut__##isa(const bl_gemm_task *t) { lut_gemv(t, TYPE, 2); }       \
+    void bl_gemm_##type##_i8_lut__##isa(const bl_gemm_task *t) {                                \
         lut_gemm_run(t, TYPE, 0, bl_gemv_##type##_i8_lut__##isa);                                \
     }                                                                                            \
-    static void bl_gemm_##type##_i16_lut__##isa(const bl_gemm_task *t) {                        \
+    void bl_gemm_##type##_i16_lut__##isa(const bl_gemm_task *t) {                               \
         lut_gemm_run(t, TYPE, 1, bl_gemv_##type##_i16_lut__##isa);                               \
-    }                                                                                            \
-    static void register_##type##_lut(bl_kernel_table *t) {                                      \
-        bl_kernel_set(t, TYPE, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_##type##_i8_lut__##isa,           \
-                      bl_gemm_##type##_i8_lut__##isa);                                           \
-        bl_kernel_set(t, TYPE, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_##type##_i16_lut__##isa,         \
-                      bl_gemm_##type##_i16_lut__##isa);                                          \
     }
 
-/* Every LUT kernel of isa (bl_<gemv|gemm>_<type>_<i8|i16>_lut__<isa>) and
- * bl_kernels_register_<isa>_lut, which puts them in the table. */
+/* Every LUT kernel of isa: bl_<gemv|gemm>_<type>_<i8|i16>_lut__<isa>. */
 #define LUT_KERNELS(isa)                                                                         \
     LUT_TYPE_KERNELS(isa, bt2, BL_TYPE_BT2)                                                      \
     LUT_TYPE_KERNELS(isa, bt1, BL_TYPE_BT1)                                                      \
-    LUT_TYPE_KERNELS(isa, bs1, BL_TYPE_BS1)                                                      \
-    void bl_kernels_register_##isa##_lut(bl_kernel_table *t) {                                   \
-        register_bt2_lut(t);                                                                     \
-        register_bt1_lut(t);                                                                     \
-        register_bs1_lut(t);                                                                     \
-    }
+    LUT_TYPE_KERNELS(isa, bs1, BL_TYPE_BS1)
 
 #endif

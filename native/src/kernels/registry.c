@@ -1,30 +1,28 @@
 /* Builds one kernel table per ISA on first use. An ISA's table starts from
- * the scalar rows, takes the rows the ISA registers, and fills each AUTO slot
- * the ISA left open with its MAD kernel (or LUT, where only that exists).
- * A register function is compiled with its ISA's flags and may itself run
- * that ISA's instructions (the compiler vectorizes its stores), so a table is
- * built only when asked for, and callers ask only after CPUID said yes. */
+ * the scalar rows, takes the rows the ISA lists (kernels/<isa>/register.c),
+ * and fills each AUTO slot the ISA left open with its MAD kernel (or LUT,
+ * where only that exists). The rows are data, but an ISA's init is compiled
+ * with its flags, so a table is built only when asked for, and callers ask
+ * only after CPUID said yes. */
 #include <pthread.h>
 #include <string.h>
 
 #include "kernels.h"
 
-typedef void (*register_fn)(bl_kernel_table *);
-
-/* The ISAs compiled into this library and their register functions. */
-static const register_fn registrars[BL_ISA_COUNT] = {
-    [BL_ISA_SCALAR] = bl_kernels_register_scalar,
+/* The ISAs compiled into this library. */
+static const bl_isa_kernels *const compiled[BL_ISA_COUNT] = {
+    [BL_ISA_SCALAR] = &bl_kernels_scalar,
 #ifdef BL_HAVE_AVX2
-    [BL_ISA_AVX2] = bl_kernels_register_avx2,
+    [BL_ISA_AVX2] = &bl_kernels_avx2,
 #endif
 #ifdef BL_HAVE_AVX512
-    [BL_ISA_AVX512] = bl_kernels_register_avx512,
+    [BL_ISA_AVX512] = &bl_kernels_avx512,
 #endif
 #ifdef BL_HAVE_NEON
-    [BL_ISA_NEON] = bl_kernels_register_neon,
+    [BL_ISA_NEON] = &bl_kernels_neon,
 #endif
 #ifdef BL_HAVE_NEON_DOTPROD
-    [BL_ISA_NEON_DOTPROD] = bl_kernels_register_neon_dotprod,
+    [BL_ISA_NEON_DOTPROD] = &bl_kernels_neon_dotprod,
 #endif
 };
 
@@ -45,8 +43,21 @@ static void fill_auto(bl_kernel_table *t) {
     }
 }
 
+/* Later rows of a slot replace earlier ones. */
+static void add(bl_kernel_table *t, const bl_isa_kernels *isa) {
+    if (isa->init) isa->init();
+    for (size_t i = 0; i < isa->n_rows; i++) {
+        const bl_kernel_row *row = &isa->rows[i];
+        t->k[row->type][row->act][row->algo] = (bl_kernel){row->gemv, row->gemm};
+    }
+    for (size_t i = 0; i < isa->n_auto_lut; i++) {
+        const bl_auto_lut_row *row = &isa->auto_lut[i];
+        t->auto_lut_min_rows[row->type][row->act] = row->min_rows;
+    }
+}
+
 static void build_scalar(void) {
-    bl_kernels_register_scalar(&tables[BL_ISA_SCALAR]);
+    add(&tables[BL_ISA_SCALAR], &bl_kernels_scalar);
     fill_auto(&tables[BL_ISA_SCALAR]);
 }
 
@@ -57,7 +68,7 @@ static void build(bl_isa isa) {
         for (int act = 0; act < BL_ACT_COUNT; act++)
             memset(&t->k[type][act][BL_ALGO_AUTO], 0, sizeof(bl_kernel));
     memset(t->auto_lut_min_rows, 0, sizeof t->auto_lut_min_rows);
-    registrars[isa](t);
+    add(t, compiled[isa]);
     fill_auto(t);
 }
 
@@ -75,7 +86,7 @@ static void (*const builders[BL_ISA_COUNT])(void) = {
 };
 
 int bl_kernels_compiled(bl_isa isa) {
-    return isa >= 0 && isa < BL_ISA_COUNT && registrars[isa] != NULL;
+    return isa >= 0 && isa < BL_ISA_COUNT && compiled[isa] != NULL;
 }
 
 const bl_kernel_table *bl_kernels_for(bl_isa isa) {

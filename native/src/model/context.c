@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "context.h"
-#include "error.h"
+#include "base/error.h"
 #include "ops/attention.h"
 
 /* tokens per forward pass: enough for the GEMM kernels, bounded scratch */

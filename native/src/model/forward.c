@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "context.h"
-#include "error.h"
+#include "base/error.h"
 #include "ops/attention.h"
 
 #define MAX_SHARED 3 /* projections reading one input: q, k, v */

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define GGUF_MAGIC "GGUF"
 #define DEFAULT_ALIGNMENT 32

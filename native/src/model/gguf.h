@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../types/types.h"
+#include "types/types.h"
 
 /* Metadata value types, numbered as in the format. */
 typedef enum bl_gguf_value_type {

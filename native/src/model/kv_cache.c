@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "bitllm.h"
-#include "error.h"
-#include "fp16.h"
-#include "types.h"
+#include "base/error.h"
+#include "types/fp16.h"
+#include "types/types.h"
 
 #define Q8_BLOCK 32
 #define Q8_BLOCK_BYTES 34

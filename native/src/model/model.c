@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "model.h"
-#include "threadpool.h"
+#include "base/threadpool.h"
 
 #define MAX_SIZE (1 << 26)  /* bound on every size hyperparameter */
 #define MAX_ARCH_NAME 64

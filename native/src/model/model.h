@@ -4,9 +4,9 @@
 #define BL_MODEL_H
 
 #include "bitllm.h"
-#include "../core/linear.h"
+#include "linalg/linear.h"
 #include "backend.h"
-#include "../ops/ops.h"
+#include "ops/ops.h"
 #include "gguf.h"
 
 /* What sets one architecture apart. A row of the table in arch.c; the file's

@@ -12,10 +12,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "attention_chunk.h"
 #include "bitllm.h"
-#include "threadpool.h"
-#include "vec.h"
+#include "base/threadpool.h"
+#include "base/vec.h"
 
 #define TILE_ROWS 16   /* query rows sharing each converted K/V row in prefill   */
 #define DECODE_ROWS 4  /* calls of at most this many rows may split positions    */

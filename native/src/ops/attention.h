@@ -24,11 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/attention_chunk.h"
 #include "model/kv_cache.h"
 
 struct bl_pool;
-
-#define BL_ATTN_CHUNK 256 /* positions per chunk; boundaries at multiples of it */
 
 typedef struct bl_attention {
     const float *q;                     /* [n, n_head * head_dim] (RoPE applied)  */

@@ -4,9 +4,9 @@
 
 #include "attention.h"
 #include "bitllm.h"
-#include "error.h"
-#include "threadpool.h"
-#include "linear.h"
+#include "base/error.h"
+#include "base/threadpool.h"
+#include "linalg/linear.h"
 
 static int check_rows(const int32_t *pos, const int32_t *seq, int32_t n, int32_t n_seq,
                       int32_t n_ctx) {

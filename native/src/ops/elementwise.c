@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "ops.h"
-#include "vec.h"
+#include "base/vec.h"
 
 void bl_add(float *restrict x, const float *restrict y, size_t count) {
     for (size_t i = 0; i < count; i++) x[i] += y[i];

@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "ops.h"
-#include "vec.h"
+#include "base/vec.h"
 
 BL_VECTOR_CLONES
 void bl_rmsnorm(float *out, const float *x, const float *weight, size_t rows, size_t cols,

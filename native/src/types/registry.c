@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "types.h"
 
 static const bl_type_traits *const registry[BL_TYPE_COUNT] = {

@@ -1,3 +1,3 @@
 /* The attention chunk kernel with AVX2, FMA and F16C (also run on AVX-512 CPUs). */
 #define BL_ATTN_CHUNK_FN bl_attn_chunk__avx2
-#include "ops/attention_chunk_body.h"
+#include "../attention_chunk_body.h"

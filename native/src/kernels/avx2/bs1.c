@@ -261,14 +261,7 @@ static void i16_one(const bl_gemm_task *t, size_t r, size_t n, const void *plane
 static const bs1_kernel i8_kernel = {256, planes_i8, i8_rows, i8_tokens, i8_one};
 static const bs1_kernel i16_kernel = {512, planes_i16, i16_rows, i16_tokens, i16_one};
 
-static void bl_gemv_bs1_i8_mad__avx2(const bl_gemm_task *t) { run_chunks(t, &i8_kernel, 0, 1); }
-static void bl_gemm_bs1_i8_mad__avx2(const bl_gemm_task *t) { run_gemm(t, &i8_kernel); }
-static void bl_gemv_bs1_i16_mad__avx2(const bl_gemm_task *t) { run_chunks(t, &i16_kernel, 0, 1); }
-static void bl_gemm_bs1_i16_mad__avx2(const bl_gemm_task *t) { run_gemm(t, &i16_kernel); }
-
-void bl_kernels_register_avx2_bs1(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_BS1, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bs1_i8_mad__avx2,
-                  bl_gemm_bs1_i8_mad__avx2);
-    bl_kernel_set(t, BL_TYPE_BS1, BL_ACT_I16, BL_ALGO_MAD, bl_gemv_bs1_i16_mad__avx2,
-                  bl_gemm_bs1_i16_mad__avx2);
-}
+void bl_gemv_bs1_i8_mad__avx2(const bl_gemm_task *t) { run_chunks(t, &i8_kernel, 0, 1); }
+void bl_gemm_bs1_i8_mad__avx2(const bl_gemm_task *t) { run_gemm(t, &i8_kernel); }
+void bl_gemv_bs1_i16_mad__avx2(const bl_gemm_task *t) { run_chunks(t, &i16_kernel, 0, 1); }
+void bl_gemm_bs1_i16_mad__avx2(const bl_gemm_task *t) { run_gemm(t, &i16_kernel); }

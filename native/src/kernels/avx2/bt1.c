@@ -130,10 +130,3 @@ ALWAYS_INLINE void tile_i16(const bl_gemm_task *t, size_t row, int rows, size_t 
 BL_AVX2_ROWS_OR_TOKENS_KERNELS(tile_i8, bl_gemv_bt1_i8_mad__avx2, bl_gemm_bt1_i8_mad__avx2)
 BL_AVX2_ROWS_OR_TOKENS_KERNELS(tile_i16, bl_gemv_bt1_i16_mad__avx2,
                                bl_gemm_bt1_i16_mad__avx2)
-
-void bl_kernels_register_avx2_bt1(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_BT1, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt1_i8_mad__avx2,
-                  bl_gemm_bt1_i8_mad__avx2);
-    bl_kernel_set(t, BL_TYPE_BT1, BL_ACT_I16, BL_ALGO_MAD, bl_gemv_bt1_i16_mad__avx2,
-                  bl_gemm_bt1_i16_mad__avx2);
-}

@@ -105,24 +105,15 @@ static const bl_avx2_gemm_tiles f16_tiles = {GEMM_ROWS, GEMM_TOKENS, f16_block,
 static const bl_avx2_gemm_tiles bf16_tiles = {GEMM_ROWS, GEMM_TOKENS, bf16_block,
                                               bf16_tokens, bf16_one};
 
-static void bl_gemv_f32_f32_mad__avx2(const bl_gemm_task *t) {
+void bl_gemv_f32_f32_mad__avx2(const bl_gemm_task *t) {
     bl_avx2_gemv(t, GEMV_ROWS, f32_rows, f32_one);
 }
-static void bl_gemm_f32_f32_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &f32_tiles); }
-static void bl_gemv_f16_f32_mad__avx2(const bl_gemm_task *t) {
+void bl_gemm_f32_f32_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &f32_tiles); }
+void bl_gemv_f16_f32_mad__avx2(const bl_gemm_task *t) {
     bl_avx2_gemv(t, GEMV_ROWS, f16_rows, f16_one);
 }
-static void bl_gemm_f16_f32_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &f16_tiles); }
-static void bl_gemv_bf16_f32_mad__avx2(const bl_gemm_task *t) {
+void bl_gemm_f16_f32_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &f16_tiles); }
+void bl_gemv_bf16_f32_mad__avx2(const bl_gemm_task *t) {
     bl_avx2_gemv(t, GEMV_ROWS, bf16_rows, bf16_one);
 }
-static void bl_gemm_bf16_f32_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &bf16_tiles); }
-
-void bl_kernels_register_avx2_float(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_F32, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_f32_f32_mad__avx2,
-                  bl_gemm_f32_f32_mad__avx2);
-    bl_kernel_set(t, BL_TYPE_F16, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_f16_f32_mad__avx2,
-                  bl_gemm_f16_f32_mad__avx2);
-    bl_kernel_set(t, BL_TYPE_BF16, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_bf16_f32_mad__avx2,
-                  bl_gemm_bf16_f32_mad__avx2);
-}
+void bl_gemm_bf16_f32_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &bf16_tiles); }

@@ -97,18 +97,11 @@ static const bl_avx2_gemm_tiles q8_0_tiles = {1, BL_AVX2_TILE_TOKENS, q8_0_token
 static const bl_avx2_gemm_tiles q4_0_tiles = {1, BL_AVX2_TILE_TOKENS, q4_0_tokens, q4_0_tokens,
                                               q4_0_one};
 
-static void bl_gemv_q8_0_q8_mad__avx2(const bl_gemm_task *t) {
+void bl_gemv_q8_0_q8_mad__avx2(const bl_gemm_task *t) {
     bl_avx2_gemv(t, BL_AVX2_TILE_ROWS, q8_0_rows, q8_0_one);
 }
-static void bl_gemm_q8_0_q8_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &q8_0_tiles); }
-static void bl_gemv_q4_0_q8_mad__avx2(const bl_gemm_task *t) {
+void bl_gemm_q8_0_q8_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &q8_0_tiles); }
+void bl_gemv_q4_0_q8_mad__avx2(const bl_gemm_task *t) {
     bl_avx2_gemv(t, BL_AVX2_TILE_ROWS, q4_0_rows, q4_0_one);
 }
-static void bl_gemm_q4_0_q8_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &q4_0_tiles); }
-
-void bl_kernels_register_avx2_quant(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_Q8_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q8_0_q8_mad__avx2,
-                  bl_gemm_q8_0_q8_mad__avx2);
-    bl_kernel_set(t, BL_TYPE_Q4_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q4_0_q8_mad__avx2,
-                  bl_gemm_q4_0_q8_mad__avx2);
-}
+void bl_gemm_q4_0_q8_mad__avx2(const bl_gemm_task *t) { bl_avx2_gemm(t, &q4_0_tiles); }

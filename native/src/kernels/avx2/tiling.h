@@ -61,9 +61,9 @@ static inline void bl_avx2_gemm(const bl_gemm_task *t, const bl_avx2_gemm_tiles 
     static void tile##_one(const bl_gemm_task *t, size_t r, size_t n) { tile(t, r, 1, n, 1); }   \
     static const bl_avx2_gemm_tiles tile##_tiles = {1, BL_AVX2_TILE_TOKENS, tile##_tokens,        \
                                                     tile##_tokens, tile##_one};                   \
-    static void gemv(const bl_gemm_task *t) {                                                     \
+    void gemv(const bl_gemm_task *t) {                                                            \
         bl_avx2_gemv(t, BL_AVX2_TILE_ROWS, tile##_rows, tile##_one);                              \
     }                                                                                             \
-    static void gemm(const bl_gemm_task *t) { bl_avx2_gemm(t, &tile##_tiles); }
+    void gemm(const bl_gemm_task *t) { bl_avx2_gemm(t, &tile##_tiles); }
 
 #endif

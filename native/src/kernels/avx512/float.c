@@ -69,30 +69,21 @@ BL_INLINE void float_tile(const bl_gemm_task *t, size_t r, size_t tok, const int
     bl_store_float_tile(t, acc, r, tok, rows, tokens);
 }
 
-static void bl_gemv_f32_f32_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_f32_f32_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemv(t, float_tile, F32);
 }
-static void bl_gemm_f32_f32_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_f32_f32_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemm(t, float_tile, F32);
 }
-static void bl_gemv_f16_f32_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_f16_f32_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemv(t, float_tile, F16);
 }
-static void bl_gemm_f16_f32_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_f16_f32_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemm(t, float_tile, F16);
 }
-static void bl_gemv_bf16_f32_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_bf16_f32_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemv(t, float_tile, BF16);
 }
-static void bl_gemm_bf16_f32_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_bf16_f32_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemm(t, float_tile, BF16);
-}
-
-void bl_kernels_register_avx512_float(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_F32, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_f32_f32_mad__avx512,
-                  bl_gemm_f32_f32_mad__avx512);
-    bl_kernel_set(t, BL_TYPE_F16, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_f16_f32_mad__avx512,
-                  bl_gemm_f16_f32_mad__avx512);
-    bl_kernel_set(t, BL_TYPE_BF16, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_bf16_f32_mad__avx512,
-                  bl_gemm_bf16_f32_mad__avx512);
 }

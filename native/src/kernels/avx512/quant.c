@@ -29,11 +29,11 @@ typedef struct pair_acts {
     __m512i start; /* -bias * sum / 8 in each lane of the block           */
 } pair_acts;
 
-/* Byte index vectors, filled once at registration. */
+/* Byte index vectors, filled once when the avx512 table is built (register.c). */
 static _Alignas(64) uint8_t q8_0_weights[64], q8_0_scales[64], q4_0_nibbles[64],
     q4_0_scales[64], act_bytes[64];
 
-static void index_tables_init(void) {
+void bl_avx512_quant_tables_init(void) {
     for (int i = 0; i < 64; i++) {
         int word = i / 2, byte = i % 2;
         /* q8_0 pair: block 0 = bytes 0-33, block 1 = bytes 34-67; the second
@@ -145,23 +145,15 @@ BL_INLINE void quant_tile(const bl_gemm_task *t, size_t r, size_t tok, const int
     bl_store_float_tile(t, acc, r, tok, rows, tokens);
 }
 
-static void bl_gemv_q8_0_q8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_q8_0_q8_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemv(t, quant_tile, Q8_0);
 }
-static void bl_gemm_q8_0_q8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_q8_0_q8_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemm(t, quant_tile, Q8_0);
 }
-static void bl_gemv_q4_0_q8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_q4_0_q8_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemv(t, quant_tile, Q4_0);
 }
-static void bl_gemm_q4_0_q8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_q4_0_q8_mad__avx512(const bl_gemm_task *t) {
     bl_float_gemm(t, quant_tile, Q4_0);
-}
-
-void bl_kernels_register_avx512_quant(bl_kernel_table *t) {
-    index_tables_init();
-    bl_kernel_set(t, BL_TYPE_Q8_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q8_0_q8_mad__avx512,
-                  bl_gemm_q8_0_q8_mad__avx512);
-    bl_kernel_set(t, BL_TYPE_Q4_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q4_0_q8_mad__avx512,
-                  bl_gemm_q4_0_q8_mad__avx512);
 }

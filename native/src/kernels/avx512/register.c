@@ -1,14 +1,80 @@
 /* The avx512 rows of the kernel table. */
 #include "../kernels.h"
 
-void bl_kernels_register_avx512_mad(bl_kernel_table *t);
-void bl_kernels_register_avx512_lut(bl_kernel_table *t);
+bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512,
+    bl_gemv_bt2_i16_mad__avx512, bl_gemm_bt2_i16_mad__avx512,
+    bl_gemv_bt1_i8_mad__avx512, bl_gemm_bt1_i8_mad__avx512,
+    bl_gemv_bt1_i16_mad__avx512, bl_gemm_bt1_i16_mad__avx512,
+    bl_gemv_bs1_i8_mad__avx512, bl_gemm_bs1_i8_mad__avx512,
+    bl_gemv_bs1_i16_mad__avx512, bl_gemm_bs1_i16_mad__avx512,
+    bl_gemv_f32_f32_mad__avx512, bl_gemm_f32_f32_mad__avx512,
+    bl_gemv_f16_f32_mad__avx512, bl_gemm_f16_f32_mad__avx512,
+    bl_gemv_bf16_f32_mad__avx512, bl_gemm_bf16_f32_mad__avx512,
+    bl_gemv_q8_0_q8_mad__avx512, bl_gemm_q8_0_q8_mad__avx512,
+    bl_gemv_q4_0_q8_mad__avx512, bl_gemm_q4_0_q8_mad__avx512,
+    bl_gemv_bt2_i8_lut__avx512, bl_gemm_bt2_i8_lut__avx512,
+    bl_gemv_bt2_i16_lut__avx512, bl_gemm_bt2_i16_lut__avx512,
+    bl_gemv_bt1_i8_lut__avx512, bl_gemm_bt1_i8_lut__avx512,
+    bl_gemv_bt1_i16_lut__avx512, bl_gemm_bt1_i16_lut__avx512,
+    bl_gemv_bs1_i8_lut__avx512, bl_gemm_bs1_i8_lut__avx512,
+    bl_gemv_bs1_i16_lut__avx512, bl_gemm_bs1_i16_lut__avx512;
 
-void bl_kernels_register_avx512(bl_kernel_table *t) {
-    bl_kernels_register_avx512_mad(t);
-    bl_kernels_register_avx512_lut(t);
-    /* Batched GEMM: the LUT kernels win from one full token tile on
-     * (BENCHMARKS.md, kernel table); GEMV stays multiply-add. */
-    t->auto_lut_min_rows[BL_TYPE_BS1][BL_ACT_I8] = 32;
-    t->auto_lut_min_rows[BL_TYPE_BS1][BL_ACT_I16] = 16;
+void bl_avx512_bt1_tables_init(void);
+void bl_avx512_quant_tables_init(void);
+
+static void init(void) {
+    bl_avx512_bt1_tables_init();
+    bl_avx512_quant_tables_init();
 }
+
+static const bl_kernel_row rows[] = {
+    {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt2_i8_mad__avx512,
+     bl_gemm_bt2_i8_mad__avx512},
+    {BL_TYPE_BT2, BL_ACT_I16, BL_ALGO_MAD, bl_gemv_bt2_i16_mad__avx512,
+     bl_gemm_bt2_i16_mad__avx512},
+    {BL_TYPE_BT1, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt1_i8_mad__avx512,
+     bl_gemm_bt1_i8_mad__avx512},
+    {BL_TYPE_BT1, BL_ACT_I16, BL_ALGO_MAD, bl_gemv_bt1_i16_mad__avx512,
+     bl_gemm_bt1_i16_mad__avx512},
+    {BL_TYPE_BS1, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bs1_i8_mad__avx512,
+     bl_gemm_bs1_i8_mad__avx512},
+    {BL_TYPE_BS1, BL_ACT_I16, BL_ALGO_MAD, bl_gemv_bs1_i16_mad__avx512,
+     bl_gemm_bs1_i16_mad__avx512},
+    {BL_TYPE_F32, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_f32_f32_mad__avx512,
+     bl_gemm_f32_f32_mad__avx512},
+    {BL_TYPE_F16, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_f16_f32_mad__avx512,
+     bl_gemm_f16_f32_mad__avx512},
+    {BL_TYPE_BF16, BL_ACT_F32, BL_ALGO_MAD, bl_gemv_bf16_f32_mad__avx512,
+     bl_gemm_bf16_f32_mad__avx512},
+    {BL_TYPE_Q8_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q8_0_q8_mad__avx512,
+     bl_gemm_q8_0_q8_mad__avx512},
+    {BL_TYPE_Q4_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q4_0_q8_mad__avx512,
+     bl_gemm_q4_0_q8_mad__avx512},
+    {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bt2_i8_lut__avx512,
+     bl_gemm_bt2_i8_lut__avx512},
+    {BL_TYPE_BT2, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bt2_i16_lut__avx512,
+     bl_gemm_bt2_i16_lut__avx512},
+    {BL_TYPE_BT1, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bt1_i8_lut__avx512,
+     bl_gemm_bt1_i8_lut__avx512},
+    {BL_TYPE_BT1, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bt1_i16_lut__avx512,
+     bl_gemm_bt1_i16_lut__avx512},
+    {BL_TYPE_BS1, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bs1_i8_lut__avx512,
+     bl_gemm_bs1_i8_lut__avx512},
+    {BL_TYPE_BS1, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bs1_i16_lut__avx512,
+     bl_gemm_bs1_i16_lut__avx512},
+};
+
+/* Batched GEMM: the LUT kernels win from one full token tile on
+ * (BENCHMARKS.md, kernel table); GEMV stays multiply-add. */
+static const bl_auto_lut_row auto_lut[] = {
+    {BL_TYPE_BS1, BL_ACT_I8, 32},
+    {BL_TYPE_BS1, BL_ACT_I16, 16},
+};
+
+const bl_isa_kernels bl_kernels_avx512 = {
+    .rows = rows,
+    .n_rows = BL_COUNT(rows),
+    .auto_lut = auto_lut,
+    .n_auto_lut = BL_COUNT(auto_lut),
+    .init = init,
+};

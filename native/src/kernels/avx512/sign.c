@@ -91,7 +91,7 @@ BL_INLINE void sign_step_i8(__m512i acc[GEMV_ROWS][4], const uint8_t *const w[GE
     }
 }
 
-static void bl_gemv_bs1_i8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_bs1_i8_mad__avx512(const bl_gemm_task *t) {
     _Alignas(64) uint8_t xt[SIGN_CHUNK_COLS];
     size_t ahead = bl_prefetch_ahead(GEMV_ROWS * t->w_row_bytes);
     __m512i bit[4];
@@ -119,7 +119,7 @@ static void bl_gemv_bs1_i8_mad__avx512(const bl_gemm_task *t) {
     }
 }
 
-static void bl_gemv_bs1_i16_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_bs1_i16_mad__avx512(const bl_gemm_task *t) {
     const uint8_t *x = t->x->data;
     const __m512i ones = _mm512_set1_epi16(1);
     for (size_t r = 0; r < t->rows; r += GEMV_ROWS) {
@@ -154,16 +154,9 @@ static void decode_bs1(const uint8_t *row, size_t first_col, size_t cols, uint8_
 }
 
 /* The shared GEMM reads x as I8 or I16 from the task; both widths share it. */
-static void bl_gemm_bs1_i8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_bs1_i8_mad__avx512(const bl_gemm_task *t) {
     bl_avx512_int_gemm(t, decode_bs1, BL_CODES_SIGN);
 }
-static void bl_gemm_bs1_i16_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_bs1_i16_mad__avx512(const bl_gemm_task *t) {
     bl_avx512_int_gemm(t, decode_bs1, BL_CODES_SIGN);
-}
-
-void bl_kernels_register_avx512_sign(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_BS1, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bs1_i8_mad__avx512,
-                  bl_gemm_bs1_i8_mad__avx512);
-    bl_kernel_set(t, BL_TYPE_BS1, BL_ACT_I16, BL_ALGO_MAD, bl_gemv_bs1_i16_mad__avx512,
-                  bl_gemm_bs1_i16_mad__avx512);
 }

@@ -40,7 +40,7 @@ BL_INLINE void bt2_codes(__m512i q, __m512i codes[4]) {
     codes[3] = _mm512_and_si512(_mm512_srli_epi16(q, 6), three);
 }
 
-static void bl_gemv_bt2_i8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_bt2_i8_mad__avx512(const bl_gemm_task *t) {
     const uint8_t *x = t->x->data;
     size_t blocks = t->cols / 256, ahead = bl_prefetch_ahead(GEMV_ROWS * t->w_row_bytes);
     __m128i offset = _mm_set1_epi32(-t->x->sums[0]);
@@ -80,10 +80,10 @@ static void decode_bt2(const uint8_t *row, size_t first_col, size_t cols, uint8_
 }
 
 /* The shared GEMM reads x as I8 or I16 from the task; both widths share it. */
-static void bl_gemm_bt2_i8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_bt2_i8_mad__avx512(const bl_gemm_task *t) {
     bl_avx512_int_gemm(t, decode_bt2, BL_CODES_TERNARY);
 }
-static void bl_gemm_bt2_i16_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_bt2_i16_mad__avx512(const bl_gemm_task *t) {
     bl_avx512_int_gemm(t, decode_bt2, BL_CODES_TERNARY);
 }
 
@@ -99,7 +99,8 @@ static unsigned bt1_digit(unsigned q, int k) {
     return (((q * pow3[k]) & 255u) * 3) >> 8;
 }
 
-static void bt1_tables_init(void) {
+/* Fills bt1_tables once when the avx512 table is built (register.c). */
+void bl_avx512_bt1_tables_init(void) {
     for (int p = 0; p < 3; p++) {
         for (unsigned i = 0; i < 128; i++) {
             unsigned entry = bt1_digit(i, 2 * p) | bt1_digit(i + 128, 2 * p) << 2;
@@ -152,7 +153,7 @@ BL_INLINE void bt1_codes(const bt1_luts *l, __m512i q, __m512i codes[5]) {
 /* The multiply trick of the header: `now` sums m_k x, `next` sums m_{k+1} x.
  * Per 32-bit lane 3 now - next = 256 * (the lane's digit dot) exactly, and
  * that dot stays far inside int32 (|x| <= 127, 8 products per block). */
-static void bl_gemv_bt1_i8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_bt1_i8_mad__avx512(const bl_gemm_task *t) {
     const uint8_t *x = t->x->data;
     size_t blocks = t->cols / 320, ahead = bl_prefetch_ahead(GEMV_ROWS * t->w_row_bytes);
     __m128i offset = _mm_set1_epi32(-t->x->sums[0]);
@@ -196,10 +197,10 @@ static void decode_bt1(const uint8_t *row, size_t first_col, size_t cols, uint8_
     }
 }
 
-static void bl_gemm_bt1_i8_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_bt1_i8_mad__avx512(const bl_gemm_task *t) {
     bl_avx512_int_gemm(t, decode_bt1, BL_CODES_TERNARY);
 }
-static void bl_gemm_bt1_i16_mad__avx512(const bl_gemm_task *t) {
+void bl_gemm_bt1_i16_mad__avx512(const bl_gemm_task *t) {
     bl_avx512_int_gemm(t, decode_bt1, BL_CODES_TERNARY);
 }
 
@@ -247,7 +248,7 @@ BL_INLINE void bt2_block_i16(__m512i acc[4], const uint8_t *w, const uint8_t *xt
     }
 }
 
-static void bl_gemv_bt2_i16_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_bt2_i16_mad__avx512(const bl_gemm_task *t) {
     _Alignas(64) uint8_t xt[2 * I16_CHUNK_COLS];
     size_t ahead = bl_prefetch_ahead(GEMV_ROWS * t->w_row_bytes);
     for (size_t c0 = 0; c0 < t->cols; c0 += I16_CHUNK_COLS) {
@@ -287,7 +288,7 @@ BL_INLINE __m512i bt1_block_i16(__m512i acc, const bt1_luts *l, const uint8_t *w
     return acc;
 }
 
-static void bl_gemv_bt1_i16_mad__avx512(const bl_gemm_task *t) {
+void bl_gemv_bt1_i16_mad__avx512(const bl_gemm_task *t) {
     _Alignas(64) uint8_t xt[2 * I16_CHUNK_COLS];
     size_t ahead = bl_prefetch_ahead(GEMV_ROWS * t->w_row_bytes);
     const bt1_luts l = bt1_luts_load();
@@ -307,16 +308,4 @@ static void bl_gemv_bt1_i16_mad__avx512(const bl_gemm_task *t) {
             store_ternary_dots(t, r, acc, c0 == 0);
         }
     }
-}
-
-void bl_kernels_register_avx512_ternary(bl_kernel_table *t) {
-    bt1_tables_init();
-    bl_kernel_set(t, BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt2_i8_mad__avx512,
-                  bl_gemm_bt2_i8_mad__avx512);
-    bl_kernel_set(t, BL_TYPE_BT1, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt1_i8_mad__avx512,
-                  bl_gemm_bt1_i8_mad__avx512);
-    bl_kernel_set(t, BL_TYPE_BT2, BL_ACT_I16, BL_ALGO_MAD, bl_gemv_bt2_i16_mad__avx512,
-                  bl_gemm_bt2_i16_mad__avx512);
-    bl_kernel_set(t, BL_TYPE_BT1, BL_ACT_I16, BL_ALGO_MAD, bl_gemv_bt1_i16_mad__avx512,
-                  bl_gemm_bt1_i16_mad__avx512);
 }

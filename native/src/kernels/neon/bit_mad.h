@@ -220,10 +220,10 @@ BL_NEON_INLINE void bit_gemm(const bl_gemm_task *t, bit_type type, bl_act_format
 }
 
 #define BIT_KERNELS(name, type, act)                                                 \
-    static void BL_NEON_FN(gemv_##name##_mad)(const bl_gemm_task *t) {               \
+    void BL_NEON_FN(gemv_##name##_mad)(const bl_gemm_task *t) {               \
         bit_gemm(t, type, act, BIT_GEMV_ROWS, 1);                                    \
     }                                                                                \
-    static void BL_NEON_FN(gemm_##name##_mad)(const bl_gemm_task *t) {               \
+    void BL_NEON_FN(gemm_##name##_mad)(const bl_gemm_task *t) {               \
         bit_gemm(t, type, act, BIT_GEMM_ROWS, bit_gemm_tokens(act));                 \
     }
 
@@ -233,20 +233,5 @@ BIT_KERNELS(bt1_i8, BIT_BT1, BL_ACT_I8)
 BIT_KERNELS(bt1_i16, BIT_BT1, BL_ACT_I16)
 BIT_KERNELS(bs1_i8, BIT_BS1, BL_ACT_I8)
 BIT_KERNELS(bs1_i16, BIT_BS1, BL_ACT_I16)
-
-static void bl_neon_register_bit_mad(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, BL_NEON_FN(gemv_bt2_i8_mad),
-                  BL_NEON_FN(gemm_bt2_i8_mad));
-    bl_kernel_set(t, BL_TYPE_BT2, BL_ACT_I16, BL_ALGO_MAD, BL_NEON_FN(gemv_bt2_i16_mad),
-                  BL_NEON_FN(gemm_bt2_i16_mad));
-    bl_kernel_set(t, BL_TYPE_BT1, BL_ACT_I8, BL_ALGO_MAD, BL_NEON_FN(gemv_bt1_i8_mad),
-                  BL_NEON_FN(gemm_bt1_i8_mad));
-    bl_kernel_set(t, BL_TYPE_BT1, BL_ACT_I16, BL_ALGO_MAD, BL_NEON_FN(gemv_bt1_i16_mad),
-                  BL_NEON_FN(gemm_bt1_i16_mad));
-    bl_kernel_set(t, BL_TYPE_BS1, BL_ACT_I8, BL_ALGO_MAD, BL_NEON_FN(gemv_bs1_i8_mad),
-                  BL_NEON_FN(gemm_bs1_i8_mad));
-    bl_kernel_set(t, BL_TYPE_BS1, BL_ACT_I16, BL_ALGO_MAD, BL_NEON_FN(gemv_bs1_i16_mad),
-                  BL_NEON_FN(gemm_bs1_i16_mad));
-}
 
 #endif

@@ -115,24 +115,15 @@ BL_NEON_INLINE void float_gemm(const bl_gemm_task *t, float_type type, int tile_
 }
 
 #define FLOAT_KERNELS(name, type)                                                    \
-    static void BL_NEON_FN(gemv_##name##_f32_mad)(const bl_gemm_task *t) {           \
+    void BL_NEON_FN(gemv_##name##_f32_mad)(const bl_gemm_task *t) {           \
         float_gemm(t, type, FLOAT_GEMV_ROWS, 1);                                     \
     }                                                                                \
-    static void BL_NEON_FN(gemm_##name##_f32_mad)(const bl_gemm_task *t) {           \
+    void BL_NEON_FN(gemm_##name##_f32_mad)(const bl_gemm_task *t) {           \
         float_gemm(t, type, FLOAT_GEMM_ROWS, FLOAT_GEMM_TOKENS);                     \
     }
 
 FLOAT_KERNELS(f32, FLOAT_F32)
 FLOAT_KERNELS(f16, FLOAT_F16)
 FLOAT_KERNELS(bf16, FLOAT_BF16)
-
-static void bl_neon_register_float_mad(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_F32, BL_ACT_F32, BL_ALGO_MAD, BL_NEON_FN(gemv_f32_f32_mad),
-                  BL_NEON_FN(gemm_f32_f32_mad));
-    bl_kernel_set(t, BL_TYPE_F16, BL_ACT_F32, BL_ALGO_MAD, BL_NEON_FN(gemv_f16_f32_mad),
-                  BL_NEON_FN(gemm_f16_f32_mad));
-    bl_kernel_set(t, BL_TYPE_BF16, BL_ACT_F32, BL_ALGO_MAD, BL_NEON_FN(gemv_bf16_f32_mad),
-                  BL_NEON_FN(gemm_bf16_f32_mad));
-}
 
 #endif

@@ -116,21 +116,14 @@ BL_NEON_INLINE void quant_gemm(const bl_gemm_task *t, quant_type type, int tile_
 }
 
 #define QUANT_KERNELS(name, type)                                                    \
-    static void BL_NEON_FN(gemv_##name##_q8_mad)(const bl_gemm_task *t) {            \
+    void BL_NEON_FN(gemv_##name##_q8_mad)(const bl_gemm_task *t) {            \
         quant_gemm(t, type, QUANT_GEMV_ROWS, 1);                                     \
     }                                                                                \
-    static void BL_NEON_FN(gemm_##name##_q8_mad)(const bl_gemm_task *t) {            \
+    void BL_NEON_FN(gemm_##name##_q8_mad)(const bl_gemm_task *t) {            \
         quant_gemm(t, type, QUANT_GEMM_ROWS, QUANT_GEMM_TOKENS);                     \
     }
 
 QUANT_KERNELS(q8_0, QUANT_Q8_0)
 QUANT_KERNELS(q4_0, QUANT_Q4_0)
-
-static void bl_neon_register_quant_mad(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_Q8_0, BL_ACT_Q8, BL_ALGO_MAD, BL_NEON_FN(gemv_q8_0_q8_mad),
-                  BL_NEON_FN(gemm_q8_0_q8_mad));
-    bl_kernel_set(t, BL_TYPE_Q4_0, BL_ACT_Q8, BL_ALGO_MAD, BL_NEON_FN(gemv_q4_0_q8_mad),
-                  BL_NEON_FN(gemm_q4_0_q8_mad));
-}
 
 #endif

@@ -36,12 +36,7 @@ static void float_gemm(const bl_gemm_task *t, load_fn load) {
     }
 }
 
-static void f32_gemm(const bl_gemm_task *t) { float_gemm(t, load_f32); }
-static void f16_gemm(const bl_gemm_task *t) { float_gemm(t, load_f16); }
-static void bf16_gemm(const bl_gemm_task *t) { float_gemm(t, load_bf16); }
-
-void bl_kernels_register_scalar_float(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_F32, BL_ACT_F32, BL_ALGO_MAD, f32_gemm, f32_gemm);
-    bl_kernel_set(t, BL_TYPE_F16, BL_ACT_F32, BL_ALGO_MAD, f16_gemm, f16_gemm);
-    bl_kernel_set(t, BL_TYPE_BF16, BL_ACT_F32, BL_ALGO_MAD, bf16_gemm, bf16_gemm);
-}
+/* GEMV and GEMM alike. */
+void bl_gemm_f32_f32_mad__scalar(const bl_gemm_task *t) { float_gemm(t, load_f32); }
+void bl_gemm_f16_f32_mad__scalar(const bl_gemm_task *t) { float_gemm(t, load_f16); }
+void bl_gemm_bf16_f32_mad__scalar(const bl_gemm_task *t) { float_gemm(t, load_bf16); }

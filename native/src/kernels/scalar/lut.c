@@ -99,14 +99,22 @@ static void lut_gemm(const bl_gemm_task *t, size_t block_weights, size_t block_b
     }
 }
 
-static void bt2_lut(const bl_gemm_task *t) { lut_gemm(t, 256, 64, bt2_tables, bt2_block); }
-static void bt1_lut(const bl_gemm_task *t) { lut_gemm(t, 320, 64, bt1_tables, bt1_block); }
-static void bs1_lut(const bl_gemm_task *t) { lut_gemm(t, 256, 32, bs1_tables, bs1_block); }
-
-void bl_kernels_register_scalar_lut(bl_kernel_table *t) {
-    for (int act = BL_ACT_I8; act <= BL_ACT_I16; act++) {
-        bl_kernel_set(t, BL_TYPE_BT2, act, BL_ALGO_LUT, bt2_lut, bt2_lut);
-        bl_kernel_set(t, BL_TYPE_BT1, act, BL_ALGO_LUT, bt1_lut, bt1_lut);
-        bl_kernel_set(t, BL_TYPE_BS1, act, BL_ALGO_LUT, bs1_lut, bs1_lut);
-    }
+/* One kernel per activation format, GEMV and GEMM alike (load_block reads x->format). */
+void bl_gemm_bt2_i8_lut__scalar(const bl_gemm_task *t) {
+    lut_gemm(t, 256, 64, bt2_tables, bt2_block);
+}
+void bl_gemm_bt2_i16_lut__scalar(const bl_gemm_task *t) {
+    lut_gemm(t, 256, 64, bt2_tables, bt2_block);
+}
+void bl_gemm_bt1_i8_lut__scalar(const bl_gemm_task *t) {
+    lut_gemm(t, 320, 64, bt1_tables, bt1_block);
+}
+void bl_gemm_bt1_i16_lut__scalar(const bl_gemm_task *t) {
+    lut_gemm(t, 320, 64, bt1_tables, bt1_block);
+}
+void bl_gemm_bs1_i8_lut__scalar(const bl_gemm_task *t) {
+    lut_gemm(t, 256, 32, bs1_tables, bs1_block);
+}
+void bl_gemm_bs1_i16_lut__scalar(const bl_gemm_task *t) {
+    lut_gemm(t, 256, 32, bs1_tables, bs1_block);
 }

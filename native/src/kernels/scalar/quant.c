@@ -41,10 +41,6 @@ static void quant_gemm(const bl_gemm_task *t, size_t block_bytes,
     }
 }
 
-static void q8_0_gemm(const bl_gemm_task *t) { quant_gemm(t, 34, q8_0_block_dot); }
-static void q4_0_gemm(const bl_gemm_task *t) { quant_gemm(t, 18, q4_0_block_dot); }
-
-void bl_kernels_register_scalar_quant(bl_kernel_table *t) {
-    bl_kernel_set(t, BL_TYPE_Q8_0, BL_ACT_Q8, BL_ALGO_MAD, q8_0_gemm, q8_0_gemm);
-    bl_kernel_set(t, BL_TYPE_Q4_0, BL_ACT_Q8, BL_ALGO_MAD, q4_0_gemm, q4_0_gemm);
-}
+/* GEMV and GEMM alike. */
+void bl_gemm_q8_0_q8_mad__scalar(const bl_gemm_task *t) { quant_gemm(t, 34, q8_0_block_dot); }
+void bl_gemm_q4_0_q8_mad__scalar(const bl_gemm_task *t) { quant_gemm(t, 18, q4_0_block_dot); }

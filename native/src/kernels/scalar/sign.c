@@ -2,7 +2,7 @@
  * dot = sum(x) - 2 * sum(x where the bit is set). */
 #include "../kernels.h"
 
-static void bs1_gemm(const bl_gemm_task *t) {
+static void sign_gemm(const bl_gemm_task *t) {
     const bl_activations *x = t->x;
     int32_t *out = t->out;
     for (size_t r = 0; r < t->rows; r++) {
@@ -20,7 +20,6 @@ static void bs1_gemm(const bl_gemm_task *t) {
     }
 }
 
-void bl_kernels_register_scalar_sign(bl_kernel_table *t) {
-    for (int act = BL_ACT_I8; act <= BL_ACT_I16; act++)
-        bl_kernel_set(t, BL_TYPE_BS1, act, BL_ALGO_MAD, bs1_gemm, bs1_gemm);
-}
+/* One kernel per activation format, GEMV and GEMM alike (sign_gemm reads x->format). */
+void bl_gemm_bs1_i8_mad__scalar(const bl_gemm_task *t) { sign_gemm(t); }
+void bl_gemm_bs1_i16_mad__scalar(const bl_gemm_task *t) { sign_gemm(t); }

@@ -43,12 +43,8 @@ static void ternary_gemm(const bl_gemm_task *t, decode_block_fn decode, size_t b
     }
 }
 
-static void bt2_gemm(const bl_gemm_task *t) { ternary_gemm(t, decode_bt2, 256, 64); }
-static void bt1_gemm(const bl_gemm_task *t) { ternary_gemm(t, decode_bt1, 320, 64); }
-
-void bl_kernels_register_scalar_ternary(bl_kernel_table *t) {
-    for (int act = BL_ACT_I8; act <= BL_ACT_I16; act++) {
-        bl_kernel_set(t, BL_TYPE_BT2, act, BL_ALGO_MAD, bt2_gemm, bt2_gemm);
-        bl_kernel_set(t, BL_TYPE_BT1, act, BL_ALGO_MAD, bt1_gemm, bt1_gemm);
-    }
-}
+/* One kernel per activation format, GEMV and GEMM alike (ternary_gemm reads x->format). */
+void bl_gemm_bt2_i8_mad__scalar(const bl_gemm_task *t) { ternary_gemm(t, decode_bt2, 256, 64); }
+void bl_gemm_bt2_i16_mad__scalar(const bl_gemm_task *t) { ternary_gemm(t, decode_bt2, 256, 64); }
+void bl_gemm_bt1_i8_mad__scalar(const bl_gemm_task *t) { ternary_gemm(t, decode_bt1, 320, 64); }
+void bl_gemm_bt1_i16_mad__scalar(const bl_gemm_task *t) { ternary_gemm(t, decode_bt1, 320, 64); }

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../types/types.h"
-#include "error.h"
+#include "types/types.h"
+#include "base/error.h"
 
 static int resolve(const char *type, int64_t rows, int64_t cols, const void *buf,
                    int64_t buf_bytes, const bl_type_traits **out) {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/vec.h"
+#include "vec.h"
 #include "error.h"
 #include "threadpool.h"
 

@@ -1,11 +1,7 @@
-/* Which ISAs this CPU runs (CPUID / hwcaps), and which one AUTO means.
- * $BITLLM_ISA forces one; naming one the CPU lacks is an error, not a crash. */
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
+/* Which ISAs this CPU runs (CPUID / hwcaps), whatever this build compiled in. */
+#include "cpu.h"
 
-#include "../kernels/kernels.h"
-#include "error.h"
+#include <pthread.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -49,50 +45,18 @@ static int cpu_has(bl_isa isa) {
 static int cpu_has(bl_isa isa) { (void)isa; return 0; }
 #endif
 
-static const char *const isa_names[BL_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon",
-                                                    "neon_dotprod"};
-
-const char *bl_isa_name(int isa) {
-    return isa >= 0 && isa < BL_ISA_COUNT ? isa_names[isa] : "unknown";
-}
-
 /* CPUID is slow under some hypervisors (about 15 us here), so the answers are
  * read once per process. */
-static int supported[BL_ISA_COUNT];
+static int runs[BL_ISA_COUNT];
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
 static void probe(void) {
-    supported[BL_ISA_SCALAR] = 1;
-    for (int isa = BL_ISA_SCALAR + 1; isa < BL_ISA_COUNT; isa++)
-        supported[isa] = bl_kernels_compiled((bl_isa)isa) && cpu_has((bl_isa)isa);
+    runs[BL_ISA_SCALAR] = 1;
+    for (int isa = BL_ISA_SCALAR + 1; isa < BL_ISA_COUNT; isa++) runs[isa] = cpu_has((bl_isa)isa);
 }
 
-int bl_isa_supported(int isa) {
+int bl_cpu_runs(int isa) {
     if (isa < 0 || isa >= BL_ISA_COUNT) return 0;
     pthread_once(&probe_once, probe);
-    return supported[isa];
-}
-
-static int best_isa(void) {
-    static const bl_isa preference[] = {BL_ISA_AVX512, BL_ISA_AVX2, BL_ISA_NEON_DOTPROD,
-                                        BL_ISA_NEON};
-    for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++)
-        if (bl_isa_supported(preference[i])) return preference[i];
-    return BL_ISA_SCALAR;
-}
-
-int bl_isa_default(void) {
-    const char *forced = getenv("BITLLM_ISA");
-    if (!forced || !*forced) return best_isa();
-    for (int isa = 0; isa < BL_ISA_COUNT; isa++) {
-        if (strcmp(forced, isa_names[isa]) != 0) continue;
-        if (!bl_isa_supported(isa))
-            return bl_fail(BL_ERR_UNSUPPORTED,
-                           "BITLLM_ISA=%s: this CPU or this build cannot run %s kernels", forced,
-                           forced);
-        return isa;
-    }
-    return bl_fail(BL_ERR_INVALID_ARGUMENT,
-                   "BITLLM_ISA=%s is not an ISA (scalar, avx2, avx512, neon, neon_dotprod)",
-                   forced);
+    return runs[isa];
 }

@@ -1,7 +1,8 @@
-/* Inner loops shared by the ops. Reductions keep VEC_LANES independent partial
- * sums so that compilers vectorize them without reassociating float math. */
-#ifndef BL_OPS_VEC_H
-#define BL_OPS_VEC_H
+/* Inner loops shared by activation quantization and the ops. Reductions keep
+ * VEC_LANES independent partial sums so that compilers vectorize them without
+ * reassociating float math. */
+#ifndef BL_BASE_VEC_H
+#define BL_BASE_VEC_H
 
 #include <stddef.h>
 #include <stdint.h>

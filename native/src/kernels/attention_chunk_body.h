@@ -9,10 +9,9 @@
 #include <string.h>
 
 #include "bitllm.h"
-#include "fp16.h"
-#include "ops/attention.h"
-#include "ops/attention_chunk.h"
-#include "ops/vec.h"
+#include "types/fp16.h"
+#include "attention_chunk.h"
+#include "base/vec.h"
 
 #if defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>

@@ -4,8 +4,8 @@
 
 #include <string.h>
 
-#include "error.h"
-#include "threadpool.h"
+#include "base/error.h"
+#include "base/threadpool.h"
 
 /* Rows handed to a thread are a multiple of this, so SIMD kernels that work
  * on several rows at once see whole groups except at the very end. */

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../kernels/kernels.h"
+#include "kernels/kernels.h"
 
 /* A packed rows x cols matrix in place (e.g. inside an mmapped file). */
 typedef struct bl_weight {

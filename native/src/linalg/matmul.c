@@ -1,9 +1,9 @@
 /* bl_matmul: one product on a caller's buffers, checked argument by argument,
  * run through the same linear path the model uses. */
-#include "activations.h"
-#include "error.h"
+#include "base/activations.h"
+#include "base/error.h"
 #include "linear.h"
-#include "threadpool.h"
+#include "base/threadpool.h"
 
 static int check_args(const char *type, const void *w, int64_t rows, int64_t cols,
                       const float *x, int64_t n, const float *y) {

@@ -1,13 +1,14 @@
-/* The attention chunk kernel (see attention.h): one chunk of positions
- * against a tile of query rows of one sequence and the query heads of one
- * K/V head. One portable body (attention_chunk_body.h) is compiled per ISA
- * under kernels/<isa>/ with that ISA's flags. */
-#ifndef BL_OPS_ATTENTION_CHUNK_H
-#define BL_OPS_ATTENTION_CHUNK_H
+/* The attention chunk kernel (the op is ops/attention.h): one chunk of
+ * positions against a tile of query rows of one sequence and the query heads
+ * of one K/V head. One portable body (attention_chunk_body.h) is compiled per
+ * ISA under kernels/<isa>/ with that ISA's flags. */
+#ifndef BL_KERNELS_ATTENTION_CHUNK_H
+#define BL_KERNELS_ATTENTION_CHUNK_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#define BL_ATTN_CHUNK 256 /* positions per chunk; boundaries at multiples of it */
 #define BL_ATTN_STEP 4 /* positions a kernel converts and uses together */
 
 typedef struct bl_attn_chunk {
