@@ -1,6 +1,6 @@
 """llama.cpp as the oracle: files quantized by llama.cpp's own quantizer, logits from its own
 graph (llama-cpp-python). Other tests call these helpers directly or through the fixtures in
-conftest.py (llama_cpp_file, llama_cpp_logits).
+oracle_fixtures.py (llama_cpp_file, llama_cpp_logits).
 
 A file name says how it was made: `f16` / `bf16` come straight from convert_hf_to_gguf.py;
 a quantized type comes from llama_model_quantize on the f16 file, either `pure` (every 2-D
@@ -32,7 +32,7 @@ QUANT_FTYPES = {
     "q6_k": "Q6_K",
 }
 QUANT_THREADS = 2
-FileFactory = Callable[..., Path]  # the llama_cpp_file fixture (conftest.py)
+FileFactory = Callable[..., Path]  # the llama_cpp_file fixture (oracle_fixtures.py)
 # ggml's type ids (ggml/include/ggml.h) of the types these files hold; the installed gguf-py
 # may predate the newest ones (gguf 0.19.0 has no Q2_0)
 GGML_TYPE_NAMES = {

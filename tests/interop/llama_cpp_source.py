@@ -48,10 +48,16 @@ def _extract_converter(sdist: Path, into: Path) -> None:
             parts = member.name.split("/", 3)  # llama_cpp_python-V / vendor / llama.cpp / rest
             if len(parts) < 4 or parts[1:3] != ["vendor", "llama.cpp"]:
                 continue
-            if not parts[3].startswith(CONVERTER_PARTS) or not (member.isfile() or member.isdir()):
+            inside = parts[3]
+            if not inside.startswith(CONVERTER_PARTS) or ".." in inside.split("/"):
                 continue
-            member.name = parts[3]
-            archive.extract(member, into, filter="data")
+            if not (member.isfile() or member.isdir()):
+                continue
+            member.name = inside
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4
+                archive.extract(member, into, filter="data")
+            else:
+                archive.extract(member, into)
 
 
 def converter_tree(cache: Path) -> Path:
