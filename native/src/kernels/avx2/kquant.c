@@ -96,6 +96,24 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, kquant_format f, size_t row, int 
         }
         for (int j = 0; j < tokens; j++)
             xb[j] = (const bl_q8_block *)(x->data + (token + j) * x->row_bytes) + 8 * b;
+        /* q4_k / q5_k: unpack the 6-bit scales once per row, and add the min
+         * term dmin * sum_g min[g] * d_x[g] * sum(x[g]) once per super-block */
+        int scale[BL_AVX2_TILE_ROWS][8];
+        if (f != Q6_K) {
+            float x_sums[BL_AVX2_TILE_TOKENS][8];
+            for (int j = 0; j < tokens; j++)
+                for (int g = 0; g < 8; g++) x_sums[j][g] = xb[j][g].d * (float)xb[j][g].sum;
+            for (int i = 0; i < rows; i++) {
+                int min[8];
+                for (int g = 0; g < 8; g++) bl_kq_scale_min(w[i] + 4, g, &scale[i][g], &min[g]);
+                float dmin = bl_kq_load_f16(w[i] + 2);
+                for (int j = 0; j < tokens; j++) {
+                    float m = 0.0f;
+                    for (int g = 0; g < 8; g++) m += (float)min[g] * x_sums[j][g];
+                    mins[i][j] += dmin * m;
+                }
+            }
+        }
 #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) {
             __m256i xq[BL_AVX2_TILE_TOKENS], bias[BL_AVX2_TILE_TOKENS];
@@ -111,13 +129,8 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, kquant_format f, size_t row, int 
                     q = q6_k_codes(w[i], g);
                     scales = q6_k_scales(w[i], g);
                 } else {
-                    int scale, min;
-                    bl_kq_scale_min(w[i] + 4, g, &scale, &min);
                     q = asym_codes(w[i], g, f);
-                    scales = _mm256_set1_epi16((int16_t)scale);
-                    float dmin_min = bl_kq_load_f16(w[i] + 2) * (float)min;
-                    for (int j = 0; j < tokens; j++)
-                        mins[i][j] += dmin_min * xb[j][g].d * (float)xb[j][g].sum;
+                    scales = _mm256_set1_epi16((int16_t)scale[i][g]);
                 }
                 for (int j = 0; j < tokens; j++) {
                     __m256i pairs = _mm256_maddubs_epi16(q, xq[j]);
