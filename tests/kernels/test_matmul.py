@@ -63,7 +63,7 @@ def test_gemm_with_many_rows_is_exact(name: str, rng: np.random.Generator) -> No
             np.testing.assert_array_equal(y, expected, err_msg=f"{isa}/{algo}")
 
 
-@pytest.mark.parametrize("name", BIT_TYPES + ["f16", "q8_0", "q4_0"])
+@pytest.mark.parametrize("name", BIT_TYPES + ["f16", "q8_0", "q4_0", "q6_k", "q5_k", "q4_k"])
 def test_results_do_not_depend_on_thread_count(name: str, rng: np.random.Generator) -> None:
     rows, cols = 333, 2560
     if tensor_types.tensor_type(name).kind in ("ternary", "sign"):
@@ -78,7 +78,7 @@ def test_results_do_not_depend_on_thread_count(name: str, rng: np.random.Generat
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("name", BIT_TYPES + ["f16", "q8_0", "q4_0"])
+@pytest.mark.parametrize("name", BIT_TYPES + ["f16", "q8_0", "q4_0", "q6_k", "q5_k", "q4_k"])
 def test_a_token_gets_the_same_result_alone_or_in_a_batch(
     name: str, isa: str, rng: np.random.Generator
 ) -> None:
@@ -104,7 +104,10 @@ def test_sixteen_bit_activations_track_float(name: str, rng: np.random.Generator
     assert np.abs(y - exact).max() <= 1e-3 * np.abs(exact).max()
 
 
-FLOAT_TOLERANCE = {"f32": 1e-5, "f16": 1e-5, "bf16": 1e-5, "q8_0": 2e-2, "q4_0": 2e-2}
+FLOAT_TOLERANCE = {
+    **{"f32": 1e-5, "f16": 1e-5, "bf16": 1e-5},
+    **{"q8_0": 2e-2, "q4_0": 2e-2, "q6_k": 2e-2, "q5_k": 2e-2, "q4_k": 2e-2},
+}
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -118,7 +121,7 @@ def test_float_and_quant_types(name: str, isa: str, rng: np.random.Generator) ->
             x = _activations(rng, n, cols)
             expected = x.astype(np.float64) @ dense.T
             y = kernels.matmul(matrix, x, isa=isa)
-            # q8_0/q4_0 also quantize x to 8 bits per block of 32
+            # quant types also quantize x to 8 bits per block of 32
             bound = FLOAT_TOLERANCE[name] * np.abs(x).max() * np.abs(dense).max() * np.sqrt(cols)
             assert np.abs(y - expected).max() <= bound, f"{rows}x{cols}, n={n}"
 

@@ -39,7 +39,10 @@ def test_sizes_match_the_library(cols: int) -> None:
 
 def test_type_names_by_kind() -> None:
     assert tensor_types.names("ternary") == ("bt2", "bt1")
-    assert set(tensor_types.names("float", "quant")) == {"f32", "f16", "bf16", "q8_0", "q4_0"}
+    assert set(tensor_types.names("float", "quant")) == {
+        *("f32", "f16", "bf16", "q8_0", "q4_0"),
+        *("q4_k", "q5_k", "q6_k"),
+    }
 
 
 def test_type_ids_collide_with_no_peer() -> None:

@@ -1,5 +1,6 @@
 /* Builds one kernel table per ISA on first use. An ISA's table starts from
- * the scalar rows, takes the rows the ISA lists (kernels/<isa>/register.c),
+ * the table of the ISA it extends (scalar at the bottom), takes the rows the
+ * ISA lists (kernels/<isa>/register.c),
  * and fills each AUTO slot the ISA left open with its MAD kernel (or LUT,
  * where only that exists). The rows are data, but an ISA's init is compiled
  * with its flags, so a table is built only when asked for, and callers ask
@@ -24,6 +25,15 @@ static const bl_isa_kernels *const compiled[BL_ISA_COUNT] = {
 #ifdef BL_HAVE_NEON_DOTPROD
     [BL_ISA_NEON_DOTPROD] = &bl_kernels_neon_dotprod,
 #endif
+};
+
+/* The ISA each one extends: a CPU that runs an ISA runs the one below it, so
+ * a slot an ISA leaves empty keeps the best kernel below rather than scalar. */
+static const bl_isa extends[BL_ISA_COUNT] = {
+    [BL_ISA_AVX2] = BL_ISA_SCALAR,
+    [BL_ISA_AVX512] = BL_ISA_AVX2,
+    [BL_ISA_NEON] = BL_ISA_SCALAR,
+    [BL_ISA_NEON_DOTPROD] = BL_ISA_NEON,
 };
 
 static bl_kernel_table tables[BL_ISA_COUNT];
@@ -63,7 +73,8 @@ static void build_scalar(void) {
 
 static void build(bl_isa isa) {
     bl_kernel_table *t = &tables[isa];
-    *t = *bl_kernels_for(BL_ISA_SCALAR);
+    bl_isa below = compiled[extends[isa]] ? extends[isa] : BL_ISA_SCALAR;
+    *t = *bl_kernels_for(below);
     for (int type = 0; type < BL_TYPE_COUNT; type++)
         for (int act = 0; act < BL_ACT_COUNT; act++)
             memset(&t->k[type][act][BL_ALGO_AUTO], 0, sizeof(bl_kernel));

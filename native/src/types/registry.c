@@ -8,7 +8,8 @@
 static const bl_type_traits *const registry[BL_TYPE_COUNT] = {
     [BL_TYPE_F32] = &bl_type_f32,   [BL_TYPE_F16] = &bl_type_f16, [BL_TYPE_BF16] = &bl_type_bf16,
     [BL_TYPE_Q8_0] = &bl_type_q8_0, [BL_TYPE_Q4_0] = &bl_type_q4_0, [BL_TYPE_BT2] = &bl_type_bt2,
-    [BL_TYPE_BT1] = &bl_type_bt1,   [BL_TYPE_BS1] = &bl_type_bs1,
+    [BL_TYPE_BT1] = &bl_type_bt1,   [BL_TYPE_BS1] = &bl_type_bs1, [BL_TYPE_Q4_K] = &bl_type_q4_k,
+    [BL_TYPE_Q5_K] = &bl_type_q5_k, [BL_TYPE_Q6_K] = &bl_type_q6_k,
 };
 
 const bl_type_traits *bl_traits(bl_type_id id) { return registry[id]; }

@@ -17,6 +17,9 @@ typedef enum bl_type_id {
     BL_TYPE_BT2,
     BL_TYPE_BT1,
     BL_TYPE_BS1,
+    BL_TYPE_Q4_K,
+    BL_TYPE_Q5_K,
+    BL_TYPE_Q6_K,
     BL_TYPE_COUNT
 } bl_type_id;
 
@@ -32,7 +35,7 @@ typedef struct bl_type_traits {
 } bl_type_traits;
 
 extern const bl_type_traits bl_type_f32, bl_type_f16, bl_type_bf16, bl_type_q8_0, bl_type_q4_0,
-    bl_type_bt2, bl_type_bt1, bl_type_bs1;
+    bl_type_bt2, bl_type_bt1, bl_type_bs1, bl_type_q4_k, bl_type_q5_k, bl_type_q6_k;
 
 const bl_type_traits *bl_traits(bl_type_id id);
 /* Looks a type up by name; on failure records an error naming the known types. */
