@@ -22,12 +22,15 @@ pytestmark = pytest.mark.slow
 
 # "<s>The quick brown fox jumps over the lazy dog." as the LLaMA SPM tokenizer splits it
 PROMPT = [1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203, 29889]
-NOT_LOADED_YET = {"tq1_0", "tq2_0", "q1_0", "q2_0", "q4_k", "q5_k", "q6_k"}  # issue 14
+NOT_LOADED_YET = {"tq1_0", "tq2_0", "q1_0", "q2_0"}  # issue 14
 ARCH_NOT_LOADED_YET = {"qwen3"}  # issue 14
 # Centered cosine floors per file type. llama.cpp multiplies f16 weights with f16-rounded
 # activations, bf16 weights with bf16-rounded ones, and quantized weights with activations
 # quantized per block (q8_0 / q8_K), so only f16 is near-exact.
-COSINE_FLOOR = {"f16": 0.99999, "bf16": 0.9999}
+# llama.cpp multiplies k-quant weights with activations rounded to int8 per 256 (its Q8_K),
+# bitllm per 32, as for q8_0/q4_0 where both use 32: two different roundings of the same
+# activations, which move a tiny random model's logits by about 1e-3 of their spread.
+COSINE_FLOOR = {"f16": 0.99999, "bf16": 0.9999, "q4_k": 0.998, "q5_k": 0.998, "q6_k": 0.998}
 QUANTIZED_COSINE_FLOOR = 0.999
 # bitllm's greedy token may differ from llama.cpp's only where llama.cpp's own logits are a
 # near-tie: within this fraction of the row's logit spread (std) of its best logit
