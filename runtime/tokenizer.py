@@ -194,10 +194,12 @@ class Tokenizer:
     def _build_engine(self, metadata: Mapping[str, Any], source: str) -> Any:
         if self.model == "gpt2":
             from .tokenizer_bpe import BPEModel
+            from .tokenizer_pre import pre_tokenizer
 
+            pre = pre_tokenizer(self.pre, source)
             merges = _string_list(metadata, "tokenizer.ggml.merges", source)
             try:
-                return BPEModel(self.vocab, merges, self.pre)
+                return BPEModel(self.vocab, merges, pre)
             except Exception as e:  # tokenizers' own errors share no useful base class
                 raise ValueError(f"{source}: cannot build the BPE tokenizer: {e}") from e
         from .tokenizer_spm import SPMModel
@@ -214,11 +216,7 @@ class Tokenizer:
         return SPMModel(self.vocab, scores.tolist(), self.unk_id)
 
     def _default_add_bos(self) -> bool:
-        if self.model == "llama":
-            return True
-        from .tokenizer_bpe import pre_tokenizer
-
-        return pre_tokenizer(self.pre).add_bos
+        return self.model == "llama" or self._engine.pre.add_bos
 
     @property
     def n_vocab(self) -> int:
