@@ -114,13 +114,14 @@ class Tokenizer:
 
     def _read(self, metadata: Mapping[str, Any], source: str) -> None:
         self.model = metadata.get("tokenizer.ggml.model", "")
-        if self.model not in ("gpt2", "llama"):
-            raise ValueError(
-                f"{source}: tokenizer model {self.model!r} is not supported "
-                "(tokenizer.ggml.model must be 'gpt2' or 'llama')"
-            )
         pre = metadata.get("tokenizer.ggml.pre")
         self.pre = pre if isinstance(pre, str) else None
+        if self.model not in ("gpt2", "llama"):
+            with_pre = f" with pre-tokenizer {self.pre!r}" if self.pre else ""
+            raise ValueError(
+                f"{source}: tokenizer model {self.model!r}{with_pre} is not supported "
+                "(tokenizer.ggml.model must be 'gpt2' or 'llama')"
+            )
         self.tokens = _string_list(metadata, "tokenizer.ggml.tokens", source)
         if not self.tokens:
             raise ValueError(f"{source}: tokenizer.ggml.tokens is empty")
