@@ -8,6 +8,9 @@ Only pre-tokenizers whose regexes are checked against llama.cpp's own vocab test
 (tests/runtime/test_tokenizer.py) are run; llama.cpp's other names are refused rather than
 guessed. A file without tokenizer.ggml.pre gets the "default" one with a warning, as in
 llama.cpp; a name llama.cpp does not know is an error, as in llama.cpp.
+
+As in llama.cpp, no normalizer runs before the split: Qwen2's tokenizer.json normalizes to
+NFC first, so text not in NFC may tokenize differently from transformers there.
 """
 
 from __future__ import annotations
