@@ -2,8 +2,8 @@
 
 Three sources, tried in this order in the checkpoint's folder:
 - tokenizer.model (SentencePiece, LLaMA style): pieces, scores and types as the model holds them;
-- tokenizer.json with a byte-level BPE (Llama-3 style): tokenizer.ggml.model "gpt2", the merges,
-  and tokenizer.ggml.pre named after the pre-tokenizer's split pattern;
+- tokenizer.json with a byte-level BPE (Llama-3, Qwen2 style): tokenizer.ggml.model "gpt2", the
+  merges, and the tokenizer.ggml.pre of the runtime's pre-tokenizer that splits the same way;
 - tokenizer.json converted from SentencePiece (BPE with byte fallback and "▁" for spaces):
   tokenizer.ggml.model "llama"; the merge ranks become the scores SentencePiece merges by.
 Special tokens, add_bos/add_eos and the chat template come from tokenizer_config.json (and
@@ -18,17 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..runtime.tokenizer_pre import PRE_TOKENIZERS, spelled_out
 from .errors import ConvertError
 
 # llama.cpp's token types (the same numbers as SentencePiece's piece types)
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 
-# Split patterns of byte-level BPE pre-tokenizers -> llama.cpp's tokenizer.ggml.pre names
-PRE_TOKENIZERS = {
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-    r"|\s*[\r\n]+|\s+(?!\S)|\s+": "llama-bpe",
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+": "gpt-2",
-}
+# The tokenizer.ggml.pre names written: a tokenizer.json that splits text with the same
+# regexes as one of these runtime pre-tokenizers gets its name
+WRITTEN_PRE_NAMES = (
+    "llama-bpe",
+    "qwen2",
+    "qwen35",
+    "gpt-2",
+    "starcoder",
+    "deepseek-llm",
+    "deepseek-coder",
+)
 END_OF_TURN_TOKENS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|eot|>")
 BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 
@@ -166,16 +172,31 @@ def _merge_rank_scores(
     return scores
 
 
-def _pre_tokenizer_name(tokenizer: dict) -> str | None:
+def _split_regexes(tokenizer: dict) -> tuple[str, ...] | None:
+    """The regexes a byte-level tokenizer.json splits text with, in order; None when it
+    splits in some other way (e.g. a Punctuation or Digits step)."""
     pre = tokenizer.get("pre_tokenizer") or {}
     steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    regexes = []
     for step in steps:
-        if step.get("type") == "Split":
-            pattern = (step.get("pattern") or {}).get("Regex")
-            return PRE_TOKENIZERS.get(pattern)
-    if any(step.get("type") == "ByteLevel" and step.get("use_regex", True) for step in steps):
-        return "gpt-2"
-    return None
+        kind = step.get("type")
+        pattern = (step.get("pattern") or {}).get("Regex")
+        if kind == "Split" and step.get("behavior") == "Isolated" and not step.get("invert"):
+            if not pattern:
+                return None
+            regexes.append(spelled_out(pattern))
+        elif kind == "ByteLevel":
+            if step.get("use_regex", True):  # GPT-2's own split
+                regexes += PRE_TOKENIZERS["gpt-2"].regexes
+        else:
+            return None
+    return tuple(regexes)
+
+
+def _pre_tokenizer_name(tokenizer: dict) -> str | None:
+    """llama.cpp's tokenizer.ggml.pre for a byte-level tokenizer.json, None if unknown."""
+    regexes = _split_regexes(tokenizer)
+    return next((n for n in WRITTEN_PRE_NAMES if PRE_TOKENIZERS[n].regexes == regexes), None)
 
 
 def _template_adds(tokenizer: dict) -> tuple[bool | None, bool | None]:

@@ -114,13 +114,14 @@ class Tokenizer:
 
     def _read(self, metadata: Mapping[str, Any], source: str) -> None:
         self.model = metadata.get("tokenizer.ggml.model", "")
-        if self.model not in ("gpt2", "llama"):
-            raise ValueError(
-                f"{source}: tokenizer model {self.model!r} is not supported "
-                "(tokenizer.ggml.model must be 'gpt2' or 'llama')"
-            )
         pre = metadata.get("tokenizer.ggml.pre")
         self.pre = pre if isinstance(pre, str) else None
+        if self.model not in ("gpt2", "llama"):
+            with_pre = f" with pre-tokenizer {self.pre!r}" if self.pre else ""
+            raise ValueError(
+                f"{source}: tokenizer model {self.model!r}{with_pre} is not supported "
+                "(tokenizer.ggml.model must be 'gpt2' or 'llama')"
+            )
         self.tokens = _string_list(metadata, "tokenizer.ggml.tokens", source)
         if not self.tokens:
             raise ValueError(f"{source}: tokenizer.ggml.tokens is empty")
@@ -194,10 +195,12 @@ class Tokenizer:
     def _build_engine(self, metadata: Mapping[str, Any], source: str) -> Any:
         if self.model == "gpt2":
             from .tokenizer_bpe import BPEModel
+            from .tokenizer_pre import pre_tokenizer
 
+            pre = pre_tokenizer(self.pre, source)
             merges = _string_list(metadata, "tokenizer.ggml.merges", source)
             try:
-                return BPEModel(self.vocab, merges, self.pre)
+                return BPEModel(self.vocab, merges, pre)
             except Exception as e:  # tokenizers' own errors share no useful base class
                 raise ValueError(f"{source}: cannot build the BPE tokenizer: {e}") from e
         from .tokenizer_spm import SPMModel
@@ -214,11 +217,7 @@ class Tokenizer:
         return SPMModel(self.vocab, scores.tolist(), self.unk_id)
 
     def _default_add_bos(self) -> bool:
-        if self.model == "llama":
-            return True
-        from .tokenizer_bpe import pre_tokenizer
-
-        return pre_tokenizer(self.pre).add_bos
+        return self.model == "llama" or self._engine.pre.add_bos
 
     @property
     def n_vocab(self) -> int:

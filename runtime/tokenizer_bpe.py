@@ -1,74 +1,19 @@
 """Byte-level BPE (tokenizer.ggml.model "gpt2") as llama.cpp runs it.
 
-The merges run in the `tokenizers` package (Rust); this module picks the pre-tokenizer
-regexes for tokenizer.ggml.pre and maps GPT-2's printable byte alphabet back to bytes.
+The merges run in the `tokenizers` package (Rust), after the pre-tokenizer's regexes
+(tokenizer_pre.py); this module also maps GPT-2's printable byte alphabet back to bytes.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
 
 from tokenizers import Regex, models, pre_tokenizers
 from tokenizers import Tokenizer as RustTokenizer
 
-
-@dataclass(frozen=True)
-class PreTokenizer:
-    """How llama.cpp treats one tokenizer.ggml.pre value."""
-
-    regexes: tuple[str, ...]  # each splits the pieces the one before it left
-    ignore_merges: bool  # a piece that is a whole vocabulary entry is taken as is
-    add_bos: bool  # the default when tokenizer.ggml.add_bos_token is absent
-
-
-_LLAMA3 = PreTokenizer(
-    (
-        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+"
-        r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
-    ),
-    ignore_merges=True,
-    add_bos=True,
-)
-_GPT2 = PreTokenizer(
-    (r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",),
-    ignore_merges=False,
-    add_bos=False,
-)
-_DEFAULT = PreTokenizer(
-    (
-        r"[\p{P}\$\+<=>\^~\|]+",
-        r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
-        r"\p{N}+",
-        r"[0-9][0-9][0-9]",
-    ),
-    ignore_merges=False,
-    add_bos=False,
-)
-PRE_TOKENIZERS: dict[str, PreTokenizer] = {
-    **dict.fromkeys(
-        ("llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "lfm2"), _LLAMA3
-    ),
-    **dict.fromkeys(("gpt-2", "phi-2"), _GPT2),
-    "default": _DEFAULT,
-}
-
-
-def pre_tokenizer(pre: str | None) -> PreTokenizer:
-    if pre is None:
-        return _DEFAULT
-    found = PRE_TOKENIZERS.get(pre)
-    if found is None:
-        warnings.warn(
-            f"unknown tokenizer.ggml.pre {pre!r}: using the default pre-tokenizer "
-            f"(known: {', '.join(PRE_TOKENIZERS)})",
-            stacklevel=3,
-        )
-        return _DEFAULT
-    return found
+from .tokenizer_pre import PreTokenizer
 
 
 @lru_cache(maxsize=1)
@@ -140,8 +85,8 @@ def _bpe_model(vocab: dict[str, int], merges: Sequence[str], ignore_merges: bool
 class BPEModel:
     """Encodes plain text (no special tokens) to ids."""
 
-    def __init__(self, vocab: dict[str, int], merges: Sequence[str], pre: str | None) -> None:
-        self.pre = pre_tokenizer(pre)
+    def __init__(self, vocab: dict[str, int], merges: Sequence[str], pre: PreTokenizer) -> None:
+        self.pre = pre
         self._rust = RustTokenizer(_bpe_model(vocab, merges, self.pre.ignore_merges))
         splits = [pre_tokenizers.Split(Regex(r), behavior="isolated") for r in self.pre.regexes]
         byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)

@@ -3,6 +3,7 @@ GGUF, round trips, streaming of split characters, and special tokens."""
 
 from __future__ import annotations
 
+import os
 import random
 from functools import cache
 from pathlib import Path
@@ -18,9 +19,20 @@ from bitllm.runtime.tokenizer import TokenType
 
 from ..conftest import SHARED
 
-VOCAB = SHARED / "vocab"
+# llama.cpp's vocab files (models/ggml-vocab-*.gguf with their .inp/.out test vectors);
+# BITLLM_VOCAB_DIR points at another copy of them, e.g. a llama.cpp checkout's models/
+VOCAB = Path(os.environ.get("BITLLM_VOCAB_DIR", SHARED / "vocab"))
 BPE = "ggml-vocab-llama-bpe.gguf"
 SPM = "ggml-vocab-llama-spm.gguf"
+# every llama.cpp vocab with test vectors whose tokenizer bitllm runs (one per pre-tokenizer
+# family: the runtime's table of pre-tokenizers is checked against these)
+VECTOR_VOCABS = [
+    f"ggml-vocab-{name}.gguf"
+    for name in (
+        *("llama-bpe", "llama-spm", "phi-3", "qwen2", "qwen35", "gpt-2", "mpt", "falcon"),
+        *("starcoder", "refact", "command-r", "deepseek-llm", "deepseek-coder"),
+    )
+]
 SEPARATOR = "\n__ggml_vocab_test__\n"
 
 
@@ -50,7 +62,7 @@ def _llama_cpp_cases(name: str) -> list[tuple[str, list[int]]]:
     ]
 
 
-@pytest.mark.parametrize("name", [BPE, SPM])
+@pytest.mark.parametrize("name", VECTOR_VOCABS)
 def test_matches_llama_cpp_expected_ids(name: str) -> None:
     tokenizer = _tokenizer(name)
     cases = _llama_cpp_cases(name)
@@ -59,7 +71,7 @@ def test_matches_llama_cpp_expected_ids(name: str) -> None:
         assert tokenizer.encode(text) == expected, repr(text)
 
 
-@pytest.mark.parametrize("name", [BPE, SPM])
+@pytest.mark.parametrize("name", VECTOR_VOCABS)
 def test_decode_round_trips(name: str) -> None:
     tokenizer = _tokenizer(name)
     for text, _ in _llama_cpp_cases(name):
