@@ -67,25 +67,38 @@ def _numpy_types() -> dict[int, np.dtype]:
 
 
 @cache
-def _ggml_types() -> tuple[Any, dict[int, str]]:
-    """ggml's own tensor types as the library's bl_gguf_foreign_type table (their sizes, so
-    that it checks their tensors), and their names by id."""
+def _ggml_types() -> tuple[Any, list[Any]]:
+    """ggml's own tensor types as the library's bl_gguf_foreign_type table (their names and
+    sizes, so that it checks their tensors), and the name strings it points at (kept alive
+    with it: the table is cached for the life of the process)."""
     from gguf import GGML_QUANT_SIZES
 
     ffi, _ = library()
-    sizes = {int(t): (t.name.lower(), *size) for t, size in GGML_QUANT_SIZES.items()}
-    sizes = {i: s for i, s in sizes.items() if i < FIRST_AMBIGUOUS_TYPE_ID}
+    sizes = [(int(t), t.name.lower(), *size) for t, size in GGML_QUANT_SIZES.items()]
+    sizes = [s for s in sizes if s[0] < FIRST_AMBIGUOUS_TYPE_ID]
+    names = [ffi.new("char[]", name.encode()) for _, name, _, _ in sizes]
     table = ffi.new("bl_gguf_foreign_type[]", len(sizes))
-    for row, (type_id, (_, block_weights, block_bytes)) in zip(table, sizes.items(), strict=True):
-        row.gguf_type, row.block_weights, row.block_bytes = type_id, block_weights, block_bytes
-    return table, {i: s[0] for i, s in sizes.items()}
+    for row, name, (type_id, _, block_weights, block_bytes) in zip(
+        table, names, sizes, strict=True
+    ):
+        row.name, row.gguf_type = name, type_id
+        row.block_weights, row.block_bytes = block_weights, block_bytes
+    return table, names
+
+
+def _new_arg(function: Any, index: int) -> Any:
+    """A fresh value for pointer argument index of a library function (its outputs). Taking
+    the type from the function spares cffi parsing a type string, which costs milliseconds
+    the first time for each type."""
+    ffi, _ = library()
+    return ffi.new(ffi.typeof(function).args[index])
 
 
 def _fail(ffi: Any, lib: Any) -> GGUFError:
     return GGUFError(ffi.string(lib.bl_last_error()).decode(errors="replace"))
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes | bytearray) -> str:
     # GGUF strings are UTF-8; surrogateescape keeps any stray bytes (some vocabularies hold
     # them) so that they round-trip instead of failing the whole file.
     return raw.decode("utf-8", "surrogateescape")
@@ -133,13 +146,41 @@ class _Values:
         themselves go one by one."""
         ffi, lib = self.ffi, self.lib
         size = lib.bl_gguf_join_strings(v, ffi.NULL, 0)
-        text = ffi.new("char[]", max(size, 1))
-        if size < 0 or lib.bl_gguf_join_strings(v, text, size) != size:
+        joined = bytearray(max(size, 1))
+        if size < 0 or lib.bl_gguf_join_strings(v, ffi.from_buffer(joined), size) != size:
             raise _fail(ffi, lib)
-        joined = ffi.buffer(text, size)[:]
+        del joined[size:]
         if joined.count(0) == v.count:
             return _decode(joined).split("\0")[:-1]
         return [_decode(ffi.buffer(item.data, item.count)[:]) for item in self.items(v)]
+
+
+def _open(path: str | os.PathLike[str], sized: bool) -> Any:
+    """bl_gguf_open keeping tensor types bitllm does not run; sized: with ggml's own sizes,
+    so that their tensors are checked too (which imports gguf-py, only for such files)."""
+    ffi, lib = library()
+    params = _new_arg(lib.bl_gguf_open, 1)
+    params.keep_unknown_types = 1
+    if sized:
+        table, _ = _ggml_types()
+        params.foreign_types, params.n_foreign_types = table, len(table)
+    handle = _new_arg(lib.bl_gguf_open, 2)
+    if lib.bl_gguf_open(os.fsencode(path), params, handle) < 0:
+        raise _fail(ffi, lib)
+    return handle[0]
+
+
+def _has_unsized_ggml_tensors(gguf: Any) -> bool:
+    ffi, lib = library()
+    info, t = _new_arg(lib.bl_gguf_get_info, 1), _new_arg(lib.bl_gguf_tensor_at, 2)
+    if lib.bl_gguf_get_info(gguf, info) < 0:
+        raise _fail(ffi, lib)
+    for i in range(info.n_tensors):
+        if lib.bl_gguf_tensor_at(gguf, i, t) < 0:
+            raise _fail(ffi, lib)
+        if t.nbytes < 0 and t.gguf_type < FIRST_AMBIGUOUS_TYPE_ID:
+            return True
+    return False
 
 
 class GGUFFile:
@@ -156,20 +197,18 @@ class GGUFFile:
         self.path = Path(path)
         self._name = str(path)
         self._map: mmap.mmap | None = None
-        ffi, lib = library()
-        foreign, self._foreign_names = _ggml_types()
-        params = ffi.new(
-            "bl_gguf_params *",
-            {"keep_unknown_types": 1, "foreign_types": foreign, "n_foreign_types": len(foreign)},
-        )
-        handle = ffi.new("bl_gguf **")
-        if lib.bl_gguf_open(os.fsencode(path), params, handle) < 0:
-            raise _fail(ffi, lib)
+        _, lib = library()
+        gguf = _open(path, sized=False)
         try:
-            self._read(handle[0])
+            if _has_unsized_ggml_tensors(gguf):  # llama.cpp's types: open again, sized
+                unsized, gguf = gguf, None
+                lib.bl_gguf_free(unsized)
+                gguf = _open(path, sized=True)
+            self._read(gguf)
             self._map = self._map_file()
         finally:
-            lib.bl_gguf_free(handle[0])
+            if gguf is not None:
+                lib.bl_gguf_free(gguf)
 
     @classmethod
     def of_model(cls, gguf: Any, path: str | os.PathLike[str]) -> GGUFFile:
@@ -179,13 +218,12 @@ class GGUFFile:
         self.path = Path(path)
         self._name = str(path)
         self._map = None
-        self._foreign_names = {}
         self._read(gguf)
         return self
 
     def _read(self, gguf: Any) -> None:
         ffi, lib = library()
-        info = ffi.new("bl_gguf_info *")
+        info = _new_arg(lib.bl_gguf_get_info, 1)
         if lib.bl_gguf_get_info(gguf, info) < 0:
             raise _fail(ffi, lib)
         self.version = info.version
@@ -198,7 +236,7 @@ class GGUFFile:
     def _read_metadata(self, gguf: Any, n_kv: int) -> None:
         ffi, lib = library()
         values = _Values()
-        key, value = ffi.new("char **"), ffi.new("bl_gguf_value *")
+        key, value = _new_arg(lib.bl_gguf_kv_at, 2), _new_arg(lib.bl_gguf_kv_at, 3)
         self.metadata: dict[str, Any] = {}
         self._types: dict[str, tuple[int, int | None]] = {}
         for i in range(n_kv):
@@ -211,18 +249,18 @@ class GGUFFile:
 
     def _read_tensors(self, gguf: Any, n_tensors: int) -> None:
         ffi, lib = library()
-        t = ffi.new("bl_gguf_tensor_info *")
+        t = _new_arg(lib.bl_gguf_tensor_at, 2)
         self.tensors: dict[str, TensorInfo] = {}
         for i in range(n_tensors):
             if lib.bl_gguf_tensor_at(gguf, i, t) < 0:
                 raise _fail(ffi, lib)
             name = _decode(ffi.string(t.name))
-            ours = ffi.string(t.type_name).decode() if t.type_name != ffi.NULL else None
+            type_name = ffi.string(t.type_name).decode() if t.type_name != ffi.NULL else None
             self.tensors[name] = TensorInfo(
                 name=name,
                 shape=tuple(reversed(list(t.ne)[: t.n_dims])),
                 type_id=t.gguf_type,
-                type_name=ours or self._foreign_names.get(t.gguf_type),
+                type_name=type_name,
                 offset=t.offset,
                 nbytes=t.nbytes if t.nbytes >= 0 else None,
             )

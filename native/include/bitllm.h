@@ -173,8 +173,10 @@ typedef enum bl_gguf_value_type {
 } bl_gguf_value_type;
 
 /* A tensor type bitllm does not run, whose size lets the parser check the
- * extent of its tensors (the caller's table, e.g. gguf-py's GGML_QUANT_SIZES). */
+ * extent of its tensors (the caller's table, e.g. gguf-py's GGML_QUANT_SIZES;
+ * it must outlive the files opened with it). */
 typedef struct bl_gguf_foreign_type {
+    const char *name;     /* for messages and bl_gguf_tensor_info.type_name */
     uint32_t gguf_type;
     uint32_t block_weights;
     uint32_t block_bytes;
@@ -211,7 +213,7 @@ typedef struct bl_gguf_value {
 typedef struct bl_gguf_tensor_info {
     const char *name;
     uint32_t gguf_type;    /* the file's type id                                   */
-    const char *type_name; /* bitllm's name of the type; NULL for a foreign type  */
+    const char *type_name; /* "bt2", "q4_k", ...; NULL for a type of unknown size */
     uint32_t n_dims;
     int64_t ne[4];         /* ggml order: ne[0] is the row length; unused dims 1  */
     int64_t offset;        /* of the data, from the start of the file              */

@@ -91,6 +91,9 @@ def _write_standard(path: Path, rng: np.random.Generator) -> dict[str, np.ndarra
     w.add_array("t.floats", [0.5, 1.5])
     w.add_array("t.strs", ["a", "", "日本"])
     w.add_array("t.empty", [])
+    w.add_array("t.nested", [[1, 2], ["x", "y"], [[3]]])
+    w.add_array("t.bools", [True, False, True])
+    w.add_array("t.nul", ["a\0b", "", "c"])  # a NUL inside a string: the one-by-one path
     tensors = {
         "f32": rng.standard_normal((3, 5)).astype(np.float32),
         "f16": rng.standard_normal((2, 7, 4)).astype(np.float16),
@@ -123,6 +126,10 @@ def test_reads_what_gguf_py_writes(tmp_path: Path, rng: np.random.Generator) -> 
         assert m["t.str"] == "naïve ☃"
         assert m["t.ints"].tolist() == [1, -2, 3] and m["t.floats"].tolist() == [0.5, 1.5]
         assert m["t.strs"] == ["a", "", "日本"]
+        assert _as_plain(m["t.nested"]) == [[1, 2], ["x", "y"], [[3]]]
+        assert m["t.bools"].tolist() == [True, False, True] and m["t.bools"].dtype == bool
+        assert m["t.nul"] == ["a\0b", "", "c"]
+        assert f.value_types["t.nested"] == (VT.ARRAY, VT.ARRAY)
         assert f.value_types["t.u16"] == (VT.UINT16, None)
         assert f.value_types["t.strs"] == (VT.ARRAY, VT.STRING)
         assert list(f.tensors) == [t.name for t in reference.tensors]
@@ -161,6 +168,7 @@ def test_reads_our_tensor_types_and_keeps_unknown_ids(tmp_path: Path) -> None:
         if t.kind in ("ternary", "sign")
     }
     types["i2_s"] = (36, (4, 128), 160)  # bitnet.cpp's I2_S: a type we cannot size
+    types["q4_k"] = (12, (2, 256), 2 * 144)  # llama.cpp's Q4_K: sized from gguf-py
     path = tmp_path / "ours.gguf"
     _write_ours(path, types)
     with GGUFFile(path) as f:
@@ -274,6 +282,8 @@ DAMAGE = [
         "'w': 256 bytes at data offset 0 run past the end",
     ),
     (_build([], [("w", [33], 8, 0)], bytes(64)), "q8_0 rows must be a multiple of 32 long, got 33"),
+    (_build([], [("k", [100], 12, 0)], bytes(64)), "q4_k rows must be a multiple of 256 long"),
+    (_build([], [("k", [256], 12, 0)], bytes(64)), "'k': 144 bytes at data offset 0 run past"),
     (_build([], [("w", [4], 0, 0), ("w", [4], 0, 32)], bytes(64)), "'w' appears twice"),
     (
         _build([], [("a", [16], 0, 0), ("b", [4], 0, 32)], bytes(64)),

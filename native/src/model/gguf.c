@@ -153,6 +153,13 @@ static int read_kv(cursor *c, bl_gguf_kv *kv) {
     return rc;
 }
 
+/* The caller's size of a kept foreign type, or NULL. */
+static const bl_gguf_foreign_type *foreign_type(const bl_gguf_params *params, uint32_t id) {
+    for (int32_t i = 0; params && params->foreign_types && i < params->n_foreign_types; i++)
+        if (params->foreign_types[i].gguf_type == id) return &params->foreign_types[i];
+    return NULL;
+}
+
 static int find_type(const cursor *c, bl_gguf_tensor *t) {
     char known[256] = "";
     for (int i = 0; i < BL_TYPE_COUNT; i++) {
@@ -166,17 +173,13 @@ static int find_type(const cursor *c, bl_gguf_tensor *t) {
         snprintf(known + used, sizeof known - used, "%s%s %u", i ? ", " : "", info->name,
                  info->gguf_type);
     }
-    if (c->params && c->params->keep_unknown_types) return BL_OK;
+    if (c->params && c->params->keep_unknown_types) {
+        t->foreign = foreign_type(c->params, t->gguf_type);
+        return BL_OK;
+    }
     return bl_gguf_fail(c->g, BL_ERR_UNKNOWN_TYPE,
                        "tensor '%s' has type id %u, which bitllm does not know (known: %s)",
                        t->name, t->gguf_type, known);
-}
-
-/* The caller's size of a kept foreign type, or NULL. */
-static const bl_gguf_foreign_type *foreign_type(const bl_gguf_params *params, uint32_t id) {
-    for (int32_t i = 0; params && params->foreign_types && i < params->n_foreign_types; i++)
-        if (params->foreign_types[i].gguf_type == id) return &params->foreign_types[i];
-    return NULL;
 }
 
 static int read_tensor_info(cursor *c, bl_gguf_tensor *t, uint64_t *data_offset) {
@@ -229,16 +232,13 @@ static int64_t foreign_tensor_bytes(const bl_gguf_tensor *t, const bl_gguf_forei
  * overflows). */
 static int size_tensor(const cursor *c, const bl_gguf_tensor *t, int *sized, int64_t *nbytes) {
     const bl_type_info *info = t->known ? &bl_traits(t->type)->info : NULL;
-    const bl_gguf_foreign_type *foreign = info ? NULL : foreign_type(c->params, t->gguf_type);
+    const bl_gguf_foreign_type *foreign = t->foreign;
     uint32_t block = info && info->kind == BL_KIND_QUANT ? info->block_weights
                      : foreign                            ? foreign->block_weights
                                                           : 1;
     if (block > 1 && t->ne[0] % block) {
         char type[32];
-        if (info)
-            snprintf(type, sizeof type, "%s", info->name);
-        else
-            snprintf(type, sizeof type, "type id %u", t->gguf_type);
+        snprintf(type, sizeof type, "%s", info ? info->name : foreign->name);
         return fail(c->g, "tensor '%s': %s rows must be a multiple of %u long, got %lld",
                     t->name, type, block, (long long)t->ne[0]);
     }
@@ -407,10 +407,13 @@ int bl_gguf_open(const char *path, const bl_gguf_params *params, bl_gguf **out) 
     *out = NULL;
     if (params && params->n_foreign_types && !params->foreign_types)
         return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_gguf_open: foreign_types is NULL");
-    for (int32_t i = 0; params && i < params->n_foreign_types; i++)
-        if (!params->foreign_types[i].block_weights || !params->foreign_types[i].block_bytes)
-            return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_gguf_open: foreign type %u has an empty "
-                           "block", params->foreign_types[i].gguf_type);
+    for (int32_t i = 0; params && i < params->n_foreign_types; i++) {
+        const bl_gguf_foreign_type *f = &params->foreign_types[i];
+        if (!f->name || !f->block_weights || !f->block_bytes)
+            return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                           "bl_gguf_open: foreign type %u lacks a name or a block size",
+                           f->gguf_type);
+    }
     bl_gguf *g = calloc(1, sizeof *g);
     if (!g || !(g->path = strdup(path))) {
         free(g);

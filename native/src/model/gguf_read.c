@@ -216,7 +216,7 @@ int bl_gguf_tensor_at(const bl_gguf *g, int64_t index, bl_gguf_tensor_info *out)
     *out = (bl_gguf_tensor_info){
         .name = t->name,
         .gguf_type = t->gguf_type,
-        .type_name = t->known ? bl_traits(t->type)->info.name : NULL,
+        .type_name = t->known ? bl_traits(t->type)->info.name : t->foreign ? t->foreign->name : NULL,
         .n_dims = t->n_dims,
         .offset = (int64_t)(t->data - g->base),
         .nbytes = t->nbytes,
