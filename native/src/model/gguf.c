@@ -222,7 +222,8 @@ static int64_t tensor_bytes(const bl_gguf_tensor *t) {
 
 /* Size of a foreign tensor of the caller's block size f, or -1 when it overflows. */
 static int64_t foreign_tensor_bytes(const bl_gguf_tensor *t, const bl_gguf_foreign_type *f) {
-    int64_t rows = tensor_rows(t), row_bytes = t->ne[0] / f->block_weights * f->block_bytes, total;
+    int64_t rows = tensor_rows(t), total;
+    int64_t row_bytes = t->ne[0] / f->block_weights * (int64_t)f->block_bytes;
     if (rows < 0 || __builtin_mul_overflow(rows, row_bytes, &total)) return -1;
     return total;
 }
@@ -236,12 +237,9 @@ static int size_tensor(const cursor *c, const bl_gguf_tensor *t, int *sized, int
     uint32_t block = info && info->kind == BL_KIND_QUANT ? info->block_weights
                      : foreign                            ? foreign->block_weights
                                                           : 1;
-    if (block > 1 && t->ne[0] % block) {
-        char type[32];
-        snprintf(type, sizeof type, "%s", info ? info->name : foreign->name);
+    if (block > 1 && t->ne[0] % block)
         return fail(c->g, "tensor '%s': %s rows must be a multiple of %u long, got %lld",
-                    t->name, type, block, (long long)t->ne[0]);
-    }
+                    t->name, info ? info->name : foreign->name, block, (long long)t->ne[0]);
     *sized = info || foreign;
     *nbytes = info ? tensor_bytes(t) : foreign ? foreign_tensor_bytes(t, foreign) : -1;
     return BL_OK;
@@ -258,7 +256,8 @@ static int place_tensor(const cursor *c, bl_gguf_tensor *t, uint64_t data_offset
     if (!sized && data_offset > room)
         return fail(g, "tensor '%s' of unknown size: data offset %llu is past the end of the "
                     "file (%zu data bytes)", t->name, (unsigned long long)data_offset, room);
-    if (sized && (t->nbytes < 0 || data_offset > room || (uint64_t)t->nbytes > room - data_offset))
+    if (sized &&
+        (t->nbytes < 0 || data_offset > room || (uint64_t)t->nbytes > room - data_offset))
         return fail(g, "tensor '%s': %lld bytes at data offset %llu run past the end of the file "
                     "(%zu data bytes)", t->name, (long long)t->nbytes,
                     (unsigned long long)data_offset, room);
@@ -274,7 +273,8 @@ static int compare_tensor_ptr(const void *a, const void *b) {
     return strcmp((*(bl_gguf_tensor *const *)a)->name, (*(bl_gguf_tensor *const *)b)->name);
 }
 static int compare_tensor_data(const void *a, const void *b) {
-    const uint8_t *x = (*(bl_gguf_tensor *const *)a)->data, *y = (*(bl_gguf_tensor *const *)b)->data;
+    const uint8_t *x = (*(bl_gguf_tensor *const *)a)->data;
+    const uint8_t *y = (*(bl_gguf_tensor *const *)b)->data;
     return (x > y) - (x < y);
 }
 
@@ -307,8 +307,9 @@ static int check_overlaps(const bl_gguf *g, bl_gguf_tensor **by_data) {
 }
 
 static int index_tensors(bl_gguf *g) {
-    g->tensor_by_name = malloc((g->n_tensors ? (size_t)g->n_tensors : 1) * sizeof(bl_gguf_tensor *));
-    if (!g->tensor_by_name) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for tensor names");
+    g->tensor_by_name = malloc((g->n_tensors ? (size_t)g->n_tensors : 1) * sizeof(void *));
+    if (!g->tensor_by_name)
+        return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for tensor names");
     int rc = check_overlaps(g, g->tensor_by_name); /* the table doubles as scratch */
     if (rc != BL_OK) return rc;
     for (int64_t i = 0; i < g->n_tensors; i++) g->tensor_by_name[i] = &g->tensors[i];

@@ -156,7 +156,8 @@ int bl_gguf_get_info(const bl_gguf *g, bl_gguf_info *out) {
 }
 
 int bl_gguf_kv_at(const bl_gguf *g, int64_t index, const char **key, bl_gguf_value *value) {
-    if (!g || !key || !value) return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_gguf_kv_at: NULL argument");
+    if (!g || !key || !value)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_gguf_kv_at: NULL argument");
     if (index < 0 || index >= g->n_kv)
         return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_gguf_kv_at: index %lld of %lld entries",
                        (long long)index, (long long)g->n_kv);
@@ -216,7 +217,9 @@ int bl_gguf_tensor_at(const bl_gguf *g, int64_t index, bl_gguf_tensor_info *out)
     *out = (bl_gguf_tensor_info){
         .name = t->name,
         .gguf_type = t->gguf_type,
-        .type_name = t->known ? bl_traits(t->type)->info.name : t->foreign ? t->foreign->name : NULL,
+        .type_name = t->known     ? bl_traits(t->type)->info.name
+                     : t->foreign ? t->foreign->name
+                                  : NULL,
         .n_dims = t->n_dims,
         .offset = (int64_t)(t->data - g->base),
         .nbytes = t->nbytes,
