@@ -285,6 +285,14 @@ class NativeModel:
             self._contexts.add(context)
             return context
 
+    def gguf(self) -> GGUFFile:
+        """The model file's metadata and tensor table, from the parse that loaded the
+        weights (the file is not read again)."""
+        with self._lock:
+            if self._ptr is None:
+                raise ValueError(f"model {self.path} is closed")
+            return GGUFFile.of_model(library()[1].bl_model_gguf(self._ptr), self.path)
+
     def close(self) -> None:
         """Frees the KV caches and unmaps the weights. A call running on another thread
         finishes first; calls after this raise ValueError."""
@@ -341,11 +349,15 @@ class Model:
         self.cache_type_v = _check_cache_type("cache_type_v", cache_type_v)
         if not self.path.is_file():
             raise FileNotFoundError(f"model file not found: {self.path}")
-        with GGUFFile(self.path) as gguf:
-            self.metadata: dict[str, Any] = dict(gguf.metadata)
-            self.tensor_types = {name: t.type_name for name, t in gguf.tensors.items()}
-        self.tokenizer = Tokenizer.from_metadata(self.metadata, str(self.path))
         self._native = NativeModel(self.path, threads, self.device)
+        try:
+            gguf = self._native.gguf()
+            self.tokenizer = Tokenizer.from_metadata(gguf.metadata, str(self.path))
+        except BaseException:
+            self.close()
+            raise
+        self.metadata: dict[str, Any] = gguf.metadata
+        self.tensor_types = {name: t.type_name for name, t in gguf.tensors.items()}
         self.info = self._native.info
         self.threads = threads
         self.n_ctx = n_ctx or min(self.info.n_ctx_train, DEFAULT_MAX_CTX) or DEFAULT_MAX_CTX

@@ -147,6 +147,98 @@ int bl_model_open(const char *path, const bl_model_params *params, bl_model **ou
 void bl_model_free(bl_model *model);
 int bl_model_get_info(const bl_model *model, bl_model_info *out);
 
+/* ---- GGUF files: the one parser (model loader, bit-inspect, Python) ------ */
+
+/* A GGUF file (v2/v3, little-endian), memory-mapped and validated as a whole
+ * when it opens: every count, length, offset and size is checked against the
+ * file, so everything below reads inside it without further checks. */
+typedef struct bl_gguf bl_gguf;
+
+/* Metadata value types, numbered as in the format (gguf-py's GGUFValueType). */
+typedef enum bl_gguf_value_type {
+    BL_GGUF_U8 = 0,
+    BL_GGUF_I8 = 1,
+    BL_GGUF_U16 = 2,
+    BL_GGUF_I16 = 3,
+    BL_GGUF_U32 = 4,
+    BL_GGUF_I32 = 5,
+    BL_GGUF_F32 = 6,
+    BL_GGUF_BOOL = 7,
+    BL_GGUF_STRING = 8,
+    BL_GGUF_ARRAY = 9,
+    BL_GGUF_U64 = 10,
+    BL_GGUF_I64 = 11,
+    BL_GGUF_F64 = 12,
+    BL_GGUF_VALUE_TYPE_COUNT = 13
+} bl_gguf_value_type;
+
+/* A tensor type bitllm does not run, whose size lets the parser check the
+ * extent of its tensors (the caller's table, e.g. gguf-py's GGML_QUANT_SIZES;
+ * it must outlive the files opened with it). */
+typedef struct bl_gguf_foreign_type {
+    const char *name;     /* for messages and bl_gguf_tensor_info.type_name */
+    uint32_t gguf_type;
+    uint32_t block_weights;
+    uint32_t block_bytes;
+} bl_gguf_foreign_type;
+
+typedef struct bl_gguf_params {
+    int keep_unknown_types; /* 0: a tensor of a type bitllm does not run is an
+                               error (what a model needs); 1: kept, sized when
+                               foreign_types lists it (bit-inspect)            */
+    const bl_gguf_foreign_type *foreign_types;
+    int32_t n_foreign_types;
+} bl_gguf_params;
+
+typedef struct bl_gguf_info {
+    uint32_t version;
+    uint32_t alignment;
+    int64_t n_kv;
+    int64_t n_tensors;
+    int64_t file_bytes;
+    int64_t data_offset;  /* where the tensor data section starts */
+} bl_gguf_info;
+
+/* A metadata value inside the mapping (valid while the file is open).
+ * Scalars: data points at its little-endian bytes, count is 1. Strings: data
+ * at its bytes (not NUL-terminated), count is the length. Arrays: count items
+ * of item_type from data; numeric items are packed, so data is an array. */
+typedef struct bl_gguf_value {
+    int type;      /* bl_gguf_value_type                   */
+    int item_type; /* arrays: bl_gguf_value_type; else -1  */
+    uint64_t count;
+    const void *data;
+} bl_gguf_value;
+
+typedef struct bl_gguf_tensor_info {
+    const char *name;
+    uint32_t gguf_type;    /* the file's type id                                   */
+    const char *type_name; /* "bt2", "q4_k", ...; NULL for a type of unknown size */
+    uint32_t n_dims;
+    int64_t ne[4];         /* ggml order: ne[0] is the row length; unused dims 1  */
+    int64_t offset;        /* of the data, from the start of the file              */
+    int64_t nbytes;        /* -1 for a type of unknown size                        */
+} bl_gguf_tensor_info;
+
+/* params NULL: the defaults (unknown tensor types are errors). Errors name the
+ * file and the problem. */
+int bl_gguf_open(const char *path, const bl_gguf_params *params, bl_gguf **out);
+void bl_gguf_free(bl_gguf *file);
+/* The file an open model was parsed from (owned by the model). */
+const bl_gguf *bl_model_gguf(const bl_model *model);
+int bl_gguf_get_info(const bl_gguf *file, bl_gguf_info *out);
+/* Metadata entry index in file order; *key stays valid while the file is open. */
+int bl_gguf_kv_at(const bl_gguf *file, int64_t index, const char **key, bl_gguf_value *value);
+/* The index of key, or -1 when the file has no such key. */
+int64_t bl_gguf_find_key(const bl_gguf *file, const char *key);
+/* The items of an array, n_items = array->count of them. */
+int bl_gguf_array_items(const bl_gguf_value *array, bl_gguf_value *items, uint64_t n_items);
+/* The strings of an array of strings, each followed by a NUL byte, into text:
+ * returns the bytes this takes (text NULL: only that), negative on error. */
+int64_t bl_gguf_join_strings(const bl_gguf_value *array, char *text, int64_t text_bytes);
+/* Tensor index in file order. */
+int bl_gguf_tensor_at(const bl_gguf *file, int64_t index, bl_gguf_tensor_info *out);
+
 /* What a KV cache stores per key/value element. */
 typedef enum bl_kv_type {
     BL_KV_DEFAULT = -1, /* the backend's default: f16 on the CPU, f32 on CUDA          */

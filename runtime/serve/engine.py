@@ -37,7 +37,6 @@ import numpy as np
 
 from ..batch import BatchContext
 from ..chat import ChatFormat, Message, chat_format
-from ..gguf_reader import GGUFFile
 from ..model import (
     DEFAULT_MAX_CTX,
     ContextFullError,
@@ -97,13 +96,16 @@ class LoadedModel:
         path = Path(settings.model_path)
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {path}")
-        with GGUFFile(path) as gguf:
-            self.metadata: dict[str, Any] = dict(gguf.metadata)
-        self.tokenizer = Tokenizer.from_metadata(self.metadata, str(path))
         self.native = NativeModel(path, settings.threads, settings.device)
-        self.chat: ChatFormat = chat_format(
-            self.metadata, self.tokenizer.tokens.__getitem__, settings.chat_template
-        )
+        try:
+            self.metadata: dict[str, Any] = self.native.gguf().metadata
+            self.tokenizer = Tokenizer.from_metadata(self.metadata, str(path))
+            self.chat: ChatFormat = chat_format(
+                self.metadata, self.tokenizer.tokens.__getitem__, settings.chat_template
+            )
+        except BaseException:
+            self.native.close()
+            raise
         self.name = settings.alias or path.name
         self.end_tokens = self.tokenizer.eog_ids
         # A head padded beyond the vocabulary has rows no text belongs to: never sample them.

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from bitllm.runtime import tensor_types
-from bitllm.runtime.gguf_reader import GGUFError, GGUFFile, ValueType
+from bitllm.runtime.gguf_reader import GGUFError, GGUFFile
 
 from ..conftest import SHARED
+
+VT = gguf.GGUFValueType
 
 VOCAB = SHARED / "vocab"
 
@@ -36,11 +38,11 @@ def _as_plain(value: object) -> object:
 def _gguf_py_value(field: gguf.ReaderField) -> object:
     """The value of a field the way gguf-py's own reader sees it."""
     types = field.types
-    if types[0] == gguf.GGUFValueType.ARRAY:
-        if types[1] == gguf.GGUFValueType.STRING:
+    if types[0] == VT.ARRAY:
+        if types[1] == VT.STRING:
             return [bytes(field.parts[i]).decode() for i in field.data]
         return [field.parts[i][0].item() for i in field.data]
-    if types[0] == gguf.GGUFValueType.STRING:
+    if types[0] == VT.STRING:
         return bytes(field.parts[field.data[0]]).decode()
     return field.parts[field.data[0]][0].item()
 
@@ -55,7 +57,7 @@ def test_reads_a_llama_cpp_vocab_file_like_gguf_py() -> None:
         for key, value in f.metadata.items():
             assert _as_plain(value) == _gguf_py_value(reference.fields[key]), key
         assert f.metadata["tokenizer.ggml.token_type"].dtype == np.int32
-        assert f.value_types["tokenizer.ggml.tokens"] == (ValueType.ARRAY, ValueType.STRING)
+        assert f.value_types["tokenizer.ggml.tokens"] == (VT.ARRAY, VT.STRING)
 
 
 def test_reads_the_llama3_vocab_file() -> None:
@@ -89,6 +91,9 @@ def _write_standard(path: Path, rng: np.random.Generator) -> dict[str, np.ndarra
     w.add_array("t.floats", [0.5, 1.5])
     w.add_array("t.strs", ["a", "", "日本"])
     w.add_array("t.empty", [])
+    w.add_array("t.nested", [[1, 2], ["x", "y"], [[3]]])
+    w.add_array("t.bools", [True, False, True])
+    w.add_array("t.nul", ["a\0b", "", "c"])  # a NUL inside a string: the one-by-one path
     tensors = {
         "f32": rng.standard_normal((3, 5)).astype(np.float32),
         "f16": rng.standard_normal((2, 7, 4)).astype(np.float16),
@@ -121,8 +126,12 @@ def test_reads_what_gguf_py_writes(tmp_path: Path, rng: np.random.Generator) -> 
         assert m["t.str"] == "naïve ☃"
         assert m["t.ints"].tolist() == [1, -2, 3] and m["t.floats"].tolist() == [0.5, 1.5]
         assert m["t.strs"] == ["a", "", "日本"]
-        assert f.value_types["t.u16"] == (ValueType.UINT16, None)
-        assert f.value_types["t.strs"] == (ValueType.ARRAY, ValueType.STRING)
+        assert _as_plain(m["t.nested"]) == [[1, 2], ["x", "y"], [[3]]]
+        assert m["t.bools"].tolist() == [True, False, True] and m["t.bools"].dtype == bool
+        assert m["t.nul"] == ["a\0b", "", "c"]
+        assert f.value_types["t.nested"] == (VT.ARRAY, VT.ARRAY)
+        assert f.value_types["t.u16"] == (VT.UINT16, None)
+        assert f.value_types["t.strs"] == (VT.ARRAY, VT.STRING)
         assert list(f.tensors) == [t.name for t in reference.tensors]
         for ref in reference.tensors:
             info = f.tensors[ref.name]
@@ -159,6 +168,7 @@ def test_reads_our_tensor_types_and_keeps_unknown_ids(tmp_path: Path) -> None:
         if t.kind in ("ternary", "sign")
     }
     types["i2_s"] = (36, (4, 128), 160)  # bitnet.cpp's I2_S: a type we cannot size
+    types["q4_k"] = (12, (2, 256), 2 * 144)  # llama.cpp's Q4_K: sized from gguf-py
     path = tmp_path / "ours.gguf"
     _write_ours(path, types)
     with GGUFFile(path) as f:
@@ -209,11 +219,11 @@ def _build(
 
 
 def _kv_u32(key: str, value: int) -> bytes:
-    return _str(key) + struct.pack("<II", ValueType.UINT32, value)
+    return _str(key) + struct.pack("<II", VT.UINT32, value)
 
 
 def _kv_str(key: str, value: str) -> bytes:
-    return _str(key) + struct.pack("<I", ValueType.STRING) + _str(value)
+    return _str(key) + struct.pack("<I", VT.STRING) + _str(value)
 
 
 def _error(tmp_path: Path, data: bytes) -> str:
@@ -238,43 +248,48 @@ def test_hand_built_file_reads(tmp_path: Path) -> None:
 DAMAGE = [
     (b"", "not a GGUF file"),
     (b"GGML" + bytes(20), "not a GGUF file"),
-    (b"GGUF" + struct.pack("<IQQ", 1, 0, 0), "unsupported GGUF version 1"),
+    (b"GGUF" + struct.pack("<IQQ", 1, 0, 0), "GGUF version 1 is not supported"),
     (b"GGUF" + struct.pack(">IQQ", 3, 0, 0), "big-endian"),
-    (b"GGUF" + struct.pack("<I", 3) + b"\0" * 5, "truncated: tensor count"),
-    (b"GGUF" + struct.pack("<IQQ", 3, 0, 2**62), "metadata: array of 4611686018427387904"),
-    (b"GGUF" + struct.pack("<IQQ", 3, 2**60, 0), "tensor infos: array of"),
+    (b"GGUF" + struct.pack("<I", 3) + b"\0" * 5, "shorter than a GGUF header"),
+    (b"GGUF" + struct.pack("<IQQ", 3, 0, 2**62), "4611686018427387904 metadata entries"),
+    (b"GGUF" + struct.pack("<IQQ", 3, 2**60, 0), "and 1152921504606846976 tensors cannot fit"),
     (
         b"GGUF" + struct.pack("<IQQQ", 3, 0, 1, 2**63) + b"x" * 20,
-        "truncated: key of metadata entry 0 (9223372036854775808 bytes)",
+        "metadata key at byte 24 has length 9223372036854775808",
     ),
     (_build([_str("k") + struct.pack("<I", 99)], []), "'k' has unknown value type 99"),
     (
-        _build([_str("k") + struct.pack("<IIQ", ValueType.ARRAY, ValueType.UINT64, 2**61)], []),
-        "metadata 'k': array of 2305843009213693952 elements",
+        _build([_str("k") + struct.pack("<IIQ", VT.ARRAY, VT.UINT64, 2**61)], []),
+        "key 'k': array of 2305843009213693952 elements cannot fit",
     ),
     (
         b"GGUF"
         + struct.pack("<IQQ", 3, 0, 1)
         + _str("k")
-        + struct.pack("<IIQ", ValueType.ARRAY, ValueType.STRING, 2)
+        + struct.pack("<IIQ", VT.ARRAY, VT.STRING, 2)
         + _str("abcdef")
         + b"\1\0\0",
-        "truncated: length of metadata 'k'[1] at byte 63 needs 8 bytes",
+        "truncated: string value of key 'k' at byte 63 needs 8 bytes",
     ),
     (_build([_kv_u32("k", 1), _kv_u32("k", 2)], []), "metadata key 'k' appears twice"),
-    (_build([_kv_str("general.alignment", "32")], []), "general.alignment must be"),
-    (_build([_kv_u32("general.alignment", 48)], []), "general.alignment must be"),
+    (_build([_kv_str("general.alignment", "32")], []), "'general.alignment' is a string"),
+    (_build([_kv_u32("general.alignment", 48)], []), "general.alignment is 48, not a power"),
     (_build([], [("w", [4, 1, 1, 1, 1], 0, 0)]), "'w' has 5 dimensions"),
-    (_build([], [("w", [2**40, 2**40], 0, 0)]), "'w' has impossible dimensions"),
+    (_build([], [("w", [2**40, 2**40], 0, 0)]), "'w' dimension 0 is 1099511627776, impossible"),
     (_build([], [("w", [4], 0, 8)], bytes(64)), "offset 8 is not a multiple of the alignment"),
     (
         _build([], [("w", [64], 0, 0)], bytes(100)),
-        "truncated: tensor 'w' ends at byte 320 but the file has 164",
+        "'w': 256 bytes at data offset 0 run past the end",
     ),
-    (_build([], [("w", [33], 8, 0)], bytes(64)), "not a multiple of q8_0's block 32"),
+    (_build([], [("w", [33], 8, 0)], bytes(64)), "q8_0 rows must be a multiple of 32 long, got 33"),
+    (_build([], [("k", [100], 12, 0)], bytes(64)), "q4_k rows must be a multiple of 256 long"),
+    (_build([], [("k", [256], 12, 0)], bytes(64)), "'k': 144 bytes at data offset 0 run past"),
     (_build([], [("w", [4], 0, 0), ("w", [4], 0, 32)], bytes(64)), "'w' appears twice"),
-    (_build([], [("a", [16], 0, 0), ("b", [4], 0, 32)], bytes(64)), "'a' (bytes"),
-    (_build([], [("u", [4], 777, 4096)], bytes(64)), "tensor 'u' starts at byte"),
+    (
+        _build([], [("a", [16], 0, 0), ("b", [4], 0, 32)], bytes(64)),
+        "'a' (bytes 96..160) overlaps tensor 'b'",
+    ),
+    (_build([], [("u", [4], 777, 4096)], bytes(64)), "'u' of unknown size: data offset 4096"),
 ]
 
 

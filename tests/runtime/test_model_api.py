@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import bitllm
+from bitllm.runtime.gguf_reader import GGUFFile
 from bitllm.runtime.model import ContextFullError, Model
 from tests.runtime.tiny_model import cached_model
 
@@ -70,6 +71,28 @@ def test_metadata_info_and_tokens(model: Model, model_2b4t: Model) -> None:
     assert model_2b4t.detokenize(ids[1:]) == "Hello world"
     assert model.tokenize("Hello world")[0] == 1
     assert model.detokenize(model.tokenize("Hello world", add_special=False)) == "Hello world"
+
+
+def test_model_reads_its_file_once(model: Model, model_path: Path) -> None:
+    """Tokenizer, chat template and metadata come from the parse that loaded the weights:
+    the same values as a separate GGUFFile, and Python never opens the file itself."""
+    with GGUFFile(model_path) as f:
+        assert list(model.metadata) == list(f.metadata)
+        for key, value in f.metadata.items():
+            mine = model.metadata[key]
+            assert np.array_equal(mine, value) if isinstance(value, np.ndarray) else mine == value
+        assert model.tensor_types == {name: t.type_name for name, t in f.tensors.items()}
+    code = (
+        "import sys, bitllm\n"
+        "opened = []\n"
+        "sys.addaudithook(lambda e, a: opened.append(a[0]) if e == 'open' else None)\n"
+        "with bitllm.Model(sys.argv[1], threads=1, n_ctx=16) as m:\n"
+        "    assert m.tokenize('Hi')\n"
+        "print(sum(str(p) == sys.argv[1] for p in opened))\n"
+    )
+    run = [sys.executable, "-c", code, str(model_path)]
+    out = subprocess.run(run, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0"
 
 
 def test_logits_shape_and_causality(model: Model) -> None:

@@ -13,21 +13,12 @@ import gguf
 import numpy as np
 
 from bitllm.runtime import tensor_types
-from bitllm.runtime.gguf_reader import GGUFFile, ValueType
+from bitllm.runtime.gguf_reader import GGUFFile
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 VOCAB_BPE = SHARED / "vocab" / "ggml-vocab-llama-bpe.gguf"
 VOCAB_SPM = SHARED / "vocab" / "ggml-vocab-llama-spm.gguf"
 LLAMA3_EOT_ID = 128009
-
-_WRITERS = {
-    ValueType.UINT32: gguf.GGUFValueType.UINT32,
-    ValueType.INT32: gguf.GGUFValueType.INT32,
-    ValueType.FLOAT32: gguf.GGUFValueType.FLOAT32,
-    ValueType.BOOL: gguf.GGUFValueType.BOOL,
-    ValueType.STRING: gguf.GGUFValueType.STRING,
-}
-
 
 # arch -> (bitllm.activation, bitllm.source_family, bitllm.scale_convention)
 ARCH_KEYS = {
@@ -53,11 +44,11 @@ def _copy_tokenizer(writer: gguf.GGUFWriter, vocab: Path) -> int:
             if not key.startswith("tokenizer."):
                 continue
             vtype, etype = source.value_types[key]
-            if vtype == ValueType.ARRAY:
+            if vtype == gguf.GGUFValueType.ARRAY:
                 items = value.tolist() if isinstance(value, np.ndarray) else list(value)
-                writer.add_key_value(key, items, gguf.GGUFValueType.ARRAY, _WRITERS[etype])
+                writer.add_key_value(key, items, vtype, etype)
             else:
-                writer.add_key_value(key, value, _WRITERS[vtype])
+                writer.add_key_value(key, value, vtype)
         return len(source.metadata["tokenizer.ggml.tokens"])
 
 

@@ -1,6 +1,7 @@
-/* GGUF parsing. The file is read through a cursor that refuses to step past
- * its end, counts are checked against the bytes left before anything is
- * allocated for them, and tensor sizes are computed with overflow checks. */
+/* GGUF parsing: bl_gguf_open. The file is read through a cursor that refuses
+ * to step past its end, counts are checked against the bytes left before
+ * anything is allocated for them, tensor sizes are computed with overflow
+ * checks and no two tensors' bytes overlap. Reading values: gguf_read.c. */
 #include "gguf.h"
 
 #include <errno.h>
@@ -27,7 +28,9 @@
 
 typedef struct cursor {
     const bl_gguf *g;
+    const bl_gguf_params *params;
     const uint8_t *p, *end;
+    const char *key; /* the metadata entry being read, for messages; NULL outside one */
 } cursor;
 
 int bl_gguf_fail(const bl_gguf *g, bl_status status, const char *fmt, ...) {
@@ -48,8 +51,12 @@ static size_t offset(const cursor *c) { return (size_t)(c->p - c->g->base); }
 /* The next n bytes, or NULL (an error recorded) when the file ends first. */
 static const uint8_t *take(cursor *c, size_t n, const char *what) {
     if (n > left(c)) {
-        fail(c->g, "truncated: %s at byte %zu needs %zu bytes, %zu left", what, offset(c), n,
-             left(c));
+        if (c->key)
+            fail(c->g, "truncated: %s of key '%s' at byte %zu needs %zu bytes, %zu left", what,
+                 c->key, offset(c), n, left(c));
+        else
+            fail(c->g, "truncated: %s at byte %zu needs %zu bytes, %zu left", what, offset(c), n,
+                 left(c));
         return NULL;
     }
     const uint8_t *p = c->p;
@@ -98,16 +105,6 @@ static int read_name(cursor *c, const char *what, size_t max, char **out) {
     return BL_OK;
 }
 
-static size_t scalar_bytes(bl_gguf_value_type type) {
-    switch (type) {
-    case BL_GGUF_U8: case BL_GGUF_I8: case BL_GGUF_BOOL: return 1;
-    case BL_GGUF_U16: case BL_GGUF_I16: return 2;
-    case BL_GGUF_U32: case BL_GGUF_I32: case BL_GGUF_F32: return 4;
-    case BL_GGUF_U64: case BL_GGUF_I64: case BL_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 static int skip_value(cursor *c, uint32_t type, const char *key, int depth);
 
 static int skip_array(cursor *c, const char *key, int depth) {
@@ -120,7 +117,7 @@ static int skip_array(cursor *c, const char *key, int depth) {
         return fail(c->g, "key '%s': array of unknown value type %u", key, type);
     if (depth >= MAX_ARRAY_NESTING)
         return fail(c->g, "key '%s': arrays nested deeper than %d", key, MAX_ARRAY_NESTING);
-    size_t element = scalar_bytes((bl_gguf_value_type)type);
+    size_t element = bl_gguf_scalar_bytes((bl_gguf_value_type)type);
     /* Every element takes at least one byte (strings 8, arrays 12). */
     size_t min_element = element ? element : type == BL_GGUF_STRING ? 8 : 12;
     if (count > left(c) / min_element)
@@ -135,7 +132,7 @@ static int skip_array(cursor *c, const char *key, int depth) {
 
 static int skip_value(cursor *c, uint32_t type, const char *key, int depth) {
     if (type == BL_GGUF_ARRAY) return skip_array(c, key, depth);
-    size_t n = scalar_bytes((bl_gguf_value_type)type), len;
+    size_t n = bl_gguf_scalar_bytes((bl_gguf_value_type)type), len;
     const uint8_t *bytes = type == BL_GGUF_STRING ? read_string(c, "string value", SIZE_MAX, &len)
                                                   : take(c, n, "value");
     return bytes ? BL_OK : BL_ERR_INVALID_ARGUMENT;
@@ -150,28 +147,42 @@ static int read_kv(cursor *c, bl_gguf_kv *kv) {
         return fail(c->g, "key '%s' has unknown value type %u", kv->key, type);
     kv->type = (bl_gguf_value_type)type;
     kv->value = c->p;
-    return skip_value(c, type, kv->key, 0);
+    c->key = kv->key;
+    rc = skip_value(c, type, kv->key, 0);
+    c->key = NULL;
+    return rc;
 }
 
-static int find_type(const bl_gguf *g, uint32_t gguf_type, const char *name, bl_type_id *out) {
+/* The caller's size of a kept foreign type, or NULL. */
+static const bl_gguf_foreign_type *foreign_type(const bl_gguf_params *params, uint32_t id) {
+    for (int32_t i = 0; params && params->foreign_types && i < params->n_foreign_types; i++)
+        if (params->foreign_types[i].gguf_type == id) return &params->foreign_types[i];
+    return NULL;
+}
+
+static int find_type(const cursor *c, bl_gguf_tensor *t) {
     char known[256] = "";
     for (int i = 0; i < BL_TYPE_COUNT; i++) {
         const bl_type_info *info = &bl_traits((bl_type_id)i)->info;
-        if (info->gguf_type == gguf_type) {
-            *out = (bl_type_id)i;
+        if (info->gguf_type == t->gguf_type) {
+            t->type = (bl_type_id)i;
+            t->known = 1;
             return BL_OK;
         }
         size_t used = strlen(known);
         snprintf(known + used, sizeof known - used, "%s%s %u", i ? ", " : "", info->name,
                  info->gguf_type);
     }
-    return bl_gguf_fail(g, BL_ERR_UNKNOWN_TYPE,
-                       "tensor '%s' has type id %u, which bitllm does not know (known: %s)", name,
-                       gguf_type, known);
+    if (c->params && c->params->keep_unknown_types) {
+        t->foreign = foreign_type(c->params, t->gguf_type);
+        return BL_OK;
+    }
+    return bl_gguf_fail(c->g, BL_ERR_UNKNOWN_TYPE,
+                       "tensor '%s' has type id %u, which bitllm does not know (known: %s)",
+                       t->name, t->gguf_type, known);
 }
 
 static int read_tensor_info(cursor *c, bl_gguf_tensor *t, uint64_t *data_offset) {
-    uint32_t type;
     int rc;
     if ((rc = read_name(c, "tensor name", MAX_NAME_BYTES, &t->name)) != BL_OK) return rc;
     if ((rc = read_u32(c, "tensor dimension count", &t->n_dims)) != BL_OK) return rc;
@@ -187,46 +198,126 @@ static int read_tensor_info(cursor *c, bl_gguf_tensor *t, uint64_t *data_offset)
                         t->name, d, (unsigned long long)ne, c->g->size);
         t->ne[d] = (int64_t)ne;
     }
-    if ((rc = read_u32(c, "tensor type", &type)) != BL_OK) return rc;
-    if ((rc = find_type(c->g, type, t->name, &t->type)) != BL_OK) return rc;
+    if ((rc = read_u32(c, "tensor type", &t->gguf_type)) != BL_OK) return rc;
+    if ((rc = find_type(c, t)) != BL_OK) return rc;
     return read_u64(c, "tensor data offset", data_offset);
+}
+
+/* Rows of a tensor (every dimension but the first), or -1 when it overflows. */
+static int64_t tensor_rows(const bl_gguf_tensor *t) {
+    int64_t rows = 1;
+    for (uint32_t d = 1; d < t->n_dims; d++)
+        if (__builtin_mul_overflow(rows, t->ne[d], &rows)) return -1;
+    return rows;
 }
 
 /* Size of a tensor's data, or -1 when it overflows. */
 static int64_t tensor_bytes(const bl_gguf_tensor *t) {
     const bl_type_traits *traits = bl_traits(t->type);
-    int64_t rows = 1, row_bytes = bl_row_data_bytes(traits, t->ne[0]), total;
-    for (uint32_t d = 1; d < t->n_dims; d++)
-        if (__builtin_mul_overflow(rows, t->ne[d], &rows)) return -1;
-    if (__builtin_mul_overflow(rows, row_bytes, &total)) return -1;
+    int64_t rows = tensor_rows(t), row_bytes = bl_row_data_bytes(traits, t->ne[0]), total;
+    if (rows < 0 || __builtin_mul_overflow(rows, row_bytes, &total)) return -1;
     if (traits->info.row_scale && __builtin_add_overflow(total, rows * 4, &total)) return -1;
     return total;
 }
 
-static int place_tensor(const bl_gguf *g, bl_gguf_tensor *t, size_t data_start,
-                        uint64_t data_offset) {
-    const bl_type_info *info = &bl_traits(t->type)->info;
-    if (info->kind == BL_KIND_QUANT && t->ne[0] % info->block_weights)
-        return fail(g, "tensor '%s': %s rows must be a multiple of %u long, got %lld", t->name,
-                    info->name, info->block_weights, (long long)t->ne[0]);
-    if (data_offset % g->alignment)
-        return fail(g, "tensor '%s': data offset %llu is not a multiple of the alignment %u",
-                    t->name, (unsigned long long)data_offset, g->alignment);
-    t->nbytes = tensor_bytes(t);
-    size_t room = g->size - data_start;
-    if (t->nbytes < 0 || data_offset > room || (uint64_t)t->nbytes > room - data_offset)
-        return fail(g, "tensor '%s': %lld bytes at data offset %llu run past the end of the file "
-                    "(%zu data bytes)", t->name, (long long)t->nbytes,
-                    (unsigned long long)data_offset, room);
-    t->data = g->base + data_start + data_offset;
+/* Size of a foreign tensor of the caller's block size f, or -1 when it overflows. */
+static int64_t foreign_tensor_bytes(const bl_gguf_tensor *t, const bl_gguf_foreign_type *f) {
+    int64_t rows = tensor_rows(t), total;
+    int64_t row_bytes = t->ne[0] / f->block_weights * (int64_t)f->block_bytes;
+    if (rows < 0 || __builtin_mul_overflow(rows, row_bytes, &total)) return -1;
+    return total;
+}
+
+/* Checks that rows fill whole blocks of a block type, and tells the tensor's size:
+ * *sized is 0 for a foreign type of unknown size, else *nbytes is the size (-1 when it
+ * overflows). */
+static int size_tensor(const cursor *c, const bl_gguf_tensor *t, int *sized, int64_t *nbytes) {
+    const bl_type_info *info = t->known ? &bl_traits(t->type)->info : NULL;
+    const bl_gguf_foreign_type *foreign = t->foreign;
+    uint32_t block = info && info->kind == BL_KIND_QUANT ? info->block_weights
+                     : foreign                            ? foreign->block_weights
+                                                          : 1;
+    if (block > 1 && t->ne[0] % block)
+        return fail(c->g, "tensor '%s': %s rows must be a multiple of %u long, got %lld",
+                    t->name, info ? info->name : foreign->name, block, (long long)t->ne[0]);
+    *sized = info || foreign;
+    *nbytes = info ? tensor_bytes(t) : foreign ? foreign_tensor_bytes(t, foreign) : -1;
     return BL_OK;
 }
 
-static int compare_kv(const void *a, const void *b) {
-    return strcmp(((const bl_gguf_kv *)a)->key, ((const bl_gguf_kv *)b)->key);
+static int place_tensor(const cursor *c, bl_gguf_tensor *t, uint64_t data_offset) {
+    const bl_gguf *g = c->g;
+    int sized = 0, rc = size_tensor(c, t, &sized, &t->nbytes);
+    if (rc != BL_OK) return rc;
+    if (data_offset % g->alignment)
+        return fail(g, "tensor '%s': data offset %llu is not a multiple of the alignment %u",
+                    t->name, (unsigned long long)data_offset, g->alignment);
+    size_t room = g->size - g->data_start;
+    if (!sized && data_offset > room)
+        return fail(g, "tensor '%s' of unknown size: data offset %llu is past the end of the "
+                    "file (%zu data bytes)", t->name, (unsigned long long)data_offset, room);
+    if (sized &&
+        (t->nbytes < 0 || data_offset > room || (uint64_t)t->nbytes > room - data_offset))
+        return fail(g, "tensor '%s': %lld bytes at data offset %llu run past the end of the file "
+                    "(%zu data bytes)", t->name, (long long)t->nbytes,
+                    (unsigned long long)data_offset, room);
+    t->data = g->base + g->data_start + data_offset;
+    return BL_OK;
 }
-static int compare_tensor(const void *a, const void *b) {
-    return strcmp(((const bl_gguf_tensor *)a)->name, ((const bl_gguf_tensor *)b)->name);
+
+/* The lookup tables: pointers sorted by key and by name, each name once. */
+static int compare_kv_ptr(const void *a, const void *b) {
+    return strcmp((*(const bl_gguf_kv *const *)a)->key, (*(const bl_gguf_kv *const *)b)->key);
+}
+static int compare_tensor_ptr(const void *a, const void *b) {
+    return strcmp((*(bl_gguf_tensor *const *)a)->name, (*(bl_gguf_tensor *const *)b)->name);
+}
+static int compare_tensor_data(const void *a, const void *b) {
+    const uint8_t *x = (*(bl_gguf_tensor *const *)a)->data;
+    const uint8_t *y = (*(bl_gguf_tensor *const *)b)->data;
+    return (x > y) - (x < y);
+}
+
+static int index_kv(bl_gguf *g) {
+    g->kv_by_key = malloc((g->n_kv ? (size_t)g->n_kv : 1) * sizeof *g->kv_by_key);
+    if (!g->kv_by_key) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for metadata keys");
+    for (int64_t i = 0; i < g->n_kv; i++) g->kv_by_key[i] = &g->kv[i];
+    qsort(g->kv_by_key, (size_t)g->n_kv, sizeof *g->kv_by_key, compare_kv_ptr);
+    for (int64_t i = 1; i < g->n_kv; i++)
+        if (strcmp(g->kv_by_key[i - 1]->key, g->kv_by_key[i]->key) == 0)
+            return fail(g, "metadata key '%s' appears twice", g->kv_by_key[i]->key);
+    return BL_OK;
+}
+
+/* Tensors of known size whose bytes overlap mean a damaged or forged file. */
+static int check_overlaps(const bl_gguf *g, bl_gguf_tensor **by_data) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].nbytes >= 0) by_data[n++] = &g->tensors[i];
+    qsort(by_data, (size_t)n, sizeof *by_data, compare_tensor_data);
+    for (int64_t i = 1; i < n; i++) {
+        const bl_gguf_tensor *before = by_data[i - 1], *after = by_data[i];
+        if (before->data + before->nbytes > after->data)
+            return fail(g, "tensor '%s' (bytes %zu..%zu) overlaps tensor '%s' (from byte %zu)",
+                        before->name, (size_t)(before->data - g->base),
+                        (size_t)(before->data + before->nbytes - g->base), after->name,
+                        (size_t)(after->data - g->base));
+    }
+    return BL_OK;
+}
+
+static int index_tensors(bl_gguf *g) {
+    g->tensor_by_name = malloc((g->n_tensors ? (size_t)g->n_tensors : 1) * sizeof(void *));
+    if (!g->tensor_by_name)
+        return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for tensor names");
+    int rc = check_overlaps(g, g->tensor_by_name); /* the table doubles as scratch */
+    if (rc != BL_OK) return rc;
+    for (int64_t i = 0; i < g->n_tensors; i++) g->tensor_by_name[i] = &g->tensors[i];
+    qsort(g->tensor_by_name, (size_t)g->n_tensors, sizeof *g->tensor_by_name, compare_tensor_ptr);
+    for (int64_t i = 1; i < g->n_tensors; i++)
+        if (strcmp(g->tensor_by_name[i - 1]->name, g->tensor_by_name[i]->name) == 0)
+            return fail(g, "tensor '%s' appears twice", g->tensor_by_name[i]->name);
+    return BL_OK;
 }
 
 static int read_alignment(bl_gguf *g) {
@@ -267,34 +358,27 @@ static int read_header(bl_gguf *g, cursor *c) {
     return BL_OK;
 }
 
-static int parse(bl_gguf *g) {
-    cursor c = {.g = g, .p = g->base, .end = g->base + g->size};
+static int parse(bl_gguf *g, const bl_gguf_params *params) {
+    cursor c = {.g = g, .params = params, .p = g->base, .end = g->base + g->size};
     int rc;
     if ((rc = read_header(g, &c)) != BL_OK) return rc;
     for (int64_t i = 0; i < g->n_kv; i++)
         if ((rc = read_kv(&c, &g->kv[i])) != BL_OK) return rc;
-    qsort(g->kv, (size_t)g->n_kv, sizeof *g->kv, compare_kv);
-    for (int64_t i = 1; i < g->n_kv; i++)
-        if (strcmp(g->kv[i - 1].key, g->kv[i].key) == 0)
-            return fail(g, "metadata key '%s' appears twice", g->kv[i].key);
+    if ((rc = index_kv(g)) != BL_OK) return rc;
     if ((rc = read_alignment(g)) != BL_OK) return rc;
 
     uint64_t *offsets = calloc(g->n_tensors ? (size_t)g->n_tensors : 1, sizeof *offsets);
     if (!offsets) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory for tensor offsets");
     for (int64_t i = 0; i < g->n_tensors && rc == BL_OK; i++)
         rc = read_tensor_info(&c, &g->tensors[i], &offsets[i]);
-    size_t data_start = (offset(&c) + g->alignment - 1) / g->alignment * g->alignment;
-    if (rc == BL_OK && g->n_tensors && data_start > g->size)
-        rc = fail(g, "truncated: the tensor data would start at byte %zu", data_start);
+    g->data_start = (offset(&c) + g->alignment - 1) / g->alignment * g->alignment;
+    if (rc == BL_OK && g->n_tensors && g->data_start > g->size)
+        rc = fail(g, "truncated: the tensor data would start at byte %zu", g->data_start);
     for (int64_t i = 0; i < g->n_tensors && rc == BL_OK; i++)
-        rc = place_tensor(g, &g->tensors[i], data_start, offsets[i]);
+        rc = place_tensor(&c, &g->tensors[i], offsets[i]);
     free(offsets);
     if (rc != BL_OK) return rc;
-    qsort(g->tensors, (size_t)g->n_tensors, sizeof *g->tensors, compare_tensor);
-    for (int64_t i = 1; i < g->n_tensors; i++)
-        if (strcmp(g->tensors[i - 1].name, g->tensors[i].name) == 0)
-            return fail(g, "tensor '%s' appears twice", g->tensors[i].name);
-    return BL_OK;
+    return index_tensors(g);
 }
 
 static int map_file(bl_gguf *g) {
@@ -319,106 +403,42 @@ static int map_file(bl_gguf *g) {
     return BL_OK;
 }
 
-int bl_gguf_open(const char *path, bl_gguf **out) {
+int bl_gguf_open(const char *path, const bl_gguf_params *params, bl_gguf **out) {
     if (!path || !out) return bl_fail(BL_ERR_INVALID_ARGUMENT, "GGUF path or output is NULL");
     *out = NULL;
+    if (params && params->n_foreign_types && !params->foreign_types)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_gguf_open: foreign_types is NULL");
+    for (int32_t i = 0; params && i < params->n_foreign_types; i++) {
+        const bl_gguf_foreign_type *f = &params->foreign_types[i];
+        if (!f->name || !f->block_weights || !f->block_bytes)
+            return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                           "bl_gguf_open: foreign type %u lacks a name or a block size",
+                           f->gguf_type);
+    }
     bl_gguf *g = calloc(1, sizeof *g);
     if (!g || !(g->path = strdup(path))) {
         free(g);
         return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory opening %s", path);
     }
     int rc = map_file(g);
-    if (rc == BL_OK) rc = parse(g);
+    if (rc == BL_OK) rc = parse(g, params);
     if (rc != BL_OK) {
-        bl_gguf_close(g);
+        bl_gguf_free(g);
         return rc;
     }
     *out = g;
     return BL_OK;
 }
 
-void bl_gguf_close(bl_gguf *g) {
+void bl_gguf_free(bl_gguf *g) {
     if (!g) return;
     for (int64_t i = 0; g->kv && i < g->n_kv; i++) free(g->kv[i].key);
     for (int64_t i = 0; g->tensors && i < g->n_tensors; i++) free(g->tensors[i].name);
     free(g->kv);
     free(g->tensors);
+    free(g->kv_by_key);
+    free(g->tensor_by_name);
     if (g->base) munmap((void *)g->base, g->size);
     free(g->path);
     free(g);
-}
-
-const bl_gguf_kv *bl_gguf_find(const bl_gguf *g, const char *key) {
-    bl_gguf_kv probe = {.key = (char *)key};
-    return bsearch(&probe, g->kv, (size_t)g->n_kv, sizeof *g->kv, compare_kv);
-}
-
-const bl_gguf_tensor *bl_gguf_tensor_find(const bl_gguf *g, const char *name) {
-    bl_gguf_tensor probe = {.name = (char *)name};
-    return bsearch(&probe, g->tensors, (size_t)g->n_tensors, sizeof *g->tensors, compare_tensor);
-}
-
-static const char *const type_names[BL_GGUF_VALUE_TYPE_COUNT] = {
-    "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"};
-
-static int wrong_type(const bl_gguf *g, const bl_gguf_kv *kv, const char *expected) {
-    return fail(g, "metadata '%s' is a %s, expected %s", kv->key, type_names[kv->type], expected);
-}
-
-int bl_gguf_get_int(const bl_gguf *g, const char *key, int64_t *out) {
-    const bl_gguf_kv *kv = bl_gguf_find(g, key);
-    if (!kv) return 0;
-    union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
-            uint64_t u64; int64_t i64; } v;
-    size_t n = scalar_bytes(kv->type);
-    if (kv->type == BL_GGUF_F32 || kv->type == BL_GGUF_F64 || kv->type == BL_GGUF_BOOL || !n)
-        return wrong_type(g, kv, "an integer");
-    memcpy(&v, kv->value, n);
-    switch (kv->type) {
-    case BL_GGUF_U8: *out = v.u8; break;
-    case BL_GGUF_I8: *out = v.i8; break;
-    case BL_GGUF_U16: *out = v.u16; break;
-    case BL_GGUF_I16: *out = v.i16; break;
-    case BL_GGUF_U32: *out = v.u32; break;
-    case BL_GGUF_I32: *out = v.i32; break;
-    case BL_GGUF_I64: *out = v.i64; break;
-    default:
-        if (v.u64 > INT64_MAX) return fail(g, "metadata '%s' is out of range", key);
-        *out = (int64_t)v.u64;
-    }
-    return 1;
-}
-
-int bl_gguf_get_float(const bl_gguf *g, const char *key, double *out) {
-    const bl_gguf_kv *kv = bl_gguf_find(g, key);
-    if (!kv) return 0;
-    if (kv->type == BL_GGUF_F32) {
-        float f;
-        memcpy(&f, kv->value, 4);
-        *out = f;
-    } else if (kv->type == BL_GGUF_F64) {
-        memcpy(out, kv->value, 8);
-    } else {
-        return wrong_type(g, kv, "a float");
-    }
-    return 1;
-}
-
-int bl_gguf_get_bool(const bl_gguf *g, const char *key, int *out) {
-    const bl_gguf_kv *kv = bl_gguf_find(g, key);
-    if (!kv) return 0;
-    if (kv->type != BL_GGUF_BOOL) return wrong_type(g, kv, "a bool");
-    *out = kv->value[0] != 0;
-    return 1;
-}
-
-int bl_gguf_get_string(const bl_gguf *g, const char *key, const char **str, size_t *len) {
-    const bl_gguf_kv *kv = bl_gguf_find(g, key);
-    if (!kv) return 0;
-    if (kv->type != BL_GGUF_STRING) return wrong_type(g, kv, "a string");
-    uint64_t n;
-    memcpy(&n, kv->value, 8);
-    *len = (size_t)n;
-    *str = (const char *)kv->value + 8;
-    return 1;
 }

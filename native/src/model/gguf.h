@@ -1,7 +1,6 @@
-/* A GGUF file (v2/v3, little-endian), memory-mapped and validated as a whole
- * when it is opened: every count, length, offset and size was checked against
- * the file before anything here points into it, so users of this struct can
- * read what it points at without further bounds checks. */
+/* The parsed GGUF behind the public bl_gguf (bitllm.h): validated as a whole
+ * when it is opened, so users of this struct can read what it points at
+ * without further bounds checks. */
 #ifndef BL_GGUF_H
 #define BL_GGUF_H
 
@@ -9,24 +8,6 @@
 #include <stdint.h>
 
 #include "types/types.h"
-
-/* Metadata value types, numbered as in the format. */
-typedef enum bl_gguf_value_type {
-    BL_GGUF_U8 = 0,
-    BL_GGUF_I8 = 1,
-    BL_GGUF_U16 = 2,
-    BL_GGUF_I16 = 3,
-    BL_GGUF_U32 = 4,
-    BL_GGUF_I32 = 5,
-    BL_GGUF_F32 = 6,
-    BL_GGUF_BOOL = 7,
-    BL_GGUF_STRING = 8,
-    BL_GGUF_ARRAY = 9,
-    BL_GGUF_U64 = 10,
-    BL_GGUF_I64 = 11,
-    BL_GGUF_F64 = 12,
-    BL_GGUF_VALUE_TYPE_COUNT
-} bl_gguf_value_type;
 
 typedef struct bl_gguf_kv {
     char *key;
@@ -38,25 +19,27 @@ typedef struct bl_gguf_tensor {
     char *name;
     uint32_t n_dims;
     int64_t ne[4];        /* ggml order: ne[0] is the row length; unused dims are 1 */
-    bl_type_id type;
-    const uint8_t *data;  /* inside the mapping, aligned to the file's alignment */
-    int64_t nbytes;
+    uint32_t gguf_type;   /* the file's type id                                     */
+    int known;            /* 1: type is one bitllm runs; 0: a kept foreign type      */
+    bl_type_id type;      /* when known                                             */
+    const bl_gguf_foreign_type *foreign; /* a foreign type of the caller's table, or NULL */
+    const uint8_t *data;  /* inside the mapping, aligned to the file's alignment     */
+    int64_t nbytes;       /* -1: a foreign type of unknown size                      */
 } bl_gguf_tensor;
 
-typedef struct bl_gguf {
+struct bl_gguf {
     char *path;
     const uint8_t *base;
     size_t size;
     uint32_t version;
     uint32_t alignment;
+    size_t data_start;
     int64_t n_kv, n_tensors;
-    bl_gguf_kv *kv;          /* sorted by key      */
-    bl_gguf_tensor *tensors; /* sorted by name     */
-} bl_gguf;
-
-/* Maps and validates path. Errors name the file and the problem. */
-int bl_gguf_open(const char *path, bl_gguf **out);
-void bl_gguf_close(bl_gguf *g);
+    bl_gguf_kv *kv;                 /* in file order */
+    bl_gguf_tensor *tensors;        /* in file order */
+    const bl_gguf_kv **kv_by_key;   /* sorted by key, for lookups */
+    bl_gguf_tensor **tensor_by_name;/* sorted by name, for lookups */
+};
 
 /* Records "path: message" for bl_last_error() and returns status. */
 int bl_gguf_fail(const bl_gguf *g, bl_status status, const char *fmt, ...)
@@ -72,5 +55,10 @@ int bl_gguf_get_float(const bl_gguf *g, const char *key, double *out);
 int bl_gguf_get_bool(const bl_gguf *g, const char *key, int *out);
 /* The string is not NUL-terminated inside the file: *len gives its length. */
 int bl_gguf_get_string(const bl_gguf *g, const char *key, const char **str, size_t *len);
+
+/* Bytes of one value of type at p (validated when the file opened). */
+size_t bl_gguf_value_bytes(bl_gguf_value_type type, const uint8_t *p);
+/* Bytes of one scalar of type; 0 for strings and arrays. */
+size_t bl_gguf_scalar_bytes(bl_gguf_value_type type);
 
 #endif

@@ -341,7 +341,7 @@ int bl_model_open(const char *path, const bl_model_params *params, bl_model **ou
     *out = NULL;
     bl_model *m = calloc(1, sizeof *m);
     if (!m) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
-    int rc = bl_gguf_open(path, &m->file);
+    int rc = bl_gguf_open(path, NULL, &m->file);
     if (rc == BL_OK) {
         loader ld = {.m = m, .g = m->file};
         rc = load(&ld, params);
@@ -359,10 +359,15 @@ void bl_model_free(bl_model *m) {
     if (!m) return;
     if (m->backend) m->backend->model_release(m);
     bl_pool_free(m->engine.pool);
-    bl_gguf_close(m->file);
+    bl_gguf_free(m->file);
     free(m->layers);
     free(m->arch_name);
     free(m);
+}
+
+const bl_gguf *bl_model_gguf(const bl_model *m) {
+    if (!m) bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_model_gguf: model is NULL");
+    return m ? m->file : NULL;
 }
 
 int bl_model_get_info(const bl_model *m, bl_model_info *out) {
