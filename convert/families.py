@@ -11,19 +11,79 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoint import FLOAT_DTYPES
 from .errors import ConvertError
+
+
+@dataclass(frozen=True)
+class Arch:
+    """What the graph of one general.architecture does: written as bitllm.* keys and checked
+    against native/src/model/arch.c's rows (tests/model/test_tables.py)."""
+
+    name: str  # general.architecture
+    activation: str  # of the gated FFN: "silu" or "relu2" (bitllm.activation's spelling)
+    sub_norms: bool  # RMSNorm before attn_output and before ffn_down
+    scaled_projections: bool  # OneBit: g and h beside each sign projection, a LayerNorm after
+    activation_bits: int  # 8 or 16
+    rope_type: str  # "neox" (HF rotate-half) or "norm" (llama.cpp's interleaved pairs)
+
+
+# The C table (arch.c) stays the graph's own; the converter keeps this copy because it runs
+# without the native library (runtime/tensor_types.py is its only runtime dependency).
+ARCHS: dict[str, Arch] = {
+    a.name: a
+    for a in (
+        Arch("bitnet", "silu", True, False, 8, "neox"),
+        Arch("bitnet-b1.58", "relu2", True, False, 8, "neox"),
+        Arch("llama", "silu", False, False, 8, "norm"),
+        Arch("onebit", "silu", False, True, 16, "neox"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class WeightFormat:
+    """How a family stores one projection's weight; decode.py reads it by these facts."""
+
+    name: str
+    values: str  # what the weight decodes to: "ternary" or "sign"
+    dtypes: tuple[str, ...]  # safetensors dtypes of the stored weight
+    rows_per_byte: int  # 4: transformers' pack_weights puts 4 ternary rows in a uint8 row
+    cols_per_byte: int  # 8: OneBit puts 8 sign columns in a byte
+    stored_scale: bool  # a weight_scale tensor holds the row scale (else: absmean or 1)
+
+    @property
+    def packed(self) -> bool:
+        return self.rows_per_byte > 1 or self.cols_per_byte > 1
+
+
+WEIGHT_FORMATS: dict[str, WeightFormat] = {
+    f.name: f
+    for f in (
+        WeightFormat("latent", "ternary", FLOAT_DTYPES, 1, 1, False),
+        WeightFormat("packed", "ternary", ("U8",), 4, 1, True),
+        WeightFormat("onebit", "sign", ("I8", "U8"), 1, 8, False),
+        WeightFormat("onebit-latent", "sign", FLOAT_DTYPES, 1, 1, False),
+    )
+}
 
 
 @dataclass(frozen=True)
 class Family:
     name: str  # bitllm.source_family
-    arch: str  # general.architecture
-    weights: str  # "latent", "packed", "onebit" or "onebit-latent"
+    arch: str  # general.architecture, a row of ARCHS
+    weights: str  # a row of WEIGHT_FORMATS
     scale_convention: str  # bitllm.scale_convention: "absmean", "multiply" or "divide"
     sub_norms: tuple[str, str] | None  # HF names of the attention and FFN sub-norms
-    rope_type: str  # "neox" (HF rotate-half) or "norm" (llama.cpp's interleaved pairs)
-    activation_bits: int
     description: str
+
+    @property
+    def graph(self) -> Arch:
+        return ARCHS[self.arch]
+
+    @property
+    def weight_format(self) -> WeightFormat:
+        return WEIGHT_FORMATS[self.weights]
 
 
 BITNET_2B4T_SUB_NORMS = ("self_attn.attn_sub_norm", "mlp.ffn_sub_norm")
@@ -37,8 +97,6 @@ FAMILIES: dict[str, Family] = {
             weights="latent",
             scale_convention="absmean",
             sub_norms=("self_attn.inner_attn_ln", "mlp.ffn_layernorm"),
-            rope_type="neox",
-            activation_bits=8,
             description="1bitLLM bitnet_b1_58-* (BitnetForCausalLM, latent weights)",
         ),
         Family(
@@ -47,8 +105,6 @@ FAMILIES: dict[str, Family] = {
             weights="packed",
             scale_convention="multiply",
             sub_norms=BITNET_2B4T_SUB_NORMS,
-            rope_type="neox",
-            activation_bits=8,
             description="microsoft BitNet-b1.58-2B-4T (BitNetForCausalLM, offline, packed)",
         ),
         Family(
@@ -57,8 +113,6 @@ FAMILIES: dict[str, Family] = {
             weights="latent",
             scale_convention="absmean",
             sub_norms=BITNET_2B4T_SUB_NORMS,
-            rope_type="neox",
-            activation_bits=8,
             description="microsoft BitNet-b1.58-2B-4T-bf16 (BitNetForCausalLM, online)",
         ),
         Family(
@@ -67,8 +121,6 @@ FAMILIES: dict[str, Family] = {
             weights="packed",
             scale_convention="divide",
             sub_norms=None,
-            rope_type="norm",
-            activation_bits=8,
             description="Llama3-8B-1.58 / Falcon3-*-1.58bit (LlamaForCausalLM, bitnet quant)",
         ),
         Family(
@@ -77,8 +129,6 @@ FAMILIES: dict[str, Family] = {
             weights="onebit",
             scale_convention="multiply",
             sub_norms=None,
-            rope_type="neox",
-            activation_bits=16,
             description="OneBit inference checkpoint (bitllama: sign bits, scales)",
         ),
         Family(
@@ -87,8 +137,6 @@ FAMILIES: dict[str, Family] = {
             weights="onebit-latent",
             scale_convention="multiply",
             sub_norms=None,
-            rope_type="neox",
-            activation_bits=16,
             description="OneBit training checkpoint (bitllama: latent weights, scales)",
         ),
     )
