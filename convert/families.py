@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
+from ..runtime.native import check, library
 from .checkpoint import FLOAT_DTYPES
 from .errors import ConvertError
 
 
 @dataclass(frozen=True)
 class Arch:
-    """What the graph of one general.architecture does: written as bitllm.* keys and checked
-    against native/src/model/arch.c's rows (tests/model/test_tables.py)."""
+    """What the graph of one general.architecture does, as native/src/model/arch.c's row says
+    (the one place it is stated); the converter writes it as bitllm.* keys."""
 
     name: str  # general.architecture
     activation: str  # of the gated FFN: "silu" or "relu2" (bitllm.activation's spelling)
@@ -28,17 +30,24 @@ class Arch:
     rope_type: str  # "neox" (HF rotate-half) or "norm" (llama.cpp's interleaved pairs)
 
 
-# The C table (arch.c) stays the graph's own; the converter keeps this copy because it runs
-# without the native library (runtime/tensor_types.py is its only runtime dependency).
-ARCHS: dict[str, Arch] = {
-    a.name: a
-    for a in (
-        Arch("bitnet", "silu", True, False, 8, "neox"),
-        Arch("bitnet-b1.58", "relu2", True, False, 8, "neox"),
-        Arch("llama", "silu", False, False, 8, "norm"),
-        Arch("onebit", "silu", False, True, 16, "neox"),
-    )
-}
+@cache
+def archs() -> dict[str, Arch]:
+    """The library's architectures by name, read on first use (bl_arch_info_at)."""
+    ffi, lib = library()
+    info = ffi.new("bl_arch_info *")
+    rows = {}
+    for i in range(lib.bl_arch_count()):
+        check(lib.bl_arch_info_at(i, info))
+        name = ffi.string(info.name).decode()
+        rows[name] = Arch(
+            name=name,
+            activation=ffi.string(info.activation).decode(),
+            sub_norms=bool(info.sub_norms),
+            scaled_projections=bool(info.scaled_projections),
+            activation_bits=info.act_bits,
+            rope_type=ffi.string(info.rope).decode(),
+        )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ WEIGHT_FORMATS: dict[str, WeightFormat] = {
 @dataclass(frozen=True)
 class Family:
     name: str  # bitllm.source_family
-    arch: str  # general.architecture, a row of ARCHS
+    arch: str  # general.architecture, a row of archs()
     weights: str  # a row of WEIGHT_FORMATS
     scale_convention: str  # bitllm.scale_convention: "absmean", "multiply" or "divide"
     sub_norms: tuple[str, str] | None  # HF names of the attention and FFN sub-norms
@@ -79,7 +88,7 @@ class Family:
 
     @property
     def graph(self) -> Arch:
-        return ARCHS[self.arch]
+        return archs()[self.arch]
 
     @property
     def weight_format(self) -> WeightFormat:

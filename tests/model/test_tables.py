@@ -1,6 +1,6 @@
-"""Facts about the file format that both languages state agree: the GGUF keys and tensor names
-(convert/gguf_names.py and native/src/model/gguf_names.h) and the architectures' graphs
-(convert/families.py's ARCHS and native/src/model/arch.c, read through bl_arch_info_at)."""
+"""The GGUF keys and tensor names both languages spell (convert/gguf_names.py and
+native/src/model/gguf_names.h) agree, and the converter's families fit the library's
+architectures (native/src/model/arch.c, which the converter reads through bl_arch_info_at)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bitllm.convert import gguf_names
-from bitllm.convert.families import ARCHS, FAMILIES, Arch, Family
+from bitllm.convert.families import FAMILIES, Family, archs
 from bitllm.runtime.native import check, library
 
 NAMES_HEADER = Path(__file__).parents[2] / "native" / "src" / "model" / "gguf_names.h"
@@ -43,26 +43,8 @@ def test_c_names_are_the_converters() -> None:
         assert getattr(gguf_names, ident, None) == spelled, ident
 
 
-def c_archs() -> dict[str, Arch]:
-    ffi, lib = library()
-    info = ffi.new("bl_arch_info *")
-    rows = {}
-    for i in range(lib.bl_arch_count()):
-        check(lib.bl_arch_info_at(i, info))
-        name = ffi.string(info.name).decode()
-        rows[name] = Arch(
-            name=name,
-            activation=ffi.string(info.activation).decode(),
-            sub_norms=bool(info.sub_norms),
-            scaled_projections=bool(info.scaled_projections),
-            activation_bits=info.act_bits,
-            rope_type=ffi.string(info.rope).decode(),
-        )
-    return rows
-
-
-def test_c_architectures_are_the_converters() -> None:
-    assert c_archs() == ARCHS
+def test_every_architecture_the_converter_writes_is_the_librarys() -> None:
+    assert {f.arch for f in FAMILIES.values()} == set(archs())
 
 
 @pytest.mark.parametrize("index", [-1, 4096])

@@ -1,7 +1,6 @@
 /* The architectures bit-convert writes (docs/GGUF.md); adding one adds a row.
- * convert/families.py's ARCHS holds the converter's copy of these rows (it runs
- * without this library); tests/model/test_tables.py compares the two through
- * bl_arch_info_at. */
+ * The one place their graphs are stated: the converter reads these rows through
+ * bl_arch_info_at (convert/families.py). */
 #include <stdio.h>
 #include <string.h>
 
