@@ -8,13 +8,12 @@ import time
 from pathlib import Path
 
 from ..runtime.version import __version__
-from .checkpoint import input_files
 from .errors import ConvertError
 from .families import FAMILIES
 from .interrupts import Terminated, signals_interrupt
 from .plan import Plan, build_plan
 from .targets import HEAD_TYPES, OUTTYPES, SIGN_TYPE, TERNARY_TYPES, bits_per_weight
-from .writer import check_output, remove_stale_partials, write_gguf
+from .writer import remove_stale_partials, write_gguf
 
 PROG = "bit-convert"
 
@@ -118,16 +117,22 @@ def default_output(src: Path, outtype: str) -> Path:
     return folder / f"{folder.name}-{outtype}.gguf"
 
 
-def _finish(plan: Plan, args: argparse.Namespace, out: Path, started: float) -> None:
-    """Prints the plan (--dry-run) or writes it to out."""
+def _warn(plan: Plan) -> None:
     for warning in plan.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
+
+
+def _finish(plan: Plan, args: argparse.Namespace, out: Path, started: float) -> None:
+    """Prints the plan (--dry-run) or writes it to out (write_gguf checks out first, so a
+    refused output is the only line printed)."""
     if args.dry_run:
+        _warn(plan)
         print_plan(plan)
         return
     for stale in remove_stale_partials(out.parent):
         print(f"{PROG}: removed {stale}, left by an interrupted conversion", file=sys.stderr)
     write_gguf(plan, out, force=args.force, progress=sys.stderr.isatty())
+    _warn(plan)
     print(
         f"{PROG}: wrote {out} ({len(plan.tensors)} tensors, {_mb(out.stat().st_size)}) "
         f"in {time.perf_counter() - started:.1f} s",
@@ -141,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     plan = None
     try:
         with signals_interrupt():
-            if not args.dry_run:
-                check_output(out, args.force, input_files(args.src))
             started = time.perf_counter()
             plan = build_plan(args.src, args.outtype, args.head_type, args.family)
             _finish(plan, args, out, started)

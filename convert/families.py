@@ -9,21 +9,90 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
+from ..runtime.native import check, library
+from .checkpoint import FLOAT_DTYPES
 from .errors import ConvertError
+
+
+@dataclass(frozen=True)
+class Arch:
+    """What the graph of one general.architecture does, as native/src/model/arch.c's row says
+    (the one place it is stated); the converter writes it as bitllm.* keys."""
+
+    name: str  # general.architecture
+    activation: str  # of the gated FFN: "silu" or "relu2" (bitllm.activation's spelling)
+    sub_norms: bool  # RMSNorm before attn_output and before ffn_down
+    scaled_projections: bool  # OneBit: g and h beside each sign projection, a LayerNorm after
+    activation_bits: int  # 8 or 16
+    rope_type: str  # "neox" (HF rotate-half) or "norm" (llama.cpp's interleaved pairs)
+
+
+@cache
+def archs() -> dict[str, Arch]:
+    """The library's architectures by name, read on first use (bl_arch_info_at)."""
+    ffi, lib = library()
+    info = ffi.new("bl_arch_info *")
+    rows = {}
+    for i in range(lib.bl_arch_count()):
+        check(lib.bl_arch_info_at(i, info))
+        name = ffi.string(info.name).decode()
+        rows[name] = Arch(
+            name=name,
+            activation=ffi.string(info.activation).decode(),
+            sub_norms=bool(info.sub_norms),
+            scaled_projections=bool(info.scaled_projections),
+            activation_bits=info.act_bits,
+            rope_type=ffi.string(info.rope).decode(),
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class WeightFormat:
+    """How a family stores one projection's weight; decode.py reads it by these facts."""
+
+    name: str
+    values: str  # what the weight decodes to: "ternary" or "sign"
+    dtypes: tuple[str, ...]  # safetensors dtypes of the stored weight
+    rows_per_byte: int  # 4: transformers' pack_weights puts 4 ternary rows in a uint8 row
+    cols_per_byte: int  # 8: OneBit puts 8 sign columns in a byte
+    stored_scale: bool  # a weight_scale tensor holds the row scale (else: absmean or 1)
+
+    @property
+    def packed(self) -> bool:
+        return self.rows_per_byte > 1 or self.cols_per_byte > 1
+
+
+WEIGHT_FORMATS: dict[str, WeightFormat] = {
+    f.name: f
+    for f in (
+        WeightFormat("latent", "ternary", FLOAT_DTYPES, 1, 1, False),
+        WeightFormat("packed", "ternary", ("U8",), 4, 1, True),
+        WeightFormat("onebit", "sign", ("I8", "U8"), 1, 8, False),
+        WeightFormat("onebit-latent", "sign", FLOAT_DTYPES, 1, 1, False),
+    )
+}
 
 
 @dataclass(frozen=True)
 class Family:
     name: str  # bitllm.source_family
-    arch: str  # general.architecture
-    weights: str  # "latent", "packed", "onebit" or "onebit-latent"
+    arch: str  # general.architecture, a row of archs()
+    weights: str  # a row of WEIGHT_FORMATS
     scale_convention: str  # bitllm.scale_convention: "absmean", "multiply" or "divide"
     sub_norms: tuple[str, str] | None  # HF names of the attention and FFN sub-norms
-    rope_type: str  # "neox" (HF rotate-half) or "norm" (llama.cpp's interleaved pairs)
-    activation_bits: int
     description: str
+
+    @property
+    def graph(self) -> Arch:
+        return archs()[self.arch]
+
+    @property
+    def weight_format(self) -> WeightFormat:
+        return WEIGHT_FORMATS[self.weights]
 
 
 BITNET_2B4T_SUB_NORMS = ("self_attn.attn_sub_norm", "mlp.ffn_sub_norm")
@@ -37,8 +106,6 @@ FAMILIES: dict[str, Family] = {
             weights="latent",
             scale_convention="absmean",
             sub_norms=("self_attn.inner_attn_ln", "mlp.ffn_layernorm"),
-            rope_type="neox",
-            activation_bits=8,
             description="1bitLLM bitnet_b1_58-* (BitnetForCausalLM, latent weights)",
         ),
         Family(
@@ -47,8 +114,6 @@ FAMILIES: dict[str, Family] = {
             weights="packed",
             scale_convention="multiply",
             sub_norms=BITNET_2B4T_SUB_NORMS,
-            rope_type="neox",
-            activation_bits=8,
             description="microsoft BitNet-b1.58-2B-4T (BitNetForCausalLM, offline, packed)",
         ),
         Family(
@@ -57,8 +122,6 @@ FAMILIES: dict[str, Family] = {
             weights="latent",
             scale_convention="absmean",
             sub_norms=BITNET_2B4T_SUB_NORMS,
-            rope_type="neox",
-            activation_bits=8,
             description="microsoft BitNet-b1.58-2B-4T-bf16 (BitNetForCausalLM, online)",
         ),
         Family(
@@ -67,8 +130,6 @@ FAMILIES: dict[str, Family] = {
             weights="packed",
             scale_convention="divide",
             sub_norms=None,
-            rope_type="norm",
-            activation_bits=8,
             description="Llama3-8B-1.58 / Falcon3-*-1.58bit (LlamaForCausalLM, bitnet quant)",
         ),
         Family(
@@ -77,8 +138,6 @@ FAMILIES: dict[str, Family] = {
             weights="onebit",
             scale_convention="multiply",
             sub_norms=None,
-            rope_type="neox",
-            activation_bits=16,
             description="OneBit inference checkpoint (bitllama: sign bits, scales)",
         ),
         Family(
@@ -87,8 +146,6 @@ FAMILIES: dict[str, Family] = {
             weights="onebit-latent",
             scale_convention="multiply",
             sub_norms=None,
-            rope_type="neox",
-            activation_bits=16,
             description="OneBit training checkpoint (bitllama: latent weights, scales)",
         ),
     )

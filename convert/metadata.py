@@ -9,6 +9,7 @@ from typing import Any
 
 from gguf import GGUFValueType
 
+from . import gguf_names as names
 from .plan import Plan
 
 FORMAT_VERSION = 1
@@ -33,62 +34,65 @@ def _converter_version() -> str:
 
 
 def model_entries(plan: Plan) -> list[Entry]:
-    arch, h, family = plan.family.arch, plan.hyper, plan.family
+    arch, h, family, graph = plan.family.arch, plan.hyper, plan.family, plan.family.graph
+
+    def at(template: str) -> str:
+        return names.key(template, arch)
+
     entries: list[Entry] = [
-        ("general.name", h.name, STR, None),
-        ("general.quantization_version", GGML_QUANTIZATION_VERSION, U32, None),
-        (f"{arch}.context_length", h.context, U32, None),
-        (f"{arch}.embedding_length", h.hidden, U32, None),
-        (f"{arch}.block_count", h.layers, U32, None),
-        (f"{arch}.feed_forward_length", h.ffn, U32, None),
-        (f"{arch}.attention.head_count", h.heads, U32, None),
-        (f"{arch}.attention.head_count_kv", h.kv_heads, U32, None),
-        (f"{arch}.attention.key_length", h.head_dim, U32, None),
-        (f"{arch}.attention.value_length", h.head_dim, U32, None),
-        (f"{arch}.attention.layer_norm_rms_epsilon", h.norm_eps, F32, None),
-        (f"{arch}.rope.freq_base", h.rope_theta, F32, None),
-        (f"{arch}.rope.dimension_count", h.head_dim, U32, None),
-        (f"{arch}.vocab_size", h.vocab, U32, None),
-        ("bitllm.format_version", FORMAT_VERSION, U32, None),
-        ("bitllm.activation", h.activation, STR, None),
-        ("bitllm.sub_norms", family.sub_norms is not None, BOOL, None),
-        ("bitllm.tied_head", h.tied, BOOL, None),
-        ("bitllm.rope_type", family.rope_type, STR, None),
-        ("bitllm.activation_bits", family.activation_bits, U32, None),
-        ("bitllm.source_family", family.name, STR, None),
-        ("bitllm.scale_convention", family.scale_convention, STR, None),
-        ("bitllm.converter_version", _converter_version(), STR, None),
+        (names.NAME, h.name, STR, None),
+        (names.QUANTIZATION_VERSION, GGML_QUANTIZATION_VERSION, U32, None),
+        (at(names.CONTEXT_LENGTH), h.context, U32, None),
+        (at(names.EMBEDDING_LENGTH), h.hidden, U32, None),
+        (at(names.BLOCK_COUNT), h.layers, U32, None),
+        (at(names.FEED_FORWARD_LENGTH), h.ffn, U32, None),
+        (at(names.HEAD_COUNT), h.heads, U32, None),
+        (at(names.HEAD_COUNT_KV), h.kv_heads, U32, None),
+        (at(names.KEY_LENGTH), h.head_dim, U32, None),
+        (at(names.VALUE_LENGTH), h.head_dim, U32, None),
+        (at(names.LAYERNORM_RMS_EPS), h.norm_eps, F32, None),
+        (at(names.ROPE_FREQ_BASE), h.rope_theta, F32, None),
+        (at(names.ROPE_DIMENSION_COUNT), h.head_dim, U32, None),
+        (at(names.VOCAB_SIZE), h.vocab, U32, None),
+        (names.FORMAT_VERSION, FORMAT_VERSION, U32, None),
+        (names.ACTIVATION, h.activation, STR, None),
+        (names.SUB_NORMS, graph.sub_norms, BOOL, None),
+        (names.TIED_HEAD, h.tied, BOOL, None),
+        (names.ROPE_TYPE, graph.rope_type, STR, None),
+        (names.ACTIVATION_BITS, graph.activation_bits, U32, None),
+        (names.SOURCE_FAMILY, family.name, STR, None),
+        (names.SCALE_CONVENTION, family.scale_convention, STR, None),
+        (names.CONVERTER_VERSION, _converter_version(), STR, None),
     ]
     if h.rope_scaling is not None:
         kind, factor = h.rope_scaling
         entries += [
-            (f"{arch}.rope.scaling.type", kind, STR, None),
-            (f"{arch}.rope.scaling.factor", factor, F32, None),
+            (at(names.ROPE_SCALING_TYPE), kind, STR, None),
+            (at(names.ROPE_SCALING_FACTOR), factor, F32, None),
         ]
-    if family.arch == "onebit":
-        entries.append(("bitllm.post_layernorm_eps", ONEBIT_LAYERNORM_EPS, F32, None))
+    if graph.scaled_projections:
+        entries.append((names.POST_LAYERNORM_EPS, ONEBIT_LAYERNORM_EPS, F32, None))
     return entries
 
 
 def tokenizer_entries(plan: Plan) -> list[Entry]:
     v = plan.vocab
     entries: list[Entry] = [
-        ("tokenizer.ggml.model", v.model, STR, None),
-        ("tokenizer.ggml.pre", v.pre, STR, None),
-        ("tokenizer.ggml.tokens", v.tokens, ARRAY, STR),
-        ("tokenizer.ggml.token_type", v.token_types, ARRAY, GGUFValueType.INT32),
+        (names.TOKENIZER_MODEL, v.model, STR, None),
+        (names.TOKENIZER_PRE, v.pre, STR, None),
+        (names.TOKENIZER_TOKENS, v.tokens, ARRAY, STR),
+        (names.TOKENIZER_TOKEN_TYPE, v.token_types, ARRAY, GGUFValueType.INT32),
     ]
     if v.scores is not None:
-        entries.append(("tokenizer.ggml.scores", v.scores, ARRAY, F32))
+        entries.append((names.TOKENIZER_SCORES, v.scores, ARRAY, F32))
     if v.merges:
-        entries.append(("tokenizer.ggml.merges", v.merges, ARRAY, STR))
-    names = {"bos": "bos", "eos": "eos", "eot": "eot", "pad": "padding", "unk": "unknown"}
-    for key, token_id in v.special_ids.items():
-        entries.append((f"tokenizer.ggml.{names[key]}_token_id", token_id, U32, None))
+        entries.append((names.TOKENIZER_MERGES, v.merges, ARRAY, STR))
+    for kind, token_id in v.special_ids.items():
+        entries.append((names.SPECIAL_TOKEN_IDS[kind], token_id, U32, None))
     entries += [
-        ("tokenizer.ggml.add_bos_token", v.add_bos, BOOL, None),
-        ("tokenizer.ggml.add_eos_token", v.add_eos, BOOL, None),
+        (names.TOKENIZER_ADD_BOS, v.add_bos, BOOL, None),
+        (names.TOKENIZER_ADD_EOS, v.add_eos, BOOL, None),
     ]
     if v.chat_template:
-        entries.append(("tokenizer.chat_template", v.chat_template, STR, None))
+        entries.append((names.CHAT_TEMPLATE, v.chat_template, STR, None))
     return entries

@@ -1,23 +1,21 @@
-"""The conversion plan: every output tensor with its sources, type, shape and bytes.
+"""Step 1 of a conversion: the plan, every output tensor with its sources, type and shape.
 
 Planning reads only headers, config and tokenizer, so --dry-run shows the whole plan and every
-shape or dtype problem without touching tensor data. Each planned tensor carries a function
-that later yields its bytes in chunks (rows of the embedding at a time), so the writer holds
-about one tensor in memory.
+shape or dtype problem without touching tensor data. A planned tensor says where its values come
+from and, for a projection, how its family stores them (decode.LinearSource); encode.py turns
+that into bytes (steps 2 and 3) when writer.py writes the file (step 4).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from . import weights
+from . import gguf_names as names
 from .checkpoint import FLOAT_DTYPES, Checkpoint, TensorEntry
 from .config import Hyper, read_config, read_hyper
+from .decode import LinearSource
 from .errors import ConvertError
 from .families import FAMILIES, Family, detect_family
 from .targets import (
@@ -28,26 +26,26 @@ from .targets import (
     TERNARY_TYPES,
     Target,
     check_row_length,
-    encode_floats,
-    encode_linear,
     target,
 )
 from .vocab import Vocab, load_vocab
 
-HEAD_CHUNK_ELEMENTS = 1 << 22  # embedding rows are encoded 4 M weights (16 MB f32) at a time
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
-# a linear's values (int8 [out, in]) and row scales (float32 [out]), computed when written
-Decoded = Callable[[], tuple[np.ndarray, np.ndarray]]
-
-# (HF module under model.layers.N, GGUF name under blk.N)
+# (HF module under model.layers.N, GGUF tensor)
 ATTENTION = (
-    ("self_attn.q_proj", "attn_q"),
-    ("self_attn.k_proj", "attn_k"),
-    ("self_attn.v_proj", "attn_v"),
-    ("self_attn.o_proj", "attn_output"),
+    ("self_attn.q_proj", names.ATTN_Q),
+    ("self_attn.k_proj", names.ATTN_K),
+    ("self_attn.v_proj", names.ATTN_V),
+    ("self_attn.o_proj", names.ATTN_OUTPUT),
 )
-FFN = (("mlp.gate_proj", "ffn_gate"), ("mlp.up_proj", "ffn_up"), ("mlp.down_proj", "ffn_down"))
+FFN = (
+    ("mlp.gate_proj", names.FFN_GATE),
+    ("mlp.up_proj", names.FFN_UP),
+    ("mlp.down_proj", names.FFN_DOWN),
+)
+# OneBit's factors beside each sign projection: (HF suffix, GGUF suffix)
+SIGN_FACTORS = (("input_factor", names.IN_SCALE), ("weight_scale", names.OUT_SCALE))
 
 
 @dataclass
@@ -56,7 +54,7 @@ class PlannedTensor:
     shape: tuple[int, ...]  # numpy order: (rows, cols) or (n,)
     target: Target
     sources: list[TensorEntry]
-    produce: Callable[[], Iterator[np.ndarray]]  # the tensor's bytes, in order
+    linear: LinearSource | None = None  # a projection; else a float tensor, copied
 
     @property
     def nbytes(self) -> int:
@@ -118,42 +116,21 @@ class Planner:
         self.used.add(name)
         return entry
 
-    def add(
-        self,
-        name: str,
-        shape: tuple[int, ...],
-        type_name: str,
-        sources: list[TensorEntry],
-        produce: Callable[[], Iterator[np.ndarray]],
-    ) -> None:
-        check_row_length(type_name, name, shape[-1])
-        self.tensors.append(PlannedTensor(name, shape, target(type_name), sources, produce))
+    def add(self, tensor: PlannedTensor) -> None:
+        check_row_length(tensor.target.name, tensor.name, tensor.shape[-1])
+        self.tensors.append(tensor)
 
     def vector(self, hf_name: str, gguf_name: str, size: int) -> None:
         """A 1-D float tensor (norm weight, OneBit g or h), stored as F32."""
         entry = self.source(hf_name, (size,), FLOAT_DTYPES)
-        self.add(
-            gguf_name,
-            (size,),
-            "f32",
-            [entry],
-            lambda: iter([encode_floats("f32", self.ckpt.floats(entry.name))]),
-        )
+        self.add(PlannedTensor(gguf_name, (size,), target("f32"), [entry]))
 
     def head(self, hf_name: str, gguf_name: str) -> None:
         entry = self.source(hf_name, (self.hyper.vocab, self.hyper.hidden), FLOAT_DTYPES)
-
-        def produce() -> Iterator[np.ndarray]:
-            rows, cols = entry.shape
-            step = max(1, HEAD_CHUNK_ELEMENTS // cols)
-            for start in range(0, rows, step):
-                chunk = self.ckpt.float_rows(entry.name, start, min(rows, start + step))
-                yield encode_floats(self.head_type, chunk)
-
-        self.add(gguf_name, entry.shape, self.head_type, [entry], produce)
+        self.add(PlannedTensor(gguf_name, entry.shape, target(self.head_type), [entry]))
 
     def linear_type(self) -> str:
-        if not self.family.weights.startswith("onebit"):
+        if self.family.weight_format.values != "sign":
             return self.outtype
         if self.outtype in TERNARY_TYPES:
             return SIGN_TYPE
@@ -167,104 +144,62 @@ class Planner:
     def linear(self, layer: int, module: str, gguf: str) -> None:
         out_dim, in_dim = _linear_shapes(self.hyper)[module]
         prefix = f"model.layers.{layer}.{module}"
-        decode = {
-            "latent": self._latent_source,
-            "packed": self._packed_source,
-            "onebit": self._onebit_source,
-            "onebit-latent": self._onebit_latent_source,
-        }[self.family.weights]
-        sources, values_of = decode(prefix, out_dim, in_dim)
-        permute_heads = self._rope_permutation(module)
-
-        def produce() -> Iterator[np.ndarray]:
-            values, scale = values_of()
-            if permute_heads:
-                values = weights.permute_rope_rows(values, permute_heads)
-                scale = weights.permute_rope_rows(scale, permute_heads)
-            yield encode_linear(self.linear_type(), values, scale)
-
+        source = self._linear_source(prefix, module, out_dim, in_dim)
+        sources = [source.weight] + ([source.scale] if source.scale else [])
         self.add(
-            f"blk.{layer}.{gguf}.weight", (out_dim, in_dim), self.linear_type(), sources, produce
+            PlannedTensor(
+                names.tensor(gguf, layer=layer),
+                (out_dim, in_dim),
+                target(self.linear_type()),
+                sources,
+                source,
+            )
         )
-        if self.family.weights.startswith("onebit"):
-            for hf_suffix, gguf_suffix, size in (
-                ("input_factor", "in_scale", in_dim),
-                ("weight_scale", "out_scale", out_dim),
-            ):
-                self.vector(f"{prefix}.{hf_suffix}", f"blk.{layer}.{gguf}.{gguf_suffix}", size)
+        if self.family.weight_format.values == "sign":
+            for (hf_suffix, gguf_suffix), size in zip(SIGN_FACTORS, (in_dim, out_dim), strict=True):
+                self.vector(f"{prefix}.{hf_suffix}", names.tensor(gguf, gguf_suffix, layer), size)
+
+    def _linear_source(self, prefix: str, module: str, out_dim: int, in_dim: int) -> LinearSource:
+        """Checks the stored weight (and scale) against the family's format and the config."""
+        fmt = self.family.weight_format
+        if out_dim % fmt.rows_per_byte:
+            raise ConvertError(
+                f"{prefix}: {out_dim} output rows cannot be packed {fmt.rows_per_byte} to a byte"
+            )
+        if in_dim % fmt.cols_per_byte:
+            raise ConvertError(f"{prefix}: {in_dim} input columns are not whole bytes of signs")
+        if fmt.values == "sign":
+            self._require_sign_factors(prefix)
+        stored_shape = (out_dim // fmt.rows_per_byte, in_dim // fmt.cols_per_byte)
+        weight = self.source(f"{prefix}.weight", stored_shape, fmt.dtypes)
+        scale = self._stored_scale(prefix, out_dim) if fmt.stored_scale else None
+        return LinearSource(
+            fmt,
+            weight,
+            scale,
+            self.family.scale_convention == "divide",
+            out_dim,
+            self._rope_permutation(module),
+        )
+
+    def _stored_scale(self, prefix: str, out_dim: int) -> TensorEntry:
+        entry = self.ckpt.entry(f"{prefix}.weight_scale")
+        if entry.elements not in (1, out_dim):
+            raise ConvertError(
+                f"{entry.path}: tensor {entry.name!r} has shape "
+                f"{list(entry.shape)}; expected one scale or {out_dim}"
+            )
+        return self.source(entry.name, entry.shape, FLOAT_DTYPES)
 
     def _rope_permutation(self, module: str) -> int:
-        if self.family.rope_type != "norm":
+        if self.family.graph.rope_type != "norm":
             return 0
         return {"self_attn.q_proj": self.hyper.heads, "self_attn.k_proj": self.hyper.kv_heads}.get(
             module, 0
         )
 
-    def _latent_source(
-        self, prefix: str, out_dim: int, in_dim: int
-    ) -> tuple[list[TensorEntry], Decoded]:
-        entry = self.source(f"{prefix}.weight", (out_dim, in_dim), FLOAT_DTYPES)
-
-        def values() -> tuple[np.ndarray, np.ndarray]:
-            trits, scale = weights.absmean_ternarize(self.ckpt.floats(entry.name))
-            return trits, np.full(out_dim, scale, dtype=np.float32)
-
-        return [entry], values
-
-    def _packed_source(
-        self, prefix: str, out_dim: int, in_dim: int
-    ) -> tuple[list[TensorEntry], Decoded]:
-        if out_dim % 4:
-            raise ConvertError(f"{prefix}: {out_dim} output rows cannot be packed 4 to a byte")
-        packed = self.source(f"{prefix}.weight", (out_dim // 4, in_dim), ("U8",))
-        scale_entry = self.ckpt.entry(f"{prefix}.weight_scale")
-        if scale_entry.elements not in (1, out_dim):
-            raise ConvertError(
-                f"{scale_entry.path}: tensor {scale_entry.name!r} has shape "
-                f"{list(scale_entry.shape)}; expected one scale or {out_dim}"
-            )
-        scale_entry = self.source(scale_entry.name, scale_entry.shape, FLOAT_DTYPES)
-        divide = self.family.scale_convention == "divide"
-
-        def values() -> tuple[np.ndarray, np.ndarray]:
-            trits = weights.unpack_hf_ternary(self.ckpt.raw(packed.name), packed.name)
-            stored = self.ckpt.floats(scale_entry.name).ravel()
-            if divide:
-                if (stored == 0).any():
-                    raise ConvertError(f"tensor {scale_entry.name!r}: a weight_scale of 0")
-                stored = np.float32(1) / stored
-            return trits, np.broadcast_to(stored, (out_dim,)).astype(np.float32)
-
-        return [packed, scale_entry], values
-
-    def _onebit_source(
-        self, prefix: str, out_dim: int, in_dim: int
-    ) -> tuple[list[TensorEntry], Decoded]:
-        if in_dim % 8:
-            raise ConvertError(f"{prefix}: {in_dim} input columns are not whole bytes of signs")
-        self._require_onebit_factors(prefix)
-        bits = self.source(f"{prefix}.weight", (out_dim, in_dim // 8), ("I8", "U8"))
-
-        def values() -> tuple[np.ndarray, np.ndarray]:
-            signs = weights.unpack_onebit_signs(self.ckpt.raw(bits.name), bits.name)
-            return signs, np.ones(out_dim, dtype=np.float32)
-
-        return [bits], values
-
-    def _onebit_latent_source(
-        self, prefix: str, out_dim: int, in_dim: int
-    ) -> tuple[list[TensorEntry], Decoded]:
-        self._require_onebit_factors(prefix)
-        entry = self.source(f"{prefix}.weight", (out_dim, in_dim), FLOAT_DTYPES)
-
-        def values() -> tuple[np.ndarray, np.ndarray]:
-            signs = weights.latent_signs(self.ckpt.floats(entry.name))
-            return signs, np.ones(out_dim, dtype=np.float32)
-
-        return [entry], values
-
-    def _require_onebit_factors(self, prefix: str) -> None:
-        for suffix in ("input_factor", "weight_scale"):
+    def _require_sign_factors(self, prefix: str) -> None:
+        for suffix, _ in SIGN_FACTORS:
             if f"{prefix}.{suffix}" not in self.ckpt:
                 raise ConvertError(
                     f"{self.ckpt.folder}: missing tensor {prefix}.{suffix} "
@@ -274,19 +209,29 @@ class Planner:
     def layer(self, i: int) -> None:
         h = self.hyper
         base = f"model.layers.{i}"
-        self.vector(f"{base}.input_layernorm.weight", f"blk.{i}.attn_norm.weight", h.hidden)
+        self.vector(
+            f"{base}.input_layernorm.weight", names.tensor(names.ATTN_NORM, layer=i), h.hidden
+        )
         for module, gguf in ATTENTION:
             self.linear(i, module, gguf)
         if self.family.sub_norms:
             attn_sub, ffn_sub = self.family.sub_norms
             self.vector(
-                f"{base}.{attn_sub}.weight", f"blk.{i}.attn_sub_norm.weight", h.heads * h.head_dim
+                f"{base}.{attn_sub}.weight",
+                names.tensor(names.ATTN_SUB_NORM, layer=i),
+                h.heads * h.head_dim,
             )
-        self.vector(f"{base}.post_attention_layernorm.weight", f"blk.{i}.ffn_norm.weight", h.hidden)
+        self.vector(
+            f"{base}.post_attention_layernorm.weight",
+            names.tensor(names.FFN_NORM, layer=i),
+            h.hidden,
+        )
         for module, gguf in FFN:
             self.linear(i, module, gguf)
         if self.family.sub_norms:
-            self.vector(f"{base}.{ffn_sub}.weight", f"blk.{i}.ffn_sub_norm.weight", h.ffn)
+            self.vector(
+                f"{base}.{ffn_sub}.weight", names.tensor(names.FFN_SUB_NORM, layer=i), h.ffn
+            )
 
     def check_all_used(self, tied: bool) -> None:
         left = [
@@ -326,12 +271,12 @@ def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None)
     hyper = read_hyper(config, ckpt.folder)
     tied = hyper.tied or "lm_head.weight" not in ckpt
     planner = Planner(ckpt, family, hyper, outtype, head_type)
-    planner.head("model.embed_tokens.weight", "token_embd.weight")
+    planner.head("model.embed_tokens.weight", names.tensor(names.TOKEN_EMBD))
     for i in range(hyper.layers):
         planner.layer(i)
-    planner.vector("model.norm.weight", "output_norm.weight", hyper.hidden)
+    planner.vector("model.norm.weight", names.tensor(names.OUTPUT_NORM), hyper.hidden)
     if not tied:
-        planner.head("lm_head.weight", "output.weight")
+        planner.head("lm_head.weight", names.tensor(names.OUTPUT))
     planner.check_all_used(tied)
     # after the tensors agree with the config, so vocab_size is the embedding's real rows
     vocab = load_vocab(ckpt.folder, config, hyper.vocab)

@@ -17,7 +17,8 @@ import numpy as np
 from gguf import GGUFWriter
 from tqdm import tqdm
 
-from .checkpoint import input_files
+from .checkpoint import Checkpoint, input_files
+from .encode import tensor_chunks
 from .errors import ConvertError
 from .metadata import model_entries, tokenizer_entries
 from .plan import Plan, PlannedTensor
@@ -88,10 +89,10 @@ def remove_stale_partials(folder: Path) -> list[Path]:
     return removed
 
 
-def _write_tensor(writer: GGUFWriter, tensor: PlannedTensor, bar: tqdm) -> None:
+def _write_tensor(writer: GGUFWriter, ckpt: Checkpoint, tensor: PlannedTensor, bar: tqdm) -> None:
     fout = writer.fout[0]
     written = 0
-    for chunk in tensor.produce():
+    for chunk in tensor_chunks(ckpt, tensor):
         data = np.ascontiguousarray(chunk, dtype=np.uint8)
         fout.write(data.data)
         written += data.size
@@ -124,7 +125,7 @@ def _write(plan: Plan, path: Path, progress: bool) -> None:
             disable=not progress,
         ) as bar:
             for tensor in plan.tensors:
-                _write_tensor(writer, tensor, bar)
+                _write_tensor(writer, plan.checkpoint, tensor, bar)
     finally:
         writer.close()
 

@@ -346,6 +346,24 @@ int bl_cuda_bench_matmul(const char *type, const void *w, int64_t w_bytes, int64
 /* Times a device-to-device copy of bytes bytes: seconds per copy. */
 int bl_cuda_bench_copy(int64_t bytes, int iters, double *seconds_per_copy);
 
+/* ---- architectures ------------------------------------------------------- */
+
+/* One general.architecture this library runs and what its graph does (the
+ * file's bitllm.* keys may override the last five). activation and rope use
+ * bitllm.activation's and bitllm.rope_type's spellings. */
+typedef struct bl_arch_info {
+    const char *name;
+    const char *activation; /* of the gated FFN: "silu" or "relu2"            */
+    const char *rope;       /* "neox" or "norm"                               */
+    int sub_norms;          /* RMSNorm before attn_output and before ffn_down */
+    int scaled_projections; /* OneBit's in_scale/out_scale and LayerNorm      */
+    int act_bits;           /* 8 or 16                                        */
+} bl_arch_info;
+
+int bl_arch_count(void);
+/* Row index, 0 <= index < bl_arch_count(). */
+int bl_arch_info_at(int index, bl_arch_info *out);
+
 /* BITLLM_CDEF_END */
 
 #ifdef __cplusplus

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from bitllm.convert import plan as plan_module
+from bitllm.convert import encode as encode_module
 from bitllm.runtime import tensor_types
 from bitllm.runtime.gguf_reader import GGUFFile
 from tests.convert.gguf_tensors import dequantized, open_gguf, packed_values
@@ -228,7 +228,7 @@ def test_head_chunks_give_the_same_bytes(
     """The embedding is encoded a few rows at a time; the bytes must not depend on that."""
     from bitllm.convert import build_plan, write_gguf
 
-    monkeypatch.setattr(plan_module, "HEAD_CHUNK_ELEMENTS", 1000 * TINY.hidden + 7)
+    monkeypatch.setattr(encode_module, "ROW_CHUNK_ELEMENTS", 1000 * TINY.hidden + 7)
     plan = build_plan(checkpoint_factory("onebit"), "bt2", "q4_0", None)
     write_gguf(plan, tmp_path / "chunked.gguf")
     plan.checkpoint.close()

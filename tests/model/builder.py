@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from gguf import GGUFValueType, GGUFWriter
 
+from bitllm.convert import gguf_names as names
 from bitllm.runtime import tensor_types
 
 PROJECTIONS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
@@ -190,59 +191,64 @@ def gguf_tensors(w: Weights) -> dict[str, TensorData]:
     c = w.config
     bits = tensor_types.tensor_type(c.weight_type)
     out = {
-        "token_embd.weight": _float_matrix(c.head_type, w.token_embd),
-        "output_norm.weight": _f32(w.output_norm),
+        names.tensor(names.TOKEN_EMBD): _float_matrix(c.head_type, w.token_embd),
+        names.tensor(names.OUTPUT_NORM): _f32(w.output_norm),
     }
     if w.output is not None:
-        out["output.weight"] = _float_matrix(c.head_type, w.output)
+        out[names.tensor(names.OUTPUT)] = _float_matrix(c.head_type, w.output)
     for i, layer in enumerate(w.layers):
-        out[f"blk.{i}.attn_norm.weight"] = _f32(layer.attn_norm)
-        out[f"blk.{i}.ffn_norm.weight"] = _f32(layer.ffn_norm)
+        out[names.tensor(names.ATTN_NORM, layer=i)] = _f32(layer.attn_norm)
+        out[names.tensor(names.FFN_NORM, layer=i)] = _f32(layer.ffn_norm)
         if layer.attn_sub_norm is not None and layer.ffn_sub_norm is not None:
-            out[f"blk.{i}.attn_sub_norm.weight"] = _f32(layer.attn_sub_norm)
-            out[f"blk.{i}.ffn_sub_norm.weight"] = _f32(layer.ffn_sub_norm)
+            out[names.tensor(names.ATTN_SUB_NORM, layer=i)] = _f32(layer.attn_sub_norm)
+            out[names.tensor(names.FFN_SUB_NORM, layer=i)] = _f32(layer.ffn_sub_norm)
         for name, p in layer.proj.items():
+            base = getattr(names, name.upper())  # "attn_q" -> names.ATTN_Q
             p = _stored_projection(c, name, p)
             if bits.kind in ("ternary", "sign"):
                 packed = tensor_types.pack(c.weight_type, p.values, p.row_scale)
             else:  # float weights hold value * scale (rounded to the type)
                 packed = tensor_types.quantize(c.weight_type, p.values * p.row_scale[:, None])
-            out[f"blk.{i}.{name}.weight"] = TensorData(packed, p.values.shape, bits.gguf_type)
+            out[names.tensor(base, layer=i)] = TensorData(packed, p.values.shape, bits.gguf_type)
             if p.in_scale is not None and p.out_scale is not None:
-                out[f"blk.{i}.{name}.in_scale"] = _f32(p.in_scale)
-                out[f"blk.{i}.{name}.out_scale"] = _f32(p.out_scale)
+                out[names.tensor(base, names.IN_SCALE, i)] = _f32(p.in_scale)
+                out[names.tensor(base, names.OUT_SCALE, i)] = _f32(p.out_scale)
     return out
 
 
 def gguf_metadata(c: Config) -> dict[str, tuple[Any, GGUFValueType]]:
-    a, u32, f32 = c.arch, GGUFValueType.UINT32, GGUFValueType.FLOAT32
+    u32, f32 = GGUFValueType.UINT32, GGUFValueType.FLOAT32
+
+    def at(template: str) -> str:
+        return names.key(template, c.arch)
+
     scaling = (
         {
-            f"{a}.rope.scaling.type": ("linear", GGUFValueType.STRING),
-            f"{a}.rope.scaling.factor": (c.rope_scale, f32),
+            at(names.ROPE_SCALING_TYPE): ("linear", GGUFValueType.STRING),
+            at(names.ROPE_SCALING_FACTOR): (c.rope_scale, f32),
         }
         if c.rope_scale != 1
         else {}
     )
     return scaling | {
-        "general.name": ("test-" + a, GGUFValueType.STRING),
-        f"{a}.context_length": (c.n_ctx_train, u32),
-        f"{a}.embedding_length": (c.n_embd, u32),
-        f"{a}.block_count": (c.n_layer, u32),
-        f"{a}.feed_forward_length": (c.n_ff, u32),
-        f"{a}.attention.head_count": (c.n_head, u32),
-        f"{a}.attention.head_count_kv": (c.n_head_kv, u32),
-        f"{a}.attention.layer_norm_rms_epsilon": (c.rms_eps, f32),
-        f"{a}.rope.freq_base": (c.rope_theta, f32),
-        f"{a}.rope.dimension_count": (c.head_dim, u32),
-        f"{a}.vocab_size": (c.n_vocab, u32),
-        "bitllm.format_version": (1, u32),
-        "bitllm.activation": (c.activation, GGUFValueType.STRING),
-        "bitllm.rope_type": (c.rope_type, GGUFValueType.STRING),
-        "bitllm.sub_norms": (c.sub_norms, GGUFValueType.BOOL),
-        "bitllm.tied_head": (c.tied, GGUFValueType.BOOL),
-        "bitllm.activation_bits": (c.act_bits, u32),
-        "bitllm.post_layernorm_eps": (c.post_layernorm_eps, f32),
+        names.NAME: ("test-" + c.arch, GGUFValueType.STRING),
+        at(names.CONTEXT_LENGTH): (c.n_ctx_train, u32),
+        at(names.EMBEDDING_LENGTH): (c.n_embd, u32),
+        at(names.BLOCK_COUNT): (c.n_layer, u32),
+        at(names.FEED_FORWARD_LENGTH): (c.n_ff, u32),
+        at(names.HEAD_COUNT): (c.n_head, u32),
+        at(names.HEAD_COUNT_KV): (c.n_head_kv, u32),
+        at(names.LAYERNORM_RMS_EPS): (c.rms_eps, f32),
+        at(names.ROPE_FREQ_BASE): (c.rope_theta, f32),
+        at(names.ROPE_DIMENSION_COUNT): (c.head_dim, u32),
+        at(names.VOCAB_SIZE): (c.n_vocab, u32),
+        names.FORMAT_VERSION: (1, u32),
+        names.ACTIVATION: (c.activation, GGUFValueType.STRING),
+        names.ROPE_TYPE: (c.rope_type, GGUFValueType.STRING),
+        names.SUB_NORMS: (c.sub_norms, GGUFValueType.BOOL),
+        names.TIED_HEAD: (c.tied, GGUFValueType.BOOL),
+        names.ACTIVATION_BITS: (c.act_bits, u32),
+        names.POST_LAYERNORM_EPS: (c.post_layernorm_eps, f32),
     }
 
 

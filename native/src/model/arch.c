@@ -1,7 +1,16 @@
-/* The architectures bit-convert writes (docs/GGUF.md); adding one adds a row. */
+/* The architectures bit-convert writes (docs/GGUF.md); adding one adds a row.
+ * The one place their graphs are stated: the converter reads these rows through
+ * bl_arch_info_at (convert/families.py). */
+#include <stdio.h>
 #include <string.h>
 
+#include "error.h"
 #include "model.h"
+
+const char *const bl_activation_names[BL_FFN_ACTIVATION_COUNT] = {[BL_FFN_SILU] = "silu",
+                                                                  [BL_FFN_RELU2] = "relu2"};
+const char *const bl_rope_names[BL_ROPE_STYLE_COUNT] = {[BL_ROPE_NEOX] = "neox",
+                                                        [BL_ROPE_NORM] = "norm"};
 
 static const bl_arch archs[] = {
     /* 1bitLLM bitnet_b1_58-*: llama + SiLU FFN + sub-norms */
@@ -17,10 +26,38 @@ static const bl_arch archs[] = {
      .rope = BL_ROPE_NEOX},
 };
 
+#define N_ARCHS ((int)(sizeof archs / sizeof archs[0]))
+
 const bl_arch *bl_arch_find(const char *name) {
-    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+    for (int i = 0; i < N_ARCHS; i++)
         if (strcmp(archs[i].name, name) == 0) return &archs[i];
     return NULL;
 }
 
-const char *bl_arch_names(void) { return "bitnet, bitnet-b1.58, llama, onebit"; }
+void bl_arch_names(char *out, size_t size) {
+    if (size == 0) return;
+    out[0] = '\0';
+    for (int i = 0; i < N_ARCHS; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, size - used, "%s%s", i ? ", " : "", archs[i].name);
+    }
+}
+
+int bl_arch_count(void) { return N_ARCHS; }
+
+int bl_arch_info_at(int index, bl_arch_info *out) {
+    if (!out) return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_arch_info_at: out is NULL");
+    if (index < 0 || index >= N_ARCHS)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "bl_arch_info_at: index %d is not in [0, %d)",
+                       index, N_ARCHS);
+    const bl_arch *a = &archs[index];
+    *out = (bl_arch_info){
+        .name = a->name,
+        .activation = bl_activation_names[a->activation],
+        .rope = bl_rope_names[a->rope],
+        .sub_norms = a->sub_norms,
+        .scaled_projections = a->scaled_projections,
+        .act_bits = a->act_bits,
+    };
+    return BL_OK;
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "gguf_names.h"
 #include "model.h"
 #include "base/threadpool.h"
 
@@ -65,17 +66,20 @@ static int arch_float(const loader *ld, const char *suffix, double fallback, int
 static int read_arch(loader *ld) {
     const char *name;
     size_t len;
-    int rc = bl_gguf_get_string(ld->g, "general.architecture", &name, &len);
+    int rc = bl_gguf_get_string(ld->g, BL_KEY_ARCHITECTURE, &name, &len);
     if (rc < 0) return rc;
-    if (rc == 0) return fail(ld, "metadata general.architecture is missing");
+    if (rc == 0) return fail(ld, "metadata " BL_KEY_ARCHITECTURE " is missing");
     if (len == 0 || len > MAX_ARCH_NAME || memchr(name, 0, len))
-        return fail(ld, "general.architecture is not a valid name");
+        return fail(ld, BL_KEY_ARCHITECTURE " is not a valid name");
     if (!(ld->m->arch_name = strndup(name, len)))
         return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
     const bl_arch *arch = bl_arch_find(ld->m->arch_name);
-    if (!arch)
+    if (!arch) {
+        char known[128];
+        bl_arch_names(known, sizeof known);
         return fail_status(ld, BL_ERR_UNSUPPORTED, "architecture '%s' is not supported (known: %s)",
-                           ld->m->arch_name, bl_arch_names());
+                           ld->m->arch_name, known);
+    }
     ld->m->arch = *arch;
     return BL_OK;
 }
@@ -105,27 +109,28 @@ static int read_bitllm_keys(loader *ld) {
     bl_arch *a = &ld->m->arch;
     int64_t version, bits;
     int rc, flag;
-    if ((rc = bl_gguf_get_int(ld->g, "bitllm.format_version", &version)) < 0) return rc;
+    if ((rc = bl_gguf_get_int(ld->g, BL_KEY_FORMAT_VERSION, &version)) < 0) return rc;
     if (rc == 1 && version != 1)
         return fail_status(ld, BL_ERR_UNSUPPORTED,
-                           "bitllm.format_version %lld is not supported (this bitllm reads 1)",
+                           BL_KEY_FORMAT_VERSION " %lld is not supported (this bitllm reads 1)",
                            (long long)version);
-    static const char *const activations[] = {[BL_FFN_SILU] = "silu", [BL_FFN_RELU2] = "relu2"};
-    static const char *const ropes[] = {[BL_ROPE_NEOX] = "neox", [BL_ROPE_NORM] = "norm"};
     int choice = 0;
-    if ((rc = string_choice(ld, "bitllm.activation", activations, 2, &choice)) < 0) return rc;
+    if ((rc = string_choice(ld, BL_KEY_ACTIVATION, bl_activation_names, BL_FFN_ACTIVATION_COUNT,
+                            &choice)) < 0)
+        return rc;
     if (rc == 1) a->activation = (bl_ffn_activation)choice;
-    if ((rc = string_choice(ld, "bitllm.rope_type", ropes, 2, &choice)) < 0) return rc;
+    if ((rc = string_choice(ld, BL_KEY_ROPE_TYPE, bl_rope_names, BL_ROPE_STYLE_COUNT, &choice)) < 0)
+        return rc;
     if (rc == 1) a->rope = (bl_rope_style)choice;
-    if ((rc = bl_gguf_get_bool(ld->g, "bitllm.sub_norms", &flag)) < 0) return rc;
+    if ((rc = bl_gguf_get_bool(ld->g, BL_KEY_SUB_NORMS, &flag)) < 0) return rc;
     if (rc == 1) a->sub_norms = flag;
-    if ((rc = bl_gguf_get_int(ld->g, "bitllm.activation_bits", &bits)) < 0) return rc;
+    if ((rc = bl_gguf_get_int(ld->g, BL_KEY_ACTIVATION_BITS, &bits)) < 0) return rc;
     if (rc == 1) {
         if (bits != 8 && bits != 16)
-            return fail(ld, "bitllm.activation_bits is %lld, not 8 or 16", (long long)bits);
+            return fail(ld, BL_KEY_ACTIVATION_BITS " is %lld, not 8 or 16", (long long)bits);
         a->act_bits = (int)bits;
     }
-    return float_key(ld, "bitllm.post_layernorm_eps", 1e-5, 1, &ld->m->hp.post_layernorm_eps);
+    return float_key(ld, BL_KEY_POST_LAYERNORM_EPS, 1e-5, 1, &ld->m->hp.post_layernorm_eps);
 }
 
 /* {arch}.rope.scaling.type: none, or linear with {arch}.rope.scaling.factor. */
@@ -133,45 +138,52 @@ static int read_rope_scaling(loader *ld) {
     static const char *const kinds[] = {"none", "linear"};
     char key[128];
     int kind = 0;
-    snprintf(key, sizeof key, "%s.rope.scaling.type", ld->m->arch_name);
+    snprintf(key, sizeof key, "%s." BL_ARCH_KEY_ROPE_SCALING_TYPE, ld->m->arch_name);
     int rc = string_choice(ld, key, kinds, 2, &kind);
     if (rc < 0) return rc;
     ld->m->hp.rope_factor = 1.0f;
-    return kind ? arch_float(ld, "rope.scaling.factor", -1, 0, &ld->m->hp.rope_factor) : BL_OK;
+    if (!kind) return BL_OK;
+    return arch_float(ld, BL_ARCH_KEY_ROPE_SCALING_FACTOR, -1, 0, &ld->m->hp.rope_factor);
 }
 
 static int read_hparams(loader *ld) {
     bl_hparams *hp = &ld->m->hp;
     int rc;
-    if ((rc = arch_int(ld, "context_length", -1, 1, MAX_SIZE, &hp->n_ctx_train)) ||
-        (rc = arch_int(ld, "embedding_length", -1, 1, MAX_SIZE, &hp->n_embd)) ||
-        (rc = arch_int(ld, "block_count", -1, 1, 65536, &hp->n_layer)) ||
-        (rc = arch_int(ld, "feed_forward_length", -1, 1, MAX_SIZE, &hp->n_ff)) ||
-        (rc = arch_int(ld, "attention.head_count", -1, 1, 65536, &hp->n_head)) ||
-        (rc = arch_int(ld, "attention.head_count_kv", hp->n_head, 1, hp->n_head, &hp->n_head_kv)))
+    if ((rc = arch_int(ld, BL_ARCH_KEY_CONTEXT_LENGTH, -1, 1, MAX_SIZE, &hp->n_ctx_train)) ||
+        (rc = arch_int(ld, BL_ARCH_KEY_EMBEDDING_LENGTH, -1, 1, MAX_SIZE, &hp->n_embd)) ||
+        (rc = arch_int(ld, BL_ARCH_KEY_BLOCK_COUNT, -1, 1, 65536, &hp->n_layer)) ||
+        (rc = arch_int(ld, BL_ARCH_KEY_FEED_FORWARD_LENGTH, -1, 1, MAX_SIZE, &hp->n_ff)) ||
+        (rc = arch_int(ld, BL_ARCH_KEY_HEAD_COUNT, -1, 1, 65536, &hp->n_head)) ||
+        (rc = arch_int(ld, BL_ARCH_KEY_HEAD_COUNT_KV, hp->n_head, 1, hp->n_head, &hp->n_head_kv)))
         return rc;
     if (hp->n_head % hp->n_head_kv)
         return fail(ld, "%d attention heads cannot share %d key/value heads", hp->n_head,
                     hp->n_head_kv);
     int32_t head_dim_default = hp->n_embd % hp->n_head ? -1 : hp->n_embd / hp->n_head;
     int32_t value_dim;
-    if ((rc = arch_int(ld, "attention.key_length", head_dim_default, 2, 65536, &hp->head_dim)))
+    if ((rc = arch_int(ld, BL_ARCH_KEY_KEY_LENGTH, head_dim_default, 2, 65536, &hp->head_dim)))
         return rc;
-    if ((rc = arch_int(ld, "attention.value_length", hp->head_dim, 1, 65536, &value_dim)))
+    if ((rc = arch_int(ld, BL_ARCH_KEY_VALUE_LENGTH, hp->head_dim, 1, 65536, &value_dim)))
         return rc;
     if (value_dim != hp->head_dim)
         return fail_status(ld, BL_ERR_UNSUPPORTED, "key length %d differs from value length %d",
                            hp->head_dim, value_dim);
-    if ((rc = arch_int(ld, "rope.dimension_count", hp->head_dim, 2, hp->head_dim, &hp->n_rot)))
+    if ((rc = arch_int(ld, BL_ARCH_KEY_ROPE_DIMENSION_COUNT, hp->head_dim, 2, hp->head_dim,
+                       &hp->n_rot)))
         return rc;
-    if (hp->n_rot % 2) return fail(ld, "rope.dimension_count %d is odd", hp->n_rot);
-    if ((rc = arch_float(ld, "attention.layer_norm_rms_epsilon", -1, 1, &hp->rms_eps)) ||
-        (rc = arch_float(ld, "rope.freq_base", 10000.0, 0, &hp->rope_theta)))
+    if (hp->n_rot % 2) return fail(ld, BL_ARCH_KEY_ROPE_DIMENSION_COUNT " %d is odd", hp->n_rot);
+    if ((rc = arch_float(ld, BL_ARCH_KEY_LAYERNORM_RMS_EPS, -1, 1, &hp->rms_eps)) ||
+        (rc = arch_float(ld, BL_ARCH_KEY_ROPE_FREQ_BASE, 10000.0, 0, &hp->rope_theta)))
         return rc;
     return read_rope_scaling(ld);
 }
 
 /* ---- tensors ----------------------------------------------------------- */
+
+#define TOKEN_EMBD BL_TENSOR_TOKEN_EMBD BL_SUFFIX_WEIGHT
+#define OUTPUT BL_TENSOR_OUTPUT BL_SUFFIX_WEIGHT
+#define OUTPUT_NORM BL_TENSOR_OUTPUT_NORM BL_SUFFIX_WEIGHT
+#define LAYER_WEIGHT(t) BL_LAYER_PREFIX BL_LAYER_TENSOR_##t BL_SUFFIX_WEIGHT
 
 static const bl_gguf_tensor *take_tensor(loader *ld, const char *name) {
     const bl_gguf_tensor *t = bl_gguf_tensor_find(ld->g, name);
@@ -211,13 +223,13 @@ static const struct proj_spec {
     size_t offset; /* in bl_layer */
     dim rows, cols;
 } proj_specs[] = {
-    {"attn_q", offsetof(bl_layer, q), DIM_Q, DIM_EMBD},
-    {"attn_k", offsetof(bl_layer, k), DIM_KV, DIM_EMBD},
-    {"attn_v", offsetof(bl_layer, v), DIM_KV, DIM_EMBD},
-    {"attn_output", offsetof(bl_layer, o), DIM_EMBD, DIM_Q},
-    {"ffn_gate", offsetof(bl_layer, gate), DIM_FF, DIM_EMBD},
-    {"ffn_up", offsetof(bl_layer, up), DIM_FF, DIM_EMBD},
-    {"ffn_down", offsetof(bl_layer, down), DIM_EMBD, DIM_FF},
+    {BL_LAYER_TENSOR_ATTN_Q, offsetof(bl_layer, q), DIM_Q, DIM_EMBD},
+    {BL_LAYER_TENSOR_ATTN_K, offsetof(bl_layer, k), DIM_KV, DIM_EMBD},
+    {BL_LAYER_TENSOR_ATTN_V, offsetof(bl_layer, v), DIM_KV, DIM_EMBD},
+    {BL_LAYER_TENSOR_ATTN_OUTPUT, offsetof(bl_layer, o), DIM_EMBD, DIM_Q},
+    {BL_LAYER_TENSOR_FFN_GATE, offsetof(bl_layer, gate), DIM_FF, DIM_EMBD},
+    {BL_LAYER_TENSOR_FFN_UP, offsetof(bl_layer, up), DIM_FF, DIM_EMBD},
+    {BL_LAYER_TENSOR_FFN_DOWN, offsetof(bl_layer, down), DIM_EMBD, DIM_FF},
 };
 
 static int64_t dim_size(const bl_hparams *hp, dim d) {
@@ -233,14 +245,14 @@ static int bind_proj(loader *ld, int layer, const struct proj_spec *spec, bl_pro
     const bl_hparams *hp = &ld->m->hp;
     int64_t rows = dim_size(hp, spec->rows), cols = dim_size(hp, spec->cols);
     char name[96];
-    snprintf(name, sizeof name, "blk.%d.%s.weight", layer, spec->name);
+    snprintf(name, sizeof name, BL_LAYER_PREFIX "%s" BL_SUFFIX_WEIGHT, layer, spec->name);
     int rc = bind_matrix(ld, name, rows, cols, &p->w);
     if (rc != BL_OK) return rc;
     if ((rc = bl_engine_check(&ld->m->engine, &p->w)) != BL_OK) return rc;
     if (!ld->m->arch.scaled_projections) return BL_OK;
-    snprintf(name, sizeof name, "blk.%d.%s.in_scale", layer, spec->name);
+    snprintf(name, sizeof name, BL_LAYER_PREFIX "%s" BL_SUFFIX_IN_SCALE, layer, spec->name);
     if ((rc = bind_vector(ld, name, cols, &p->in_scale)) != BL_OK) return rc;
-    snprintf(name, sizeof name, "blk.%d.%s.out_scale", layer, spec->name);
+    snprintf(name, sizeof name, BL_LAYER_PREFIX "%s" BL_SUFFIX_OUT_SCALE, layer, spec->name);
     return bind_vector(ld, name, rows, &p->out_scale);
 }
 
@@ -248,14 +260,14 @@ static int bind_layer(loader *ld, int i, bl_layer *l) {
     const bl_hparams *hp = &ld->m->hp;
     char name[96];
     int rc;
-    snprintf(name, sizeof name, "blk.%d.attn_norm.weight", i);
+    snprintf(name, sizeof name, LAYER_WEIGHT(ATTN_NORM), i);
     if ((rc = bind_vector(ld, name, hp->n_embd, &l->attn_norm))) return rc;
-    snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", i);
+    snprintf(name, sizeof name, LAYER_WEIGHT(FFN_NORM), i);
     if ((rc = bind_vector(ld, name, hp->n_embd, &l->ffn_norm))) return rc;
     if (ld->m->arch.sub_norms) {
-        snprintf(name, sizeof name, "blk.%d.attn_sub_norm.weight", i);
+        snprintf(name, sizeof name, LAYER_WEIGHT(ATTN_SUB_NORM), i);
         if ((rc = bind_vector(ld, name, dim_size(hp, DIM_Q), &l->attn_sub_norm))) return rc;
-        snprintf(name, sizeof name, "blk.%d.ffn_sub_norm.weight", i);
+        snprintf(name, sizeof name, LAYER_WEIGHT(FFN_SUB_NORM), i);
         if ((rc = bind_vector(ld, name, hp->n_ff, &l->ffn_sub_norm))) return rc;
     }
     for (size_t p = 0; p < sizeof proj_specs / sizeof proj_specs[0]; p++)
@@ -267,34 +279,35 @@ static int bind_layer(loader *ld, int i, bl_layer *l) {
 /* token_embd gives n_vocab; the head is output.weight or, tied, token_embd. */
 static int bind_embeddings(loader *ld) {
     bl_model *m = ld->m;
-    const bl_gguf_tensor *embd = bl_gguf_tensor_find(ld->g, "token_embd.weight");
-    if (!embd) return fail(ld, "tensor 'token_embd.weight' is missing");
-    if (embd->ne[1] > MAX_SIZE) return fail(ld, "token_embd.weight has too many rows");
+    const bl_gguf_tensor *embd = bl_gguf_tensor_find(ld->g, TOKEN_EMBD);
+    if (!embd) return fail(ld, "tensor '" TOKEN_EMBD "' is missing");
+    if (embd->ne[1] > MAX_SIZE) return fail(ld, TOKEN_EMBD " has too many rows");
     m->hp.n_vocab = (int32_t)embd->ne[1];
-    int rc = bind_matrix(ld, "token_embd.weight", m->hp.n_vocab, m->hp.n_embd, &m->token_embd);
+    int rc = bind_matrix(ld, TOKEN_EMBD, m->hp.n_vocab, m->hp.n_embd, &m->token_embd);
     if (rc != BL_OK) return rc;
     bl_kind kind = m->token_embd.traits->info.kind;
     if (kind != BL_KIND_FLOAT && kind != BL_KIND_QUANT)
-        return fail(ld, "token_embd.weight is %s: embeddings must be a float or quant type",
+        return fail(ld, TOKEN_EMBD " is %s: embeddings must be a float or quant type",
                     m->token_embd.traits->info.name);
     int32_t vocab_size;
     char key[96];
-    snprintf(key, sizeof key, "%s.vocab_size", m->arch_name);
-    if ((rc = arch_int(ld, "vocab_size", m->hp.n_vocab, 1, MAX_SIZE, &vocab_size))) return rc;
+    snprintf(key, sizeof key, "%s." BL_ARCH_KEY_VOCAB_SIZE, m->arch_name);
+    if ((rc = arch_int(ld, BL_ARCH_KEY_VOCAB_SIZE, m->hp.n_vocab, 1, MAX_SIZE, &vocab_size)))
+        return rc;
     if (vocab_size != m->hp.n_vocab)
-        return fail(ld, "%s is %d but token_embd.weight has %d rows", key, vocab_size,
+        return fail(ld, "%s is %d but " TOKEN_EMBD " has %d rows", key, vocab_size,
                     m->hp.n_vocab);
 
-    int has_output = bl_gguf_tensor_find(ld->g, "output.weight") != NULL, tied = !has_output;
-    if ((rc = bl_gguf_get_bool(ld->g, "bitllm.tied_head", &tied)) < 0) return rc;
+    int has_output = bl_gguf_tensor_find(ld->g, OUTPUT) != NULL, tied = !has_output;
+    if ((rc = bl_gguf_get_bool(ld->g, BL_KEY_TIED_HEAD, &tied)) < 0) return rc;
     if (tied && has_output)
-        return fail(ld, "bitllm.tied_head is true but the file has output.weight");
+        return fail(ld, BL_KEY_TIED_HEAD " is true but the file has " OUTPUT);
     if (tied)
         m->output = m->token_embd;
-    else if ((rc = bind_matrix(ld, "output.weight", m->hp.n_vocab, m->hp.n_embd, &m->output)))
+    else if ((rc = bind_matrix(ld, OUTPUT, m->hp.n_vocab, m->hp.n_embd, &m->output)))
         return rc;
     if ((rc = bl_engine_check(&m->engine, &m->output)) != BL_OK) return rc;
-    return bind_vector(ld, "output_norm.weight", m->hp.n_embd, &m->output_norm);
+    return bind_vector(ld, OUTPUT_NORM, m->hp.n_embd, &m->output_norm);
 }
 
 static int bind_tensors(loader *ld) {

@@ -23,8 +23,14 @@ typedef struct bl_arch {
 
 /* The row for general.architecture, or NULL. */
 const bl_arch *bl_arch_find(const char *name);
-/* "bitnet, bitnet-b1.58, ..." for error messages. */
-const char *bl_arch_names(void);
+/* "bitnet, bitnet-b1.58, ..." for error messages, cut to size. */
+void bl_arch_names(char *out, size_t size);
+
+/* bitllm.activation's and bitllm.rope_type's spellings, by enum value. */
+#define BL_FFN_ACTIVATION_COUNT 2
+#define BL_ROPE_STYLE_COUNT 2
+extern const char *const bl_activation_names[BL_FFN_ACTIVATION_COUNT];
+extern const char *const bl_rope_names[BL_ROPE_STYLE_COUNT];
 
 /* One projection: y = x . W^T, or with in/out scales and a LayerNorm after it. */
 typedef struct bl_proj {

@@ -1,0 +1,36 @@
+"""Step 3 of a conversion: one planned tensor's bytes in the target type, read and decoded
+from the checkpoint (steps 1 and 2) a piece at a time, so the writer holds about one tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .checkpoint import Checkpoint
+from .decode import decode_linear
+from .plan import PlannedTensor
+from .targets import encode_floats, encode_linear
+
+ROW_CHUNK_ELEMENTS = 1 << 22  # float matrices are encoded 4 M weights (16 MB f32) at a time
+
+
+def tensor_chunks(ckpt: Checkpoint, tensor: PlannedTensor) -> Iterator[np.ndarray]:
+    """The tensor's bytes in GGUF order, in one or more chunks."""
+    if tensor.linear is not None:
+        values, scale = decode_linear(ckpt, tensor.linear)
+        yield encode_linear(tensor.target.name, values, scale)
+    elif len(tensor.shape) == 1:
+        yield encode_floats(tensor.target.name, ckpt.floats(tensor.sources[0].name))
+    else:
+        yield from _float_row_chunks(ckpt, tensor)
+
+
+def _float_row_chunks(ckpt: Checkpoint, tensor: PlannedTensor) -> Iterator[np.ndarray]:
+    """A float matrix (the embedding, the head) encoded a block of rows at a time."""
+    rows, cols = tensor.shape
+    step = max(1, ROW_CHUNK_ELEMENTS // cols)
+    for start in range(0, rows, step):
+        chunk = ckpt.float_rows(tensor.sources[0].name, start, min(rows, start + step))
+        yield encode_floats(tensor.target.name, chunk)
