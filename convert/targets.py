@@ -53,11 +53,19 @@ def target(name: str) -> Target:
 
 
 def check_row_length(type_name: str, tensor: str, cols: int) -> None:
-    """llama.cpp's block types need whole blocks; ours pad, so any length goes."""
+    """Block types from llama.cpp need whole blocks in a row (so do loaders, ours included);
+    bitllm's ternary and sign types pad, so any length goes."""
     if type_name in LLAMA_CPP_TERNARY and cols % 256:
         raise ConvertError(
             f"tensor {tensor!r}: {type_name} needs rows that are a multiple of 256 weights, "
             f"this one has {cols}; use --outtype {' or '.join(TERNARY_TYPES)}, which pad exactly"
+        )
+    t = tensor_types.TYPES.get(type_name)
+    if t and t.kind == "quant" and cols % t.block_weights:
+        fits = [h for h in HEAD_TYPES if cols % tensor_types.TYPES[h].block_weights == 0]
+        raise ConvertError(
+            f"tensor {tensor!r}: {type_name} needs rows that are a multiple of "
+            f"{t.block_weights} weights, this one has {cols}; use --head-type {' or '.join(fits)}"
         )
 
 

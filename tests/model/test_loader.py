@@ -93,8 +93,8 @@ def test_tensor_info_fields(tmp_path: Path, make_model: ModelFactory) -> None:
     _open_fails(_patched(tmp_path, path, {at: struct.pack("<I", 9)}), "has 9 dimensions")
     _open_fails(_patched(tmp_path, path, {at + 4: struct.pack("<Q", 0)}), "dimension 0 is 0")
     _open_fails(
-        _patched(tmp_path, path, {at + 20: struct.pack("<I", 14)}),
-        "'blk.0.attn_q.weight' has type id 14, which bitllm does not know",
+        _patched(tmp_path, path, {at + 20: struct.pack("<I", 10)}),
+        "'blk.0.attn_q.weight' has type id 10, which bitllm does not know",
     )
     offset = struct.unpack_from("<Q", data, at + 24)[0]
     _open_fails(

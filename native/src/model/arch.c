@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "model.h"
 
 const char *const bl_activation_names[BL_FFN_ACTIVATION_COUNT] = {[BL_FFN_SILU] = "silu",
