@@ -249,7 +249,7 @@ def gguf_metadata(c: Config) -> dict[str, tuple[Any, GGUFValueType]]:
         if c.key_length
         else {}
     )
-    common = scaling | head_dim | {
+    llama_cpp_keys = {
         names.NAME: ("test-" + c.arch, GGUFValueType.STRING),
         at(names.CONTEXT_LENGTH): (c.n_ctx_train, u32),
         at(names.EMBEDDING_LENGTH): (c.n_embd, u32),
@@ -262,9 +262,7 @@ def gguf_metadata(c: Config) -> dict[str, tuple[Any, GGUFValueType]]:
         at(names.ROPE_DIMENSION_COUNT): (c.head_dim, u32),
         at(names.VOCAB_SIZE): (c.n_vocab, u32),
     }
-    if c.arch in FOREIGN_ARCHS:
-        return common
-    return common | {
+    bitllm_keys = {
         names.FORMAT_VERSION: (1, u32),
         names.ACTIVATION: (c.activation, GGUFValueType.STRING),
         names.ROPE_TYPE: (c.rope_type, GGUFValueType.STRING),
@@ -273,6 +271,8 @@ def gguf_metadata(c: Config) -> dict[str, tuple[Any, GGUFValueType]]:
         names.ACTIVATION_BITS: (c.act_bits, u32),
         names.POST_LAYERNORM_EPS: (c.post_layernorm_eps, f32),
     }
+    own = {} if c.arch in FOREIGN_ARCHS else bitllm_keys
+    return scaling | head_dim | llama_cpp_keys | own
 
 
 def write_gguf(
