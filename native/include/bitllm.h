@@ -349,8 +349,8 @@ int bl_cuda_bench_copy(int64_t bytes, int iters, double *seconds_per_copy);
 /* ---- architectures ------------------------------------------------------- */
 
 /* One general.architecture this library runs and what its graph does (the
- * file's bitllm.* keys may override the last five). activation and rope use
- * bitllm.activation's and bitllm.rope_type's spellings. */
+ * file's bitllm.* keys may override the five after name). activation and
+ * rope use bitllm.activation's and bitllm.rope_type's spellings. */
 typedef struct bl_arch_info {
     const char *name;
     const char *activation; /* of the gated FFN: "silu" or "relu2"            */
@@ -358,6 +358,7 @@ typedef struct bl_arch_info {
     int sub_norms;          /* RMSNorm before attn_output and before ffn_down */
     int scaled_projections; /* OneBit's in_scale/out_scale and LayerNorm      */
     int act_bits;           /* 8 or 16                                        */
+    int qk_norm;            /* RMSNorm of every q and k head before RoPE      */
 } bl_arch_info;
 
 int bl_arch_count(void);

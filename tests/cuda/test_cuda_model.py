@@ -20,7 +20,7 @@ from bitllm.runtime import cuda
 from bitllm.runtime.model import ContextFullError, Model, NativeModel
 from tests.fixtures.checkpoints import FAMILIES
 from tests.fixtures.plugin import Factory
-from tests.model import capi
+from tests.model import builder, capi
 
 pytestmark = pytest.mark.skipif(not cuda.available(), reason=cuda.reason())
 
@@ -199,3 +199,12 @@ def test_a_bad_file_on_the_gpu_is_a_value_error_naming_it(tmp_path: Path) -> Non
     junk.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 32)
     with pytest.raises(ValueError, match="junk.gguf"):
         NativeModel(junk, device="cuda")
+
+
+def test_qwen3_is_refused_on_the_gpu_in_one_line(tmp_path: Path) -> None:
+    """The GPU kernels have no per-head q/k norm: the model is refused, not run without it."""
+    weights = builder.random_weights(builder.config_for("qwen3"))
+    path = builder.write_model(tmp_path / "qwen3.gguf", weights)
+    with pytest.raises(ValueError, match="architecture 'qwen3' .*cpu device only") as error:
+        NativeModel(path, device="cuda")
+    assert "\n" not in str(error.value)

@@ -40,7 +40,9 @@ def _model(arch: str):  # noqa: ANN202
     if arch == "llama":
         return LlamaForCausalLM(LlamaConfig(**SHAPE, tie_word_embeddings=False))
     if arch == "qwen3":
-        return Qwen3ForCausalLM(Qwen3Config(**SHAPE, head_dim=64, tie_word_embeddings=True))
+        # head_dim 128, not 256 / 4: as in Qwen3-4B (2560 wide, 32 heads of 128), the heads
+        # are wider than hidden / heads, and q_dim 512 stays a multiple of 256
+        return Qwen3ForCausalLM(Qwen3Config(**SHAPE, head_dim=128, tie_word_embeddings=True))
     raise ValueError(f"unknown oracle architecture {arch!r} (one of {', '.join(ARCHES)})")
 
 

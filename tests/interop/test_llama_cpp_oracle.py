@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 # "<s>The quick brown fox jumps over the lazy dog." as the LLaMA SPM tokenizer splits it
 PROMPT = [1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203, 29889]
 NOT_LOADED_YET = {"tq1_0", "tq2_0", "q1_0", "q2_0"}  # issue 14
-ARCH_NOT_LOADED_YET = {"qwen3"}  # issue 14
+ARCH_NOT_LOADED_YET: set[str] = set()  # issue 14
 # Centered cosine floors per file type. llama.cpp multiplies f16 weights with f16-rounded
 # activations, bf16 weights with bf16-rounded ones, and quantized weights with activations
 # quantized per block (q8_0 / q8_K), so only f16 is near-exact.
@@ -33,8 +33,13 @@ ARCH_NOT_LOADED_YET = {"qwen3"}  # issue 14
 COSINE_FLOOR = {"f16": 0.99999, "bf16": 0.9999, "q4_k": 0.998, "q5_k": 0.998, "q6_k": 0.998}
 QUANTIZED_COSINE_FLOOR = 0.999
 # bitllm's greedy token may differ from llama.cpp's only where llama.cpp's own logits are a
-# near-tie: within this fraction of the row's logit spread (std) of its best logit
+# near-tie: within this fraction of the row's logit spread (std) of its best logit.
 NEAR_TIE = 0.05
+# k-quant files: llama.cpp's per-256 activation rounding moves its own logits further from the
+# exact product. Against a float64 transformers forward of each qwen3 k-quant file's
+# dequantized weights, bitllm's centered cosine was 0.9997-0.9998 and llama.cpp's 0.9994-0.9996,
+# and bitllm's greedy token fell up to 0.051 std (qwen3-q5_k-mix) short of llama.cpp's best.
+K_QUANT_NEAR_TIE = 0.1
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,14 @@ CASES = [
     _case("bitnet", "tq1_0", False, "q6_k"),  # tied: the embedding is the head
     _case("bitnet", "tq2_0", False, "q6_k"),
     _case("qwen3", "f16"),
+    _case("qwen3", "bf16"),
+    *[_case("qwen3", t) for t in ("q4_0", "q8_0", "q4_k", "q5_k", "q6_k")],
+    # tied: the embedding is the head, so it takes the head's type in a mix
+    _case("qwen3", "q4_0", False, "q6_k"),
+    _case("qwen3", "q8_0", False),
+    _case("qwen3", "q4_k", False, "q6_k"),
+    _case("qwen3", "q5_k", False, "q6_k"),
+    _case("qwen3", "q6_k", False),
     _case("qwen3", "q1_0"),
     _case("qwen3", "q2_0"),
     _case("qwen3", "q1_0", False, "q6_k"),
@@ -126,14 +139,17 @@ def test_bitllm_matches_llama_cpp(
     assert logits.shape == expected.shape
     cosine = centered_cosine(logits, expected)
     assert cosine.min() >= COSINE_FLOOR.get(case.type_name, QUANTIZED_COSINE_FLOOR), cosine
-    assert_same_greedy_tokens(logits, expected)
+    k_quant = case.type_name.endswith("_k")
+    assert_same_greedy_tokens(logits, expected, K_QUANT_NEAR_TIE if k_quant else NEAR_TIE)
 
 
-def assert_same_greedy_tokens(logits: np.ndarray, expected: np.ndarray) -> None:
+def assert_same_greedy_tokens(
+    logits: np.ndarray, expected: np.ndarray, near_tie: float = NEAR_TIE
+) -> None:
     """bitllm's argmax is llama.cpp's, or one of llama.cpp's near-tied best tokens."""
     rows = np.arange(len(expected))
     shortfall = expected.max(axis=1) - expected[rows, logits.argmax(axis=1)]
-    allowed = NEAR_TIE * expected.std(axis=1)
+    allowed = near_tie * expected.std(axis=1)
     assert (shortfall <= allowed).all(), (shortfall, allowed)
 
 

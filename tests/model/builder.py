@@ -37,6 +37,8 @@ class Config:
     activation: str = "silu"
     sub_norms: bool = False
     scaled: bool = False  # OneBit: in_scale g, out_scale h, LayerNorm after each projection
+    qk_norm: bool = False  # Qwen3: RMSNorm of every q and k head before RoPE
+    key_length: int = 0  # head_dim when it is not n_embd / n_head (written as key_length)
     act_bits: int = 8
     tied: bool = True
     weight_type: str = "bt2"
@@ -45,7 +47,7 @@ class Config:
 
     @property
     def head_dim(self) -> int:
-        return self.n_embd // self.n_head
+        return self.key_length or self.n_embd // self.n_head
 
 
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -64,7 +66,11 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
         "tied": False,
         "weight_type": "bs1",
     },
+    # llama.cpp's qwen3 files carry none of bitllm's keys (write_model leaves them out);
+    # heads 24 wide, not 64 / 4, as Qwen3's head_dim need not be hidden / heads
+    "qwen3": {"qk_norm": True, "n_head_kv": 2, "key_length": 24, "rope_theta": 1000000.0},
 }
+FOREIGN_ARCHS = ("qwen3",)  # written by llama.cpp, not by bit-convert: no bitllm.* keys
 ARCHS = tuple(ARCH_DEFAULTS)
 
 
@@ -87,6 +93,8 @@ class Layer:
     proj: dict[str, Projection]
     attn_sub_norm: np.ndarray | None = None
     ffn_sub_norm: np.ndarray | None = None
+    attn_q_norm: np.ndarray | None = None  # [head_dim]
+    attn_k_norm: np.ndarray | None = None
 
 
 @dataclass
@@ -151,6 +159,9 @@ def random_weights(c: Config, seed: int = 0) -> Weights:
         if c.sub_norms:
             layer.attn_sub_norm = _norm(rng, c.n_head * c.head_dim)
             layer.ffn_sub_norm = _norm(rng, c.n_ff)
+        if c.qk_norm:
+            layer.attn_q_norm = _norm(rng, c.head_dim)
+            layer.attn_k_norm = _norm(rng, c.head_dim)
         w.layers.append(layer)
     return w
 
@@ -202,6 +213,9 @@ def gguf_tensors(w: Weights) -> dict[str, TensorData]:
         if layer.attn_sub_norm is not None and layer.ffn_sub_norm is not None:
             out[names.tensor(names.ATTN_SUB_NORM, layer=i)] = _f32(layer.attn_sub_norm)
             out[names.tensor(names.FFN_SUB_NORM, layer=i)] = _f32(layer.ffn_sub_norm)
+        if layer.attn_q_norm is not None and layer.attn_k_norm is not None:
+            out[names.tensor(names.ATTN_Q_NORM, layer=i)] = _f32(layer.attn_q_norm)
+            out[names.tensor(names.ATTN_K_NORM, layer=i)] = _f32(layer.attn_k_norm)
         for name, p in layer.proj.items():
             base = getattr(names, name.upper())  # "attn_q" -> names.ATTN_Q
             p = _stored_projection(c, name, p)
@@ -230,7 +244,12 @@ def gguf_metadata(c: Config) -> dict[str, tuple[Any, GGUFValueType]]:
         if c.rope_scale != 1
         else {}
     )
-    return scaling | {
+    head_dim = (
+        {at(names.KEY_LENGTH): (c.key_length, u32), at(names.VALUE_LENGTH): (c.key_length, u32)}
+        if c.key_length
+        else {}
+    )
+    llama_cpp_keys = {
         names.NAME: ("test-" + c.arch, GGUFValueType.STRING),
         at(names.CONTEXT_LENGTH): (c.n_ctx_train, u32),
         at(names.EMBEDDING_LENGTH): (c.n_embd, u32),
@@ -242,6 +261,8 @@ def gguf_metadata(c: Config) -> dict[str, tuple[Any, GGUFValueType]]:
         at(names.ROPE_FREQ_BASE): (c.rope_theta, f32),
         at(names.ROPE_DIMENSION_COUNT): (c.head_dim, u32),
         at(names.VOCAB_SIZE): (c.n_vocab, u32),
+    }
+    bitllm_keys = {
         names.FORMAT_VERSION: (1, u32),
         names.ACTIVATION: (c.activation, GGUFValueType.STRING),
         names.ROPE_TYPE: (c.rope_type, GGUFValueType.STRING),
@@ -250,6 +271,8 @@ def gguf_metadata(c: Config) -> dict[str, tuple[Any, GGUFValueType]]:
         names.ACTIVATION_BITS: (c.act_bits, u32),
         names.POST_LAYERNORM_EPS: (c.post_layernorm_eps, f32),
     }
+    own = {} if c.arch in FOREIGN_ARCHS else bitllm_keys
+    return scaling | head_dim | llama_cpp_keys | own
 
 
 def write_gguf(

@@ -84,6 +84,9 @@ def forward(w: Weights, tokens: list[int], act_bits: int | None = None) -> np.nd
             q = linear(h, p["attn_q"], bits, post_eps).view(n, c.n_head, d)
             k = linear(h, p["attn_k"], bits, post_eps).view(n, c.n_head_kv, d)
             v = linear(h, p["attn_v"], bits, post_eps).view(n, c.n_head_kv, d)
+            if layer.attn_q_norm is not None and layer.attn_k_norm is not None:
+                q = rms_norm(q, layer.attn_q_norm, eps)  # per head: the last axis is head_dim
+                k = rms_norm(k, layer.attn_k_norm, eps)
             q = rope(q, positions, d, c.rope_theta, c.rope_scale)
             k = rope(k, positions, d, c.rope_theta, c.rope_scale)
             a = attention(q, k, v)

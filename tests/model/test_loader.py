@@ -202,6 +202,29 @@ def test_bad_tensors(tmp_path: Path, make_model: ModelFactory) -> None:
     )
 
 
+def test_bad_qwen3_tensors(tmp_path: Path, make_model: ModelFactory) -> None:
+    """qwen3's per-head norms are head_dim (key_length 24, not 64 / 4 heads) long."""
+    short_norm = TensorData(np.ones(16, "<f4").view(np.uint8), (16,), 0)
+    _open_fails(
+        _write(tmp_path, make_model, "qwen3", drop=("blk.1.attn_k_norm.weight",)),
+        "'blk.1.attn_k_norm.weight' is missing",
+    )
+    _open_fails(
+        _write(tmp_path, make_model, "qwen3", tensors={"blk.0.attn_q_norm.weight": short_norm}),
+        "'blk.0.attn_q_norm.weight' is not a vector of 24",
+    )
+    head_dim_keys = ("attention.key_length", "attention.value_length", "rope.dimension_count")
+    no_head_dim: dict[str, Any] = {f"qwen3.{key}": None for key in head_dim_keys}
+    _open_fails(
+        _write(tmp_path, make_model, "qwen3", metadata=no_head_dim),
+        "'blk.0.attn_q_norm.weight' is not a vector of 16",  # head_dim fell back to 64 / 4
+    )
+    _open_fails(
+        _write(tmp_path, make_model, tensors={"blk.0.attn_q_norm.weight": short_norm}),
+        "unexpected tensor 'blk.0.attn_q_norm.weight' in a bitnet model",
+    )
+
+
 def test_bad_parameters(make_model: ModelFactory) -> None:
     _, path = make_model("bitnet")
     _open_fails(path, "act_bits must be 8 or 16, got 4", act_bits=4)

@@ -43,8 +43,13 @@ def test_c_names_are_the_converters() -> None:
         assert getattr(gguf_names, ident, None) == spelled, ident
 
 
+# architectures the library runs from llama.cpp's files but bit-convert does not write
+LLAMA_CPP_ONLY = {"qwen3"}
+
+
 def test_every_architecture_the_converter_writes_is_the_librarys() -> None:
-    assert {f.arch for f in FAMILIES.values()} == set(archs())
+    written = {f.arch for f in FAMILIES.values()}
+    assert written == set(archs()) - LLAMA_CPP_ONLY
 
 
 @pytest.mark.parametrize("index", [-1, 4096])

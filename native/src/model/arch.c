@@ -1,4 +1,5 @@
-/* The architectures bit-convert writes (docs/GGUF.md); adding one adds a row.
+/* The architectures the loader runs: those bit-convert writes (docs/GGUF.md) and
+ * those only llama.cpp writes (docs/INTEROP.md); adding one adds a row.
  * The one place their graphs are stated: the converter reads these rows through
  * bl_arch_info_at (convert/families.py). */
 #include <stdio.h>
@@ -23,6 +24,9 @@ static const bl_arch archs[] = {
     {.name = "llama", .activation = BL_FFN_SILU, .act_bits = 8, .rope = BL_ROPE_NORM},
     /* OneBit: sign projections with g/h and a LayerNorm after each, W1A16 */
     {.name = "onebit", .activation = BL_FFN_SILU, .scaled_projections = 1, .act_bits = 16,
+     .rope = BL_ROPE_NEOX},
+    /* llama.cpp's qwen3 (PrismML's Bonsai): per-head q/k RMSNorm, head_dim from key_length */
+    {.name = "qwen3", .activation = BL_FFN_SILU, .qk_norm = 1, .act_bits = 8,
      .rope = BL_ROPE_NEOX},
 };
 
@@ -58,6 +62,7 @@ int bl_arch_info_at(int index, bl_arch_info *out) {
         .sub_norms = a->sub_norms,
         .scaled_projections = a->scaled_projections,
         .act_bits = a->act_bits,
+        .qk_norm = a->qk_norm,
     };
     return BL_OK;
 }

@@ -3,13 +3,14 @@
  *   x = embed(tokens)
  *   per layer:
  *     a = attention(rope(q), rope(k), v) of RMSNorm(x)   [sub-norm on a]
+ *         [q, k: RMSNorm of each head before rope]
  *     x += o(a)
  *     g = act(gate(RMSNorm(x))) * up(RMSNorm(x))         [sub-norm on g]
  *     x += down(g)
  *   logits = head(RMSNorm(x))
  *
- * What differs between architectures (activation, sub-norms, scaled
- * projections, tied head) is data in the model, not branches here. A batch
+ * What differs between architectures (activation, sub-norms, q/k norms,
+ * scaled projections, tied head) is data in the model, not branches here. A batch
  * holds rows of one or several sequences: everything but attention works on
  * rows alone, and attention reads each row's own sequence's cache. */
 #include <math.h>
@@ -99,6 +100,12 @@ static int attention_block(bl_context *c, int layer, const bl_ubatch *b) {
     float *qkv_out[3] = {c->q, c->k, c->v};
     int rc = project(c, c->xn, n, qkv, qkv_out, 3);
     if (rc != BL_OK) return rc;
+    if (l->attn_q_norm) { /* each head alone: rows of head_dim, one weight shared by all heads */
+        bl_rmsnorm(c->q, c->q, l->attn_q_norm, (size_t)n * (size_t)hp->n_head,
+                   (size_t)hp->head_dim, hp->rms_eps);
+        bl_rmsnorm(c->k, c->k, l->attn_k_norm, (size_t)n * (size_t)hp->n_head_kv,
+                   (size_t)hp->head_dim, hp->rms_eps);
+    }
     bl_rope(c->q, (size_t)n, q_dim(hp), hp->n_head, hp->head_dim, hp->n_rot, c->rope_cos,
             c->rope_sin, m->arch.rope);
     bl_rope(c->k, (size_t)n, kv_dim(hp), hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_cos,

@@ -44,6 +44,8 @@
 #define BL_LAYER_TENSOR_ATTN_V "attn_v"
 #define BL_LAYER_TENSOR_ATTN_OUTPUT "attn_output"
 #define BL_LAYER_TENSOR_ATTN_SUB_NORM "attn_sub_norm"
+#define BL_LAYER_TENSOR_ATTN_Q_NORM "attn_q_norm"
+#define BL_LAYER_TENSOR_ATTN_K_NORM "attn_k_norm"
 #define BL_LAYER_TENSOR_FFN_NORM "ffn_norm"
 #define BL_LAYER_TENSOR_FFN_GATE "ffn_gate"
 #define BL_LAYER_TENSOR_FFN_UP "ffn_up"

@@ -270,6 +270,12 @@ static int bind_layer(loader *ld, int i, bl_layer *l) {
         snprintf(name, sizeof name, LAYER_WEIGHT(FFN_SUB_NORM), i);
         if ((rc = bind_vector(ld, name, hp->n_ff, &l->ffn_sub_norm))) return rc;
     }
+    if (ld->m->arch.qk_norm) {
+        snprintf(name, sizeof name, LAYER_WEIGHT(ATTN_Q_NORM), i);
+        if ((rc = bind_vector(ld, name, hp->head_dim, &l->attn_q_norm))) return rc;
+        snprintf(name, sizeof name, LAYER_WEIGHT(ATTN_K_NORM), i);
+        if ((rc = bind_vector(ld, name, hp->head_dim, &l->attn_k_norm))) return rc;
+    }
     for (size_t p = 0; p < sizeof proj_specs / sizeof proj_specs[0]; p++)
         if ((rc = bind_proj(ld, i, &proj_specs[p], (bl_proj *)((char *)l + proj_specs[p].offset))))
             return rc;

@@ -18,6 +18,7 @@ typedef struct bl_arch {
     int scaled_projections; /* OneBit: y = LayerNorm(((x * g) . W^T) * h) for every
                                projection, g = <proj>.in_scale, h = <proj>.out_scale */
     int act_bits;          /* activations of ternary/sign products: 8 or 16          */
+    int qk_norm;           /* Qwen3: RMSNorm of every q and k head before RoPE       */
     bl_rope_style rope;    /* how q/k dimensions pair up (the converter permutes to match) */
 } bl_arch;
 
@@ -42,6 +43,7 @@ typedef struct bl_proj {
 typedef struct bl_layer {
     const float *attn_norm, *ffn_norm;         /* [n_embd]                     */
     const float *attn_sub_norm, *ffn_sub_norm; /* [q_dim], [n_ff]; NULL without */
+    const float *attn_q_norm, *attn_k_norm;    /* [head_dim]; NULL without       */
     bl_proj q, k, v, o, gate, up, down;
 } bl_layer;
 
