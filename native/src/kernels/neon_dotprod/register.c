@@ -1,6 +1,7 @@
-/* The neon_dotprod rows of the kernel table. Its LUT rows are the plain NEON
- * kernels, which run on every ARMv8 core (sdot would only replace adds the
- * tables already do). */
+/* The neon_dotprod rows of the kernel table. It extends the NEON table
+ * (kernels/registry.c), so its LUT slots keep the plain NEON kernels, which
+ * run on every ARMv8 core (sdot would only replace adds the tables already
+ * do). */
 #include "../kernels.h"
 
 bl_gemm_kernel bl_gemv_bt2_i8_mad__neon_dotprod, bl_gemm_bt2_i8_mad__neon_dotprod,
@@ -13,13 +14,7 @@ bl_gemm_kernel bl_gemv_bt2_i8_mad__neon_dotprod, bl_gemm_bt2_i8_mad__neon_dotpro
     bl_gemv_f16_f32_mad__neon_dotprod, bl_gemm_f16_f32_mad__neon_dotprod,
     bl_gemv_bf16_f32_mad__neon_dotprod, bl_gemm_bf16_f32_mad__neon_dotprod,
     bl_gemv_q8_0_q8_mad__neon_dotprod, bl_gemm_q8_0_q8_mad__neon_dotprod,
-    bl_gemv_q4_0_q8_mad__neon_dotprod, bl_gemm_q4_0_q8_mad__neon_dotprod,
-    bl_gemv_bt2_i8_lut__neon, bl_gemm_bt2_i8_lut__neon,
-    bl_gemv_bt2_i16_lut__neon, bl_gemm_bt2_i16_lut__neon,
-    bl_gemv_bt1_i8_lut__neon, bl_gemm_bt1_i8_lut__neon,
-    bl_gemv_bt1_i16_lut__neon, bl_gemm_bt1_i16_lut__neon,
-    bl_gemv_bs1_i8_lut__neon, bl_gemm_bs1_i8_lut__neon,
-    bl_gemv_bs1_i16_lut__neon, bl_gemm_bs1_i16_lut__neon;
+    bl_gemv_q4_0_q8_mad__neon_dotprod, bl_gemm_q4_0_q8_mad__neon_dotprod;
 
 static const bl_kernel_row rows[] = {
     {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt2_i8_mad__neon_dotprod,
@@ -44,18 +39,6 @@ static const bl_kernel_row rows[] = {
      bl_gemm_q8_0_q8_mad__neon_dotprod},
     {BL_TYPE_Q4_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q4_0_q8_mad__neon_dotprod,
      bl_gemm_q4_0_q8_mad__neon_dotprod},
-    {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bt2_i8_lut__neon,
-     bl_gemm_bt2_i8_lut__neon},
-    {BL_TYPE_BT2, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bt2_i16_lut__neon,
-     bl_gemm_bt2_i16_lut__neon},
-    {BL_TYPE_BT1, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bt1_i8_lut__neon,
-     bl_gemm_bt1_i8_lut__neon},
-    {BL_TYPE_BT1, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bt1_i16_lut__neon,
-     bl_gemm_bt1_i16_lut__neon},
-    {BL_TYPE_BS1, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bs1_i8_lut__neon,
-     bl_gemm_bs1_i8_lut__neon},
-    {BL_TYPE_BS1, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bs1_i16_lut__neon,
-     bl_gemm_bs1_i16_lut__neon},
 };
 
 const bl_isa_kernels bl_kernels_neon_dotprod = {
