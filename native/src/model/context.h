@@ -4,7 +4,7 @@
 #ifndef BL_CONTEXT_H
 #define BL_CONTEXT_H
 
-#include "kv_cache.h"
+#include "ops/kv_cache.h"
 #include "model.h"
 
 /* Sequences one context may hold (each has its own cache, filled lazily). */

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "kernels/attention_chunk.h"
-#include "model/kv_cache.h"
+#include "kv_cache.h"
 
 struct bl_pool;
 
