@@ -281,6 +281,27 @@ def test_tq_types_refuse_rows_that_are_not_whole_blocks(checkpoint_factory: Fact
         build_plan(checkpoint_factory("1bitllm"), "tq2_0", "q8_0", None)
 
 
+def test_k_quant_heads_refuse_rows_that_are_not_whole_blocks(
+    checkpoint_factory: Factory,
+) -> None:
+    from bitllm.convert import ConvertError, build_plan
+
+    with pytest.raises(ConvertError, match="q6_k needs rows that are a multiple of 256.*q8_0"):
+        build_plan(checkpoint_factory("1bitllm"), "bt2", "q6_k", None)
+
+
+def test_k_quant_heads_round_trip(converted_gguf: Factory) -> None:
+    """--head-type q6_k on rows of whole 256-blocks: the embedding (the tied head) decodes to
+    the f32 file's values within q6_k's error."""
+    with (
+        open_gguf(converted_gguf("1bitllm", head_type="q6_k", shape=BLOCK_ALIGNED)) as q6,
+        open_gguf(converted_gguf("1bitllm", head_type="f32", shape=BLOCK_ALIGNED)) as f32,
+    ):
+        assert q6.tensors["token_embd.weight"].type_name == "q6_k"
+        got, want = dequantized(q6, "token_embd.weight"), dequantized(f32, "token_embd.weight")
+        assert np.sqrt(np.mean((got - want) ** 2)) < 0.02 * np.sqrt(np.mean(want**2))
+
+
 def test_shapes_that_pad(converted_gguf: Factory) -> None:
     """An FFN of 160 fills part of one 256-weight block; the padding stays out of the values."""
     with open_gguf(converted_gguf("bitnet-2b4t")) as gguf:

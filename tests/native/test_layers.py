@@ -25,6 +25,10 @@ SOURCE_SUFFIXES = {".c", ".h", ".cu", ".cuh"}
 # when one of them is gone, so this list only shrinks.
 KNOWN_UPWARD: dict[tuple[str, str], str] = {}  # (source, target): why it is allowed for now
 
+# Extra include folders of one layer's target, as CMakeLists.txt gives them: the CUDA sources
+# include base/error.h and types/types.h by bare name until they can change on a GPU.
+EXTRA_INCLUDE_DIRS = {"cuda": ("base", "types")}
+
 
 @dataclass(frozen=True)
 class Include:
@@ -43,9 +47,12 @@ def layer_ranks(readme: str) -> dict[str, int]:
 
 
 def resolve(src: Path, include_dir: Path, including: Path, name: str) -> str | None:
-    """Where the compiler finds a quoted include: beside the file, then -I native/src and
-    -I native/include (CMakeLists.txt); None when nowhere."""
-    for folder, label in ((including.parent, None), (src, None), (include_dir, "include")):
+    """Where the compiler finds a quoted include: beside the file, then -I native/src,
+    -I native/include and the layer's EXTRA_INCLUDE_DIRS (CMakeLists.txt); None when nowhere."""
+    top = including.relative_to(src).parts[0]
+    extra = tuple((src / folder, None) for folder in EXTRA_INCLUDE_DIRS.get(top, ()))
+    folders = ((including.parent, None), (src, None), (include_dir, "include"), *extra)
+    for folder, label in folders:
         candidate = (folder / name).resolve()
         if not candidate.is_file():
             continue

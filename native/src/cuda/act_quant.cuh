@@ -1,4 +1,4 @@
-/* BitNet's activation rule on the GPU (base/activations.c), rounded exactly
+/* BitNet's activation rule on the GPU (core/activations.c), rounded exactly
  * as the CPU rounds it: s = qmax / max(max|x|, 1e-5), q = clamp(round_half_even(x * s)).
  * Shared by the quantization kernel and the row ops that quantize their output. */
 #ifndef BL_CUDA_ACT_QUANT_CUH

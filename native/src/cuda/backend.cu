@@ -59,10 +59,6 @@ int cuda_model_init(bl_model *m) {
     if (m->hp.head_dim > BL_CUDA_MAX_HEAD_DIM)
         return bl_fail(BL_ERR_UNSUPPORTED, "cuda: head_dim %d is over the %d the kernels take",
                        m->hp.head_dim, BL_CUDA_MAX_HEAD_DIM);
-    if (m->arch.qk_norm)
-        return bl_fail(BL_ERR_UNSUPPORTED,
-                       "cuda: architecture '%s' (per-head q/k norms) runs on the cpu device only",
-                       m->arch_name);
     bl_cuda_model *d = nullptr;
     BL_TRY(bl_cuda_model_upload(m, &d));
     m->device_state = d;

@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 extern "C" {
-#include "base/error.h"
-#include "types/types.h"
+#include "error.h"
+#include "types.h"
 }
 
 /* Records "what: <CUDA's message>" for bl_last_error() and returns the status

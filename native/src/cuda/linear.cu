@@ -1,6 +1,6 @@
 /* y = x . W^T on the GPU for every weight type: the one path from float
  * activations to a product, shared by the model and the kernel API. Each kind
- * takes its input as the CPU's kernels take theirs (linalg/linear.h), so both
+ * takes its input as the CPU's kernels take theirs (core/linear.h), so both
  * devices compute the same function. */
 #include "cuda_internal.h"
 

@@ -1,4 +1,4 @@
-/* Activation quantization on the GPU, bit for bit the CPU's (base/activations.c),
+/* Activation quantization on the GPU, bit for bit the CPU's (core/activations.c),
  * with the products and divisions rounded exactly as the CPU rounds them:
  *   ternary/sign inputs: s = qmax / max(max|x|, 1e-5), q = clamp(round_half_even(x * s)),
  *     one thread block per row;

@@ -350,6 +350,12 @@ static int load(loader *ld, const bl_model_params *params) {
     int device = params ? params->device : BL_DEVICE_CPU;
     if (device != BL_DEVICE_CPU && device != BL_DEVICE_CUDA)
         return bl_fail(BL_ERR_INVALID_ARGUMENT, "unknown device %d (0: cpu, 1: cuda)", device);
+    /* The CUDA graph has no per-head q/k norm step yet (its sources change only
+     * after they ran on a GPU): refuse here rather than compute without it. */
+    if (device == BL_DEVICE_CUDA && m->arch.qk_norm)
+        return bl_fail(BL_ERR_UNSUPPORTED,
+                       "cuda: architecture '%s' (per-head q/k norms) runs on the cpu device only",
+                       m->arch_name);
     m->backend = device == BL_DEVICE_CUDA ? &bl_backend_cuda : &bl_backend_cpu;
     snprintf(m->device_name, sizeof m->device_name, "%s", m->backend->name);
     return m->backend->model_init(m);
