@@ -24,13 +24,16 @@ median), each a warm-up then --decode single-token evaluations from an empty cac
 
     python scripts/quality_table.py --work /tmp/quality            # fixture families only
     python scripts/quality_table.py --work /tmp/quality --big      # and the 2B-4T shape
+    python scripts/quality_table.py --work /tmp/quality --shape aligned --head f32 q8_0 q6_k \
+        --cache-type f32 f16 q8_0   # hidden 256: k-quant heads; every KV cache type
+
+The reference is always bt2 + f32 head + f32 KV cache: the model's own logits.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import inspect
 import json
 import statistics
 import subprocess
@@ -47,9 +50,11 @@ from bitllm.runtime import perplexity as ppl  # noqa: E402
 from bitllm.runtime.bench import decode_rates  # noqa: E402
 from bitllm.runtime.gguf_reader import GGUFFile  # noqa: E402
 from bitllm.runtime.model import Model, NativeModel  # noqa: E402
-from tests.fixtures.checkpoints import FAMILIES, TINY, write_checkpoint  # noqa: E402
+from tests.fixtures.checkpoints import FAMILIES, TINY, Shape, write_checkpoint  # noqa: E402
 
-REFERENCE = ("bt2", "f32")
+REFERENCE = ("bt2", "f32", "f32")  # linear type, head type, KV cache type
+# hidden 256: rows that k-quant heads (256-weight blocks) can hold; 2 layers as TINY
+SHAPES = {"tiny": TINY, "aligned": Shape(hidden=256, layers=2, heads=4, kv_heads=2, ffn=512)}
 BIG = "bitnet-2b4t-shape"
 SHARPENING_ROWS = 64
 TRAINED_ENTROPY = 1.83  # nats: ln(6.23), Llama 3 8B's wikitext PPL in llama.cpp's scoreboard
@@ -60,6 +65,7 @@ class Row:
     model: str
     linear: str
     head: str
+    cache: str
     file_mib: float
     mb_per_token: float
     decode_tps: float
@@ -79,8 +85,8 @@ def default_text() -> Path:
     raise SystemExit("no license text found in transformers; pass -f TEXT")
 
 
-def checkpoint(model: str, work: Path) -> Path:
-    folder = work / model / "checkpoint"
+def checkpoint(model: str, work: Path, shape: str = "tiny") -> Path:
+    folder = work / shape / model / "checkpoint"
     if (folder / "config.json").exists():
         return folder
     if model == BIG:
@@ -90,15 +96,15 @@ def checkpoint(model: str, work: Path) -> Path:
     folder.mkdir(parents=True)
     tokenizers = work / "tokenizers"
     tokenizers.mkdir(exist_ok=True)
-    return write_checkpoint(model, folder, tokenizers, TINY, 0)
+    return write_checkpoint(model, folder, tokenizers, SHAPES[shape], 0)
 
 
-def converted(model: str, linear: str, head: str, work: Path) -> Path:
+def converted(model: str, linear: str, head: str, work: Path, shape: str) -> Path:
     from bitllm.convert import build_plan, write_gguf
 
-    out = work / model / f"{linear}-{head}.gguf"
+    out = checkpoint(model, work, shape).parent / f"{linear}-{head}.gguf"
     if not out.exists():
-        plan = build_plan(checkpoint(model, work), linear, head, None)
+        plan = build_plan(checkpoint(model, work, shape), linear, head, None)
         try:
             write_gguf(plan, out)
         finally:
@@ -118,22 +124,13 @@ def bytes_per_token(path: Path) -> int:
     return total
 
 
-def _new_context(model: Model, n_ctx: int, cache_type: str) -> object:
-    """A context with the KV cache type where the API has one (only f32 exists before)."""
-    if "cache_type" in inspect.signature(model.new_context).parameters:
-        return model.new_context(n_ctx, cache_type=cache_type)  # type: ignore[call-arg]
-    if cache_type != "f32":
-        raise SystemExit(f"this bitllm has no KV cache type parameter: only f32, not {cache_type}")
-    return model.new_context(n_ctx)
-
-
-def log_probs(path: Path, text: str, args: argparse.Namespace) -> list[np.ndarray]:
-    with Model(path, threads=args.threads) as model:
+def log_probs(path: Path, cache: str, text: str, args: argparse.Namespace) -> list[np.ndarray]:
+    with Model(path, threads=args.threads, cache_type_k=cache, cache_type_v=cache) as model:
         tokens = model.tokenize(text, add_special=True)
         chunks = ppl.split_chunks(tokens, args.ctx, args.chunks)
         tok = model.tokenizer
         bos = tok.bos_id if tok.add_bos else None
-        context = _new_context(model, args.ctx, args.cache_type)
+        context = model.new_context(args.ctx)
         rows = list(ppl.iter_log_probs(context, chunks, bos, args.batch))
         return [np.stack(rows), chunks]  # type: ignore[list-item]
 
@@ -170,22 +167,27 @@ def compare_all(reference: np.ndarray, other: np.ndarray, chunks: np.ndarray, k:
     return ppl.summarize(ppl.concat(plain)), ppl.summarize(ppl.concat(sharp))
 
 
-def decode_speeds(paths: list[Path], args: argparse.Namespace) -> list[float]:
-    """Median decode tokens/s of each file, timed round-robin."""
+def decode_speeds(runs: list[tuple[Path, str]], args: argparse.Namespace) -> list[float]:
+    """Median decode tokens/s of each (file, KV cache type), timed round-robin."""
     tokens = [int(t) for t in np.random.default_rng(0).integers(100, 30000, args.decode)]
-    rates: list[list[float]] = [[] for _ in paths]
+    rates: list[list[float]] = [[] for _ in runs]
     for _ in range(args.rounds):
-        for i, path in enumerate(paths):
+        for i, (path, cache) in enumerate(runs):
             with NativeModel(path, threads=args.threads) as model:
-                context = model.new_context(args.decode + 1)
+                context = model.new_context(args.decode + 1, cache, cache)
                 rates[i] += decode_rates(context, tokens, 1)
     return [statistics.median(r) for r in rates]
 
 
 def measure(model: str, text: str, args: argparse.Namespace) -> list[Row]:
-    configs = [(linear, head) for linear in args.linear for head in args.head]
-    paths = {c: converted(model, *c, args.work) for c in [REFERENCE, *configs]}
-    reference, chunks = log_probs(paths[REFERENCE], text, args)
+    configs = [
+        (linear, head, cache)
+        for linear in args.linear
+        for head in args.head
+        for cache in args.cache_type
+    ]
+    paths = {c: converted(model, *c[:2], args.work, args.shape) for c in [REFERENCE, *configs]}
+    reference, chunks = log_probs(paths[REFERENCE], REFERENCE[2], text, args)
     k = sharpening(reference, args.entropy)
     own = mean_entropy(reference[:1])
     print(
@@ -193,17 +195,19 @@ def measure(model: str, text: str, args: argparse.Namespace) -> list[Row]:
         f"{args.entropy}",
         file=sys.stderr,
     )
-    speeds = dict(zip(configs, decode_speeds([paths[c] for c in configs], args), strict=True))
+    runs = [(paths[c], c[2]) for c in configs]
+    speeds = dict(zip(configs, decode_speeds(runs, args), strict=True))
     rows = []
     for config in configs:
         path = paths[config]
-        other = reference if config == REFERENCE else log_probs(path, text, args)[0]
+        other = reference if config == REFERENCE else log_probs(path, config[2], text, args)[0]
         plain, sharp = compare_all(reference, other, chunks, k)
         rows.append(
             Row(
                 model=model,
                 linear=config[0],
                 head=config[1],
+                cache=config[2],
                 file_mib=path.stat().st_size / 2**20,
                 mb_per_token=bytes_per_token(path) / 1e6,
                 decode_tps=speeds[config],
@@ -270,17 +274,17 @@ def amplification(layers: int, work: Path) -> str:
 
 
 HEADER = (
-    "| model | linear | head | file | MB read/token | decode t/s | KLD | top-1 | PPL ratio "
-    "| KLD sharpened |\n"
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    "| model | linear | head | KV cache | file | MB read/token | decode t/s | KLD | top-1 "
+    "| PPL ratio | KLD sharpened |\n"
+    "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
 def markdown(r: Row) -> str:
     return (
-        f"| {r.model} | {r.linear} | {r.head} | {r.file_mib:.1f} MiB | {r.mb_per_token:.2f} "
-        f"| {r.decode_tps:.1f} | {r.kld:.6f} ± {r.kld_uncertainty:.6f} | {r.top1:.1f}% "
-        f"| {r.ppl_ratio:.5f} | {r.kld_sharpened:.5f} |"
+        f"| {r.model} | {r.linear} | {r.head} | {r.cache} | {r.file_mib:.1f} MiB "
+        f"| {r.mb_per_token:.2f} | {r.decode_tps:.1f} | {r.kld:.6f} ± {r.kld_uncertainty:.6f} "
+        f"| {r.top1:.1f}% | {r.ppl_ratio:.5f} | {r.kld_sharpened:.5f} |"
     )
 
 
@@ -296,7 +300,8 @@ def main() -> None:
     p.add_argument("--chunks", type=int, default=4)
     p.add_argument("-b", "--batch", type=int, default=128)
     p.add_argument("-t", "--threads", type=int, default=2)
-    p.add_argument("--cache-type", default="f32", help="KV cache type, where the API has one")
+    p.add_argument("--cache-type", nargs="+", default=["f32"], help="KV cache types")
+    p.add_argument("--shape", choices=sorted(SHAPES), default="tiny", help="fixture shape")
     p.add_argument("--entropy", type=float, default=TRAINED_ENTROPY)
     p.add_argument("--decode", type=int, default=32, help="tokens per decode timing")
     p.add_argument("--rounds", type=int, default=3)
