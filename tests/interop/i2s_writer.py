@@ -117,3 +117,44 @@ def write_i2s_model(
     replace some of the file's own (hostile files)."""
     all_tensors = i2s_tensors(w, packing, fill) | (tensors or {})
     return write_gguf(path, arch, i2s_metadata(w, arch), all_tensors)
+
+
+def i2s_from_gguf(
+    src: Path, dst: Path, arch: str = "bitnet-b1.58", packing: Packing = "x86"
+) -> Path:
+    """A bitllm GGUF of 2B-4T's graph (bt2 projections with one scale per tensor) rewritten
+    as bitnet.cpp lays it out: the same weights as I2_S, the metadata under arch's prefix
+    without bitllm.* keys (for the load measurements on 2B-4T-shaped files)."""
+    from gguf import GGUFWriter
+
+    from bitllm.runtime import tensor_types
+    from bitllm.runtime.gguf_reader import GGUFFile
+
+    with GGUFFile(src) as gguf:
+        own = str(gguf.metadata["general.architecture"]) + "."
+        writer = GGUFWriter(str(dst), arch)
+        types = gguf.value_types
+        for key, value in gguf.metadata.items():
+            if key.startswith("bitllm.") or key in ("general.architecture", "GGUF.version"):
+                continue
+            vtype, itype = types[key]
+            name = arch + "." + key.removeprefix(own) if key.startswith(own) else key
+            if isinstance(value, np.ndarray):
+                value = value.tolist()
+            writer.add_key_value(name, value, vtype, sub_type=itype)
+        writer.add_key_value("general.file_type", LLAMA_FTYPE_MOSTLY_I2_S, GGUFValueType.UINT32)
+        for name, t in gguf.tensors.items():
+            data = np.array(gguf.tensor_bytes(name))
+            type_id = t.type_id
+            if t.type_name == "bt2":
+                rows, cols = t.shape
+                values, scales = tensor_types.unpack("bt2", data, rows, cols)
+                if not np.all(scales == scales[0]):
+                    raise ValueError(f"{name}: I2_S has one scale per tensor")
+                data, type_id = encode_i2s(values, float(scales[0]), packing), I2S_TYPE_ID
+            writer.add_tensor(name, data.view(np.int8), raw_shape=t.shape, raw_dtype=type_id)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+    return dst

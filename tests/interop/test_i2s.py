@@ -5,6 +5,8 @@ bitnet.cpp's arch names and all three packings, and hostile I2_S tensors as one-
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +222,63 @@ def test_packing_needs_its_shapes(make_model_module: ModelFactory, tmp_path: Pat
 def test_unknown_packing_option(fixture: tuple[Weights, Path]) -> None:
     _, path = fixture
     _open_fails(path, "unknown i2s_packing 7", i2s_packing=7)
+
+
+def test_i2s_from_a_bitllm_file(fixture: tuple[Weights, Path], tmp_path: Path) -> None:
+    """The rewriter used for the 2B-4T-shaped measurements keeps the weights."""
+    from .i2s_writer import i2s_from_gguf
+
+    _, bt2_path = fixture
+    path = i2s_from_gguf(bt2_path, tmp_path / "rewritten.gguf", "bitnet-25")
+    with GGUFFile(path) as gguf:
+        assert not any(k.startswith("bitllm.") for k in gguf.metadata)
+        assert gguf.tensors["blk.0.attn_q.weight"].type_name == "i2_s"
+    assert np.array_equal(_logits(path), _logits(bt2_path))
+
+
+# ---- the product: bitllm.Model, bit-run, bit-bench ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_2b4t(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(bitllm's bt2 file, the same weights as bitnet.cpp's ARM-packed I2_S file), with the
+    Llama-3 tokenizer."""
+    from tests.runtime.tiny_model import cached_model
+
+    from .i2s_writer import i2s_from_gguf
+
+    folder = tmp_path_factory.mktemp("tiny-2b4t")
+    bt2 = cached_model(folder, "bitnet-b1.58")
+    return bt2, i2s_from_gguf(bt2, folder / "i2s-arm.gguf", "bitnet-25", "arm")
+
+
+def _bit(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", f"bitllm.runtime.{tool}", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_model_and_bit_run_take_the_packing(tiny_2b4t: tuple[Path, Path]) -> None:
+    import bitllm
+
+    bt2, i2s = tiny_2b4t
+    with bitllm.Model(bt2, n_ctx=64) as m:
+        want = m.generate("The cat", max_tokens=8, temperature=0)
+    with bitllm.Model(i2s, n_ctx=64, i2s_packing="arm") as m:
+        assert m.generate("The cat", max_tokens=8, temperature=0) == want
+        assert m.tensor_types["blk.0.attn_q.weight"] == "i2_s"
+    with pytest.raises(ValueError, match="i2s_packing must be one of 'x86', 'arm', 'x86-1x4'"):
+        bitllm.Model(i2s, i2s_packing="neon")
+    run = ["-m", str(i2s), "-p", "The cat", "-n", "8", "--temp", "0", "--no-display-prompt"]
+    result = _bit("cli", *run, "--i2s-packing", "arm")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(want).strip()
+
+
+def test_bit_bench_takes_the_packing(tiny_2b4t: tuple[Path, Path]) -> None:
+    _, i2s = tiny_2b4t
+    args = ["-m", str(i2s), "-p", "8", "-n", "2", "-t", "1", "-r", "1", "-o", "json"]
+    result = _bit("bench", *args, "--i2s-packing", "arm")
+    assert result.returncode == 0, result.stderr
+    result = _bit("bench", *args, "--i2s-packing", "neon")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "--i2s-packing" in result.stderr
