@@ -80,7 +80,7 @@ def make_model_module(tmp_path_factory: pytest.TempPathFactory) -> ModelFactory:
     from tests.model.builder import config_for, random_weights, write_model
 
     def make(arch: str, seed: int = 0, **overrides: object) -> tuple[Weights, Path]:
-        weights = random_weights(config_for(arch, **overrides), seed)
+        weights = random_weights(config_for(arch, **overrides), seed)  # type: ignore[arg-type]
         path = tmp_path_factory.mktemp("bt2") / f"{arch}.gguf"
         return weights, write_model(path, weights)
 
@@ -91,12 +91,25 @@ def _logits(path: Path, **params: object) -> np.ndarray:
     return NativeModel(path, threads=2, **params).context(n_ctx=16).eval(TOKENS)
 
 
+@pytest.fixture(scope="module")
+def wide_fixture(make_model_module: ModelFactory) -> tuple[Weights, Path]:
+    """Rows of whole 128- and 256-weight blocks (as all of 2B-4T's are), where the fixture's
+    rows of 64 and 96 split blocks between rows."""
+    return make_model_module("bitnet-b1.58", head_type="f16", n_embd=128, n_ff=384, n_layer=1)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("packing", PACKINGS)
+@pytest.mark.parametrize("shape", ["narrow", "wide"])
 def test_i2s_file_matches_bt2_file(
-    arch: str, packing: str, fixture: tuple[Weights, Path], tmp_path: Path
+    arch: str,
+    packing: str,
+    shape: str,
+    fixture: tuple[Weights, Path],
+    wide_fixture: tuple[Weights, Path],
+    tmp_path: Path,
 ) -> None:
-    weights, bt2_path = fixture
+    weights, bt2_path = fixture if shape == "narrow" else wide_fixture
     path = write_i2s_model(tmp_path / "i2s.gguf", weights, arch, packing)  # type: ignore[arg-type]
     model = NativeModel(path, threads=2, i2s_packing=PACKINGS.index(packing))
     assert model.info["arch"] == arch

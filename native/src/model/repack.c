@@ -92,6 +92,17 @@ static int64_t i2s_decode_row(const bl_repack_source *src, int64_t r, int8_t *va
     /* blocks of 4 * span weights in span bytes: byte j of a block holds its
      * weights j, span + j, 2 span + j, 3 span + j in bits 7-6, 5-4, 3-2, 1-0 */
     int64_t span = i2s_block(packing) / 4;
+    if (cols % (4 * span) == 0) { /* rows of whole blocks: block by block */
+        const uint8_t *src = data + r * cols / 4;
+        for (int64_t b = 0; b < cols / (4 * span); b++, src += span, values += 4 * span)
+            for (int g = 0; g < 4; g++)
+                for (int64_t j = 0; j < span; j++) {
+                    int code = (src[j] >> (6 - 2 * g)) & 3;
+                    invalid += code == 3;
+                    values[g * span + j] = (int8_t)(code - 1);
+                }
+        return invalid;
+    }
     for (int64_t c = 0; c < cols; c++) {
         int64_t f = r * cols + c, block = f / (4 * span), within = f % (4 * span);
         int code = (data[block * span + within % span] >> (6 - 2 * (within / span))) & 3;
