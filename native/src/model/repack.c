@@ -190,7 +190,13 @@ int bl_repack_tensor(const bl_repack_row *row, const bl_repack_source *src, stru
     int parts = pool ? bl_pool_threads(pool) : 1;
     if (parts > src->rows) parts = (int)src->rows;
     if (parts < 1) parts = 1;
-    bl_parallel_run(pool, parts, convert_part, j);
+    int rc = bl_parallel_run(pool, parts, convert_part, j);
+    if (rc != BL_OK) {
+        free(dst);
+        free(j);
+        snprintf(why, why_size, "the thread pool did not run the repack");
+        return rc;
+    }
     int64_t invalid = 0;
     int out_of_memory = 0;
     for (int i = 0; i < parts; i++) {
