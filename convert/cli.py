@@ -77,7 +77,7 @@ def print_plan(plan: Plan) -> None:
     print(f"source:   {plan.folder}")
     print(f"family:   {plan.family.name} ({plan.family.description})")
     print(
-        f"arch:     {plan.family.arch}, {h.layers} layers, hidden {h.hidden}, ffn {h.ffn}, "
+        f"arch:     {plan.arch}, {h.layers} layers, hidden {h.hidden}, ffn {h.ffn}, "
         f"heads {h.heads}/{h.kv_heads}, vocab {h.vocab}, "
         f"{'tied' if h.tied else 'separate'} head"
     )

@@ -50,6 +50,29 @@ def archs() -> dict[str, Arch]:
     return rows
 
 
+# The name llama.cpp gives each of the library's graphs it has too (docs/INTEROP.md
+# "Architectures"): a file for llama.cpp (--outtype tq2_0 / tq1_0) carries that name. Every
+# other architecture is in NO_LLAMA_CPP_GRAPH with what llama.cpp lacks for it.
+LLAMA_CPP_ARCHS = {"bitnet": "bitnet", "llama": "llama", "qwen3": "qwen3"}
+NO_LLAMA_CPP_GRAPH = {
+    "bitnet-b1.58": "has no graph with 2B-4T's squared-ReLU gated FFN (its bitnet graph "
+    "hard-codes SiLU; bitnet-b1.58 and bitnet-25 are bitnet.cpp's fork only)",
+    "onebit": "has no OneBit graph (sign projections with g and h, a LayerNorm after each)",
+}
+
+
+def llama_cpp_arch(arch: str, outtype: str) -> str:
+    """general.architecture of a file llama.cpp is to run; a ConvertError naming what
+    llama.cpp lacks when it has no graph for arch."""
+    if arch in LLAMA_CPP_ARCHS:
+        return LLAMA_CPP_ARCHS[arch]
+    reason = NO_LLAMA_CPP_GRAPH.get(arch, "has no graph of this name")
+    raise ConvertError(
+        f"--outtype {outtype} is llama.cpp's type, but llama.cpp {reason}, so it cannot run "
+        f"this {arch} model; use bt2, bt1, f16 or f32"
+    )
+
+
 @dataclass(frozen=True)
 class WeightFormat:
     """How a family stores one projection's weight; decode.py reads it by these facts."""

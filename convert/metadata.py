@@ -34,7 +34,7 @@ def _converter_version() -> str:
 
 
 def model_entries(plan: Plan) -> list[Entry]:
-    arch, h, family, graph = plan.family.arch, plan.hyper, plan.family, plan.family.graph
+    arch, h, family, graph = plan.arch, plan.hyper, plan.family, plan.family.graph
 
     def at(template: str) -> str:
         return names.key(template, arch)

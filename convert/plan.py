@@ -17,10 +17,10 @@ from .checkpoint import FLOAT_DTYPES, Checkpoint, TensorEntry
 from .config import Hyper, read_config, read_hyper
 from .decode import LinearSource
 from .errors import ConvertError
-from .families import FAMILIES, Family, detect_family
+from .families import FAMILIES, Family, detect_family, llama_cpp_arch
 from .targets import (
-    DENSE_OUTTYPES,
     HEAD_TYPES,
+    LLAMA_CPP_TERNARY,
     OUTTYPES,
     SIGN_TYPE,
     TERNARY_TYPES,
@@ -77,6 +77,18 @@ class Plan:
     def nbytes(self) -> int:
         return sum(t.nbytes for t in self.tensors)
 
+    @property
+    def arch(self) -> str:
+        """general.architecture: llama.cpp's name for the graph when llama.cpp is to run
+        the file (the TQ outtypes), else the family's architecture."""
+        return output_arch(self.family, self.outtype)
+
+
+def output_arch(family: Family, outtype: str) -> str:
+    if outtype in LLAMA_CPP_TERNARY:
+        return llama_cpp_arch(family.arch, outtype)
+    return family.arch
+
 
 def _linear_shapes(h: Hyper) -> dict[str, tuple[int, int]]:
     """(out, in) of each BitLinear, by HF module name."""
@@ -97,6 +109,7 @@ class Planner:
 
     def __init__(self, ckpt: Checkpoint, family: Family, hyper: Hyper, outtype: str, head: str):
         self.ckpt, self.family, self.hyper = ckpt, family, hyper
+        output_arch(family, outtype)  # an outtype for a program without this graph: refused
         self.outtype, self.head_type = outtype, head
         self.used: set[str] = set()
         self.tensors: list[PlannedTensor] = []
@@ -130,16 +143,11 @@ class Planner:
         self.add(PlannedTensor(gguf_name, entry.shape, target(self.head_type), [entry]))
 
     def linear_type(self) -> str:
-        if self.family.weight_format.values != "sign":
-            return self.outtype
-        if self.outtype in TERNARY_TYPES:
+        """The outtype, or for a sign family bitllm's sign type in place of a ternary one
+        (llama.cpp's outtypes were refused when planning began: it has no OneBit graph)."""
+        if self.family.weight_format.values == "sign" and self.outtype in TERNARY_TYPES:
             return SIGN_TYPE
-        if self.outtype in DENSE_OUTTYPES:
-            return self.outtype
-        raise ConvertError(
-            f"--outtype {self.outtype}: llama.cpp has no OneBit graph; use bt2 (sign type bs1), "
-            "f16 or f32"
-        )
+        return self.outtype
 
     def linear(self, layer: int, module: str, gguf: str) -> None:
         out_dim, in_dim = _linear_shapes(self.hyper)[module]

@@ -103,7 +103,7 @@ def _write_tensor(writer: GGUFWriter, ckpt: Checkpoint, tensor: PlannedTensor, b
 
 
 def _write(plan: Plan, path: Path, progress: bool) -> None:
-    writer = GGUFWriter(path, plan.family.arch)
+    writer = GGUFWriter(path, plan.arch)
     for key, value, vtype, sub_type in model_entries(plan) + tokenizer_entries(plan):
         writer.add_key_value(key, value, vtype, sub_type=sub_type)
     for t in plan.tensors:

@@ -227,7 +227,9 @@ def bench_model(path: str, args: argparse.Namespace, emit: Callable[[Result], No
     for threads in thread_counts:
         if threads < 1:
             raise ValueError("thread counts must be >= 1")
-        with NativeModel(path, threads=threads, device=args.device) as model:
+        with NativeModel(
+            path, threads=threads, device=args.device, i2s_packing=args.i2s_packing
+        ) as model:
             file_mib = model.info.file_bytes / 2**20
             result = _recorder(emit, name, file_mib, model.info.device, threads)
             for type_k, type_v in caches:

@@ -397,6 +397,7 @@ def run(args: argparse.Namespace) -> None:
         device=device(args),
         cache_type_k=args.cache_type_k,
         cache_type_v=args.cache_type_v,
+        i2s_packing=args.i2s_packing,
     ) as model:
         _warn_about_context(model)
         if args.chat_template is not None:  # the model reads its template on first use

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from .native import device_names
+from .native import device_names, i2s_packings
 
 
 class ToolParser(argparse.ArgumentParser):
@@ -22,7 +22,7 @@ class ToolParser(argparse.ArgumentParser):
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """--device, -ngl/--n-gpu-layers, --no-mmap and --version."""
+    """--device, -ngl/--n-gpu-layers, --no-mmap, --i2s-packing and --version."""
     from .version import __version__
 
     parser.add_argument(
@@ -45,6 +45,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accepted for llama.cpp compatibility and ignored: the weights are always "
         "memory-mapped from the file (read-only, shared, paged in on first use)",
+    )
+    parser.add_argument(
+        "--i2s-packing",
+        choices=i2s_packings(),
+        default=i2s_packings()[0],
+        help="which of bitnet.cpp's packings the file's I2_S tensors hold; the file does not "
+        "say (default: %(default)s, what bitnet.cpp's converter writes)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 

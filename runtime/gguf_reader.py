@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from gguf import GGUFValueType
 
 # ggml's type ids from here on are ambiguous: bitnet.cpp uses 36/38/39 for I2_S/TL1/TL2 where
-# newer llama.cpp has other types, so sizing them could reject a good file.
+# newer llama.cpp has other types, so sizing them could reject a good file. (The library sizes
+# I2_S itself, as bitnet.cpp does: it loads those tensors, native/src/model/repack.c.)
 FIRST_AMBIGUOUS_TYPE_ID = 36
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from .batch import BatchContext
 from .chat import ChatFormat, Message, chat_format
 from .gguf_reader import GGUFFile
-from .native import check, device_names, library
+from .native import check, device_names, i2s_packings, library
 from .native_context import NativeContext, cache_type_index
 from .sampling import REPEAT_LAST_N, Sampler, SamplingParams
 from .text_stream import TextStream
@@ -183,7 +183,14 @@ def _check_device(device: object) -> str:
     return str(device)
 
 
-def _open_model(path: Path, threads: int | None, device: str) -> Any:
+def _check_i2s_packing(packing: object) -> str:
+    if packing not in i2s_packings():
+        names = ", ".join(map(repr, i2s_packings()))
+        raise ValueError(f"i2s_packing must be one of {names}, got {packing!r}")
+    return str(packing)
+
+
+def _open_model(path: Path, threads: int | None, device: str, i2s_packing: str) -> Any:
     """bl_model_open; a GPU the library cannot use raises CudaUnavailableError first, so
     that an error from the open itself is always about the file."""
     if device == "cuda":
@@ -199,6 +206,7 @@ def _open_model(path: Path, threads: int | None, device: str) -> Any:
             "isa": lib.BL_ISA_AUTO,
             "act_bits": 0,  # what the file says
             "device": device_names().index(device),
+            "i2s_packing": i2s_packings().index(i2s_packing),
         },
     )
     out = ffi.new("bl_model **")
@@ -212,9 +220,17 @@ class NativeModel:
 
     device "cuda" keeps the weights, KV caches and scratch on the GPU (threads then only
     serve the embedding lookup); bitllm.runtime.cuda.CudaUnavailableError says why when
-    the library was built without CUDA or no GPU or driver is usable."""
+    the library was built without CUDA or no GPU or driver is usable. i2s_packing: which of
+    bitnet.cpp's I2_S packings the file's I2_S tensors hold ("x86", the default and what
+    bitnet.cpp's converter writes, "arm" or "x86-1x4"); they are repacked to bt2 as it opens."""
 
-    def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        device: str = "cpu",
+        i2s_packing: str = "x86",
+    ) -> None:
         self._ptr = None
         self._contexts: weakref.WeakSet[Context | BatchContext] = weakref.WeakSet()
         self._lock = threading.RLock()  # guards _ptr and _contexts
@@ -225,9 +241,10 @@ class NativeModel:
         self.path = Path(path)
         threads = _check_count("threads", threads)
         device = _check_device(device)
+        i2s_packing = _check_i2s_packing(i2s_packing)
         if not self.path.is_file():
             raise FileNotFoundError(f"model file not found: {self.path}")
-        self._ptr = _open_model(self.path, threads, device)
+        self._ptr = _open_model(self.path, threads, device, i2s_packing)
         ffi, lib = library()
         raw = ffi.new("bl_model_info *")
         check(lib.bl_model_get_info(self._ptr, raw))
@@ -325,7 +342,9 @@ class Model:
     cache_type_k, cache_type_v: how the KV cache keeps keys and values, llama.cpp's names:
     "f16" (half the bytes of "f32", float rounding only), "q8_0" (about a quarter: blocks
     of 32 int8 with an f16 scale) or "f32"; None: the device's default (f16 on the CPU, f32
-    on CUDA, which keeps f32 only). Use as a context manager, or call close().
+    on CUDA, which keeps f32 only). i2s_packing: which of bitnet.cpp's three I2_S packings
+    the file's I2_S tensors hold, "x86" (default: what bitnet.cpp's converter writes and the
+    published files hold), "arm" or "x86-1x4". Use as a context manager, or call close().
     """
 
     def __init__(
@@ -336,6 +355,7 @@ class Model:
         device: str = "cpu",
         cache_type_k: str | None = None,
         cache_type_v: str | None = None,
+        i2s_packing: str = "x86",
     ) -> None:
         started = time.perf_counter()
         self._native: NativeModel | None = None
@@ -349,7 +369,7 @@ class Model:
         self.cache_type_v = _check_cache_type("cache_type_v", cache_type_v)
         if not self.path.is_file():
             raise FileNotFoundError(f"model file not found: {self.path}")
-        self._native = NativeModel(self.path, threads, self.device)
+        self._native = NativeModel(self.path, threads, self.device, i2s_packing)
         try:
             gguf = self._native.gguf()
             self.tokenizer = Tokenizer.from_metadata(gguf.metadata, str(self.path))

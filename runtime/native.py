@@ -82,6 +82,12 @@ def enum_names(enum: str, prefix: str) -> dict[int, str]:
     return {value: name.removeprefix(prefix).lower() for value, name in sorted(elements.items())}
 
 
+def i2s_packings() -> tuple[str, ...]:
+    """bitnet.cpp's I2_S packings a model may hold, index = bl_i2s_packing:
+    ("x86", "arm", "x86-1x4"); the file does not say which (docs/GGUF.md)."""
+    return tuple(n.replace("_", "-") for n in enum_names("bl_i2s_packing", "BL_I2S_").values())
+
+
 def device_names() -> tuple[str, ...]:
     """The devices a model runs on, index = bl_device: ("cpu", "cuda")."""
     return tuple(enum_names("bl_device", "BL_DEVICE_").values())

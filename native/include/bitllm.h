@@ -116,6 +116,15 @@ typedef enum bl_device {
     BL_DEVICE_CUDA = 1 /* an NVIDIA GPU: weights, KV caches and scratch on the device */
 } bl_device;
 
+/* Which of bitnet.cpp's three I2_S packings a file holds (the file does not say;
+ * docs/INTEROP.md): x86's blocks of 128 weights (what its converter writes and the
+ * published files hold), ARM's blocks of 64, or x86's "1x4" groups of 4 rows. */
+typedef enum bl_i2s_packing {
+    BL_I2S_X86 = 0,
+    BL_I2S_ARM = 1,
+    BL_I2S_X86_1X4 = 2
+} bl_i2s_packing;
+
 typedef struct bl_model_params {
     int threads;  /* <= 0: one per core (CPU work; on CUDA only the embedding lookup) */
     int isa;      /* bl_isa; BL_ISA_AUTO = best available (or $BITLLM_ISA)       */
@@ -124,6 +133,8 @@ typedef struct bl_model_params {
                      opens: BL_ERR_UNSUPPORTED names why when the library has no
                      CUDA or no GPU/driver is usable, BL_ERR_OUT_OF_MEMORY when the
                      weights do not fit                                        */
+    int i2s_packing; /* bl_i2s_packing of I2_S tensors, repacked to bt2 as the
+                        model opens (0: BL_I2S_X86)                            */
 } bl_model_params;
 
 typedef struct bl_model_info {

@@ -15,7 +15,8 @@ from bitllm.convert.inspect_cli import main as inspect_main
 from tests.fixtures.checkpoints import TINY
 from tests.fixtures.plugin import Factory
 
-BITNET_CPP_I2_S = 36  # a type id llama.cpp reads differently: shown as unknown, not refused
+BITNET_CPP_I2_S = 36  # bitnet.cpp's I2_S, which bitllm loads (repacked to bt2)
+BITNET_CPP_TL1 = 38  # a type id llama.cpp reads differently: shown as unknown, not refused
 
 
 def test_dry_run_prints_every_tensor_and_writes_nothing(
@@ -67,17 +68,23 @@ def test_inspect_shows_unknown_types(tmp_path: Path, capsys: pytest.CaptureFixtu
     writer.add_tensor_info(
         "blk.0.attn_q.weight", (64, 64), np.dtype(np.int8), 1056, raw_dtype=BITNET_CPP_I2_S
     )
+    writer.add_tensor_info(
+        "blk.0.attn_k.weight", (64, 64), np.dtype(np.int8), 512, raw_dtype=BITNET_CPP_TL1
+    )
     writer.add_tensor("output_norm.weight", np.ones(64, dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
     writer.write_padding(writer.fout[0], writer.fout[0].tell())
     writer.write_tensor_data(np.zeros(1056, dtype=np.uint8))
+    writer.write_tensor_data(np.zeros(512, dtype=np.uint8))
     writer.write_tensor_data(np.ones(64, dtype=np.float32))
     writer.close()
     assert inspect_main([str(path)]) == 0
     text = capsys.readouterr().out
-    assert "unknown type 36" in text and "f32" in text
+    assert "unknown type 38" in text and "f32" in text
+    i2s = next(line for line in text.splitlines() if line.startswith("blk.0.attn_q.weight"))
+    assert i2s.split()[1] == "i2_s" and i2s.split()[-1] == "1056"  # 64 * 64 / 4 + 32
 
 
 def test_inspect_bad_file(tmp_path: Path) -> None:

@@ -332,3 +332,33 @@ def test_onebit_refuses_llama_cpp_types(checkpoint_factory: Factory) -> None:
 
     with pytest.raises(ConvertError, match="no OneBit graph"):
         build_plan(checkpoint_factory("onebit"), "tq2_0", "q8_0", None)
+
+
+@pytest.mark.parametrize("outtype", ["tq2_0", "tq1_0"])
+@pytest.mark.parametrize("family", ["bitnet-2b4t", "bitnet-2b4t-bf16"])
+def test_2b4t_refuses_llama_cpp_types(
+    family: str, outtype: str, checkpoint_factory: Factory
+) -> None:
+    """llama.cpp has no graph with 2B-4T's squared-ReLU FFN: its TQ export is refused."""
+    from bitllm.convert import ConvertError, build_plan
+
+    with pytest.raises(ConvertError, match=f"--outtype {outtype} .* squared-ReLU") as info:
+        build_plan(checkpoint_factory(family, shape=BLOCK_ALIGNED), outtype, "q8_0", None)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("family", "arch"), [("1bitllm", "bitnet"), ("hf-bitnet", "llama")])
+def test_llama_cpp_types_carry_llama_cpps_arch(
+    family: str, arch: str, converted_gguf: Factory
+) -> None:
+    with open_gguf(converted_gguf(family, outtype="tq2_0", shape=BLOCK_ALIGNED)) as gguf:
+        assert gguf.metadata["general.architecture"] == arch
+        assert f"{arch}.block_count" in gguf.metadata
+
+
+def test_every_arch_has_a_llama_cpp_answer() -> None:
+    """A new architecture says whether llama.cpp has its graph (and under which name)."""
+    from bitllm.convert.families import LLAMA_CPP_ARCHS, NO_LLAMA_CPP_GRAPH, archs
+
+    assert set(archs()) == set(LLAMA_CPP_ARCHS) | set(NO_LLAMA_CPP_GRAPH)
+    assert not set(LLAMA_CPP_ARCHS) & set(NO_LLAMA_CPP_GRAPH)

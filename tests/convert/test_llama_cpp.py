@@ -1,4 +1,5 @@
-"""Interop: a tq2_0 / tq1_0 export of a 1bitLLM-style checkpoint runs in llama.cpp.
+"""Interop: a tq2_0 / tq1_0 export of a 1bitLLM-style checkpoint (arch `bitnet`) and of an
+HF1BitLLM-style one (arch `llama`) runs in llama.cpp.
 
 Opt-in (`pytest -m slow`): it needs llama-cpp-python (`pip install llama-cpp-python` builds
 llama.cpp from source, about 7 minutes). llama.cpp's `bitnet` graph is 1bitLLM's; the same
@@ -30,10 +31,17 @@ def llama_cpp_logits(path: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("outtype", ["tq2_0", "tq1_0"])
-def test_llama_cpp_runs_our_ternary_export(outtype: str, converted_gguf: Factory) -> None:
-    reference = llama_cpp_logits(str(converted_gguf("1bitllm", "f32", "f32", BLOCK_ALIGNED)))
-    logits = llama_cpp_logits(str(converted_gguf("1bitllm", outtype, "q8_0", BLOCK_ALIGNED)))
-    assert logits.shape == (len(PROMPT), 32002) and np.isfinite(logits).all()
+@pytest.mark.parametrize("family", ["1bitllm", "hf-bitnet"])
+def test_llama_cpp_runs_our_ternary_export(
+    family: str, outtype: str, converted_gguf: Factory
+) -> None:
+    reference = llama_cpp_logits(str(converted_gguf(family, "f32", "f32", BLOCK_ALIGNED)))
+    # f16 head for hf-bitnet: llama.cpp 0.3.36 (llama-cpp-python) crashes (SIGSEGV) evaluating
+    # its untied 128256-row q8_0 head and q8_0 embedding, whatever the projections' type
+    head = "q8_0" if family == "1bitllm" else "f16"
+    logits = llama_cpp_logits(str(converted_gguf(family, outtype, head, BLOCK_ALIGNED)))
+    assert logits.shape == reference.shape and logits.shape[0] == len(PROMPT)
+    assert np.isfinite(logits).all()
     centered = logits - logits.mean(axis=1, keepdims=True)
     ref_centered = reference - reference.mean(axis=1, keepdims=True)
     cosine = (centered * ref_centered).sum(axis=1) / (

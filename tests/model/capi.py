@@ -23,9 +23,11 @@ class NativeModel:
         isa: str | None = None,
         act_bits: int = 0,
         device: str = "cpu",
+        i2s_packing: int = 0,
     ) -> None:
         ffi, lib = library()
         params = ffi.new("bl_model_params *")
+        params.i2s_packing = i2s_packing
         params.threads = threads
         params.isa = -1 if isa is None else ISAS.index(isa)
         params.act_bits = act_bits

@@ -167,7 +167,8 @@ def test_reads_our_tensor_types_and_keeps_unknown_ids(tmp_path: Path) -> None:
         for name, t in tensor_types.TYPES.items()
         if t.kind in ("ternary", "sign")
     }
-    types["i2_s"] = (36, (4, 128), 160)  # bitnet.cpp's I2_S: a type we cannot size
+    types["i2_s"] = (36, (4, 128), 160)  # bitnet.cpp's I2_S: n / 4 + 32 bytes (repack.c)
+    types["tl1"] = (38, (4, 128), 160)  # bitnet.cpp's TL1: a type we cannot size
     types["q4_k"] = (12, (2, 256), 2 * 144)  # llama.cpp's Q4_K: sized from gguf-py
     path = tmp_path / "ours.gguf"
     _write_ours(path, types)
@@ -175,7 +176,7 @@ def test_reads_our_tensor_types_and_keeps_unknown_ids(tmp_path: Path) -> None:
         for i, (name, (type_id, shape_, nbytes)) in enumerate(types.items()):
             info = f.tensors[name]
             assert info.type_id == type_id and info.shape == shape_
-            if type_id == 36:
+            if type_id == 38:
                 assert info.type_name is None and info.nbytes is None
                 assert f.tensor_bytes(name)[:nbytes].tolist() == [i] * nbytes
             else:

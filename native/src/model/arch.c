@@ -32,18 +32,35 @@ static const bl_arch archs[] = {
 
 #define N_ARCHS ((int)(sizeof archs / sizeof archs[0]))
 
-const bl_arch *bl_arch_find(const char *name) {
+/* Other names files give a row's graph; their metadata keys keep the file's name. */
+static const struct arch_alias {
+    const char *alias, *name;
+} aliases[] = {
+    /* bitnet.cpp's first name for 2B-4T's graph (docs/INTEROP.md): bitnet-25.* keys */
+    {"bitnet-25", "bitnet-b1.58"},
+};
+
+#define N_ALIASES ((int)(sizeof aliases / sizeof aliases[0]))
+
+static const bl_arch *find_row(const char *name) {
     for (int i = 0; i < N_ARCHS; i++)
         if (strcmp(archs[i].name, name) == 0) return &archs[i];
     return NULL;
 }
 
+const bl_arch *bl_arch_find(const char *name) {
+    for (int i = 0; i < N_ALIASES; i++)
+        if (strcmp(aliases[i].alias, name) == 0) return find_row(aliases[i].name);
+    return find_row(name);
+}
+
 void bl_arch_names(char *out, size_t size) {
     if (size == 0) return;
     out[0] = '\0';
-    for (int i = 0; i < N_ARCHS; i++) {
+    for (int i = 0; i < N_ARCHS + N_ALIASES; i++) {
         size_t used = strlen(out);
-        snprintf(out + used, size - used, "%s%s", i ? ", " : "", archs[i].name);
+        snprintf(out + used, size - used, "%s%s", i ? ", " : "",
+                 i < N_ARCHS ? archs[i].name : aliases[i - N_ARCHS].alias);
     }
 }
 

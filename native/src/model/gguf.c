@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "repack.h"
 
 #define GGUF_MAGIC "GGUF"
 #define DEFAULT_ALIGNMENT 32
@@ -173,6 +174,8 @@ static int find_type(const cursor *c, bl_gguf_tensor *t) {
         snprintf(known + used, sizeof known - used, "%s%s %u", i ? ", " : "", info->name,
                  info->gguf_type);
     }
+    /* A type the loader repacks into one of ours is read, never refused. */
+    if ((t->repack = bl_repack_find(t->gguf_type))) return BL_OK;
     if (c->params && c->params->keep_unknown_types) {
         t->foreign = foreign_type(c->params, t->gguf_type);
         return BL_OK;
@@ -232,6 +235,16 @@ static int64_t foreign_tensor_bytes(const bl_gguf_tensor *t, const bl_gguf_forei
  * *sized is 0 for a foreign type of unknown size, else *nbytes is the size (-1 when it
  * overflows). */
 static int size_tensor(const cursor *c, const bl_gguf_tensor *t, int *sized, int64_t *nbytes) {
+    if (t->repack) { /* its own rule, which may span rows */
+        int64_t rows = tensor_rows(t), n;
+        char why[160];
+        if (rows < 0 || __builtin_mul_overflow(rows, t->ne[0], &n))
+            return fail(c->g, "tensor '%s': its %s size overflows", t->name, t->repack->name);
+        *sized = 1;
+        if ((*nbytes = t->repack->source_bytes(n, t->ne[0], why, sizeof why)) < 0)
+            return fail(c->g, "tensor '%s' (%s): %s", t->name, t->repack->name, why);
+        return BL_OK;
+    }
     const bl_type_info *info = t->known ? &bl_traits(t->type)->info : NULL;
     const bl_gguf_foreign_type *foreign = t->foreign;
     uint32_t block = info && info->kind == BL_KIND_QUANT ? info->block_weights

@@ -23,6 +23,7 @@ typedef struct bl_gguf_tensor {
     int known;            /* 1: type is one bitllm runs; 0: a kept foreign type      */
     bl_type_id type;      /* when known                                             */
     const bl_gguf_foreign_type *foreign; /* a foreign type of the caller's table, or NULL */
+    const struct bl_repack_row *repack;  /* a type the loader repacks (repack.h), or NULL */
     const uint8_t *data;  /* inside the mapping, aligned to the file's alignment     */
     int64_t nbytes;       /* -1: a foreign type of unknown size                      */
 } bl_gguf_tensor;

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "gguf.h"
+#include "repack.h"
 
 /* A malformed file. */
 #define fail(g, ...) bl_gguf_fail(g, BL_ERR_INVALID_ARGUMENT, __VA_ARGS__)
@@ -218,6 +219,7 @@ int bl_gguf_tensor_at(const bl_gguf *g, int64_t index, bl_gguf_tensor_info *out)
         .name = t->name,
         .gguf_type = t->gguf_type,
         .type_name = t->known     ? bl_traits(t->type)->info.name
+                     : t->repack  ? t->repack->name
                      : t->foreign ? t->foreign->name
                                   : NULL,
         .n_dims = t->n_dims,

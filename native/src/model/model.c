@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "gguf_names.h"
 #include "model.h"
+#include "repack.h"
 #include "base/threadpool.h"
 
 #define MAX_SIZE (1 << 26)  /* bound on every size hyperparameter */
@@ -20,6 +21,7 @@ typedef struct loader {
     bl_model *m;
     bl_gguf *g;
     uint8_t *used; /* per tensor of g */
+    bl_repack_options repack;
 } loader;
 
 /* Errors name the file. */
@@ -191,6 +193,22 @@ static const bl_gguf_tensor *take_tensor(loader *ld, const char *name) {
     return t;
 }
 
+/* A tensor of a foreign type, converted into the model's own memory. */
+static int repack_matrix(loader *ld, const bl_gguf_tensor *t, int64_t rows, int64_t cols,
+                         bl_weight *w) {
+    bl_model *m = ld->m;
+    bl_repack_source src = {
+        .data = t->data, .nbytes = t->nbytes, .rows = rows, .cols = cols, .options = &ld->repack};
+    uint8_t *data;
+    char why[200];
+    int rc = bl_repack_tensor(t->repack, &src, m->engine.pool, &data, why, sizeof why);
+    if (rc != BL_OK) return fail_status(ld, rc, "tensor '%s' (%s): %s", t->name, t->repack->name,
+                                        why);
+    m->repacked[m->n_repacked++] = data;
+    bl_weight_bind(w, t->repack->target, data, rows, cols);
+    return BL_OK;
+}
+
 static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols, bl_weight *w) {
     const bl_gguf_tensor *t = take_tensor(ld, name);
     if (!t) return fail(ld, "tensor '%s' is missing", name);
@@ -201,6 +219,7 @@ static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols,
         return fail(ld, "tensor '%s' has shape %lld x %lld, expected %lld x %lld (rows x cols)",
                     name, (long long)t->ne[1], (long long)t->ne[0], (long long)rows,
                     (long long)cols);
+    if (t->repack) return repack_matrix(ld, t, rows, cols, w);
     bl_weight_bind(w, t->type, t->data, rows, cols);
     return BL_OK;
 }
@@ -210,8 +229,9 @@ static int bind_vector(loader *ld, const char *name, int64_t n, const float **ou
     if (!t) return fail(ld, "tensor '%s' is missing", name);
     if (t->n_dims != 1 || t->ne[0] != n)
         return fail(ld, "tensor '%s' is not a vector of %lld", name, (long long)n);
-    if (t->type != BL_TYPE_F32)
-        return fail(ld, "tensor '%s' is %s, expected f32", name, bl_traits(t->type)->info.name);
+    if (!t->known || t->type != BL_TYPE_F32)
+        return fail(ld, "tensor '%s' is %s, expected f32", name,
+                    t->known ? bl_traits(t->type)->info.name : t->repack->name);
     *out = (const float *)t->data;
     return BL_OK;
 }
@@ -288,6 +308,9 @@ static int bind_embeddings(loader *ld) {
     const bl_gguf_tensor *embd = bl_gguf_tensor_find(ld->g, TOKEN_EMBD);
     if (!embd) return fail(ld, "tensor '" TOKEN_EMBD "' is missing");
     if (embd->ne[1] > MAX_SIZE) return fail(ld, TOKEN_EMBD " has too many rows");
+    if (embd->repack) /* its rows are looked up: no ternary target serves that */
+        return fail(ld, TOKEN_EMBD " is %s: embeddings must be a float or quant type",
+                    embd->repack->name);
     m->hp.n_vocab = (int32_t)embd->ne[1];
     int rc = bind_matrix(ld, TOKEN_EMBD, m->hp.n_vocab, m->hp.n_embd, &m->token_embd);
     if (rc != BL_OK) return rc;
@@ -339,13 +362,19 @@ static int load(loader *ld, const bl_model_params *params) {
     int rc;
     if ((rc = read_arch(ld)) || (rc = read_bitllm_keys(ld)) || (rc = read_hparams(ld)))
         return rc;
+    ld->repack.i2s_packing = params ? params->i2s_packing : BL_I2S_X86;
+    if (ld->repack.i2s_packing < BL_I2S_X86 || ld->repack.i2s_packing > BL_I2S_X86_1X4)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT,
+                       "unknown i2s_packing %d (0: x86, 1: arm, 2: x86-1x4)",
+                       ld->repack.i2s_packing);
     int act_bits = params && params->act_bits ? params->act_bits : m->arch.act_bits;
     if ((rc = bl_engine_init(&m->engine, params ? params->isa : BL_ISA_AUTO,
                              params ? params->threads : 0, act_bits, BL_ALGO_AUTO)))
         return rc;
     if ((rc = bl_pool_new(m->engine.threads, &m->engine.pool)) != BL_OK) return rc;
     ld->used = calloc((size_t)ld->g->n_tensors + 1, 1);
-    if (!ld->used) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
+    m->repacked = calloc((size_t)ld->g->n_tensors + 1, sizeof *m->repacked);
+    if (!ld->used || !m->repacked) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
     if ((rc = bind_tensors(ld))) return rc;
     int device = params ? params->device : BL_DEVICE_CPU;
     if (device != BL_DEVICE_CPU && device != BL_DEVICE_CUDA)
@@ -385,6 +414,8 @@ void bl_model_free(bl_model *m) {
     if (m->backend) m->backend->model_release(m);
     bl_pool_free(m->engine.pool);
     bl_gguf_free(m->file);
+    for (int64_t i = 0; i < m->n_repacked; i++) free(m->repacked[i]);
+    free(m->repacked);
     free(m->layers);
     free(m->arch_name);
     free(m);

@@ -1,5 +1,6 @@
 /* A loaded model: hyperparameters, what its architecture does, and every
- * weight bound in place inside the mapped GGUF (nothing is copied). */
+ * weight bound in place inside the mapped GGUF (nothing is copied), except the
+ * tensors of a foreign type repacked into one of ours (repack.h). */
 #ifndef BL_MODEL_H
 #define BL_MODEL_H
 
@@ -66,6 +67,8 @@ struct bl_model {
     void *device_state;        /* the backend's copy of the weights, if any      */
     char device_name[128];     /* bl_model_info.device                           */
     int64_t device_bytes;      /* what the weights take on the device            */
+    uint8_t **repacked;        /* weights repacked from the file's types (repack.h) */
+    int64_t n_repacked;
 };
 
 #endif

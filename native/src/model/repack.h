@@ -1,0 +1,55 @@
+/* Foreign tensor types the loader turns into one of bitllm's own when a model
+ * opens: a table of rows, each a source GGUF type, the bitllm type it becomes,
+ * a check that this tensor fits the target exactly, and the converter. The
+ * repacked weights are the model's own memory; the file's pages they came from
+ * are dropped (madvise), so the two do not both stay resident. Facts on the
+ * source layouts: docs/INTEROP.md; what each row accepts: docs/GGUF.md. */
+#ifndef BL_REPACK_H
+#define BL_REPACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types/types.h"
+
+struct bl_pool;
+
+/* Load options of the rows; zero is every default. */
+typedef struct bl_repack_options {
+    int i2s_packing; /* bl_i2s_packing (bitllm.h) */
+} bl_repack_options;
+
+/* One tensor of a source type, as the file holds it. */
+typedef struct bl_repack_source {
+    const uint8_t *data;
+    int64_t nbytes; /* what source_bytes said, checked against the file when it opened */
+    int64_t rows, cols;
+    const bl_repack_options *options;
+} bl_repack_source;
+
+typedef struct bl_repack_row {
+    const char *name;  /* the source type's name, as its own project spells it */
+    uint32_t gguf_type;
+    bl_type_id target;
+    /* Bytes of a tensor of n weights in rows of cols; -1 when no tensor of this
+     * type has that shape (the reason in why). */
+    int64_t (*source_bytes)(int64_t n, int64_t cols, char *why, size_t why_size);
+    /* 0 when the target holds this tensor exactly, else -1 and the reason in why. */
+    int (*check)(const bl_repack_source *src, char *why, size_t why_size);
+    /* Rows [r0, r1) into dst, a whole target tensor (bl_tensor_size bytes), with
+     * values (cols of scratch); returns the number of codes the target cannot
+     * hold (0 for a good tensor). */
+    int64_t (*convert_rows)(const bl_repack_source *src, int64_t r0, int64_t r1, int8_t *values,
+                            uint8_t *dst);
+} bl_repack_row;
+
+/* The row for a source GGUF type id, or NULL. */
+const bl_repack_row *bl_repack_find(uint32_t gguf_type);
+
+/* Checks and converts src into a new 64-byte aligned buffer of row->target
+ * (*out, freed with free()), its rows split over pool, then drops the source's
+ * pages from memory. On an error, the status and a one-line reason in why. */
+int bl_repack_tensor(const bl_repack_row *row, const bl_repack_source *src, struct bl_pool *pool,
+                     uint8_t **out, char *why, size_t why_size);
+
+#endif
