@@ -92,7 +92,8 @@ def test_quantize_matches_numpy(name: str, rng: np.random.Generator) -> None:
             c_out, type_reference.dequantize(name, matrix.data, rows, cols)
         )
         tolerance = {"f32": 0, "f16": 1e-3, "bf16": 8e-3, "q8_0": 1e-2, "q4_0": 0.15}.get(
-            name, 0.5 + 1e-3  # ternary: a weight is at most half a block's max from its code
+            name,
+            0.5 + 1e-3,  # ternary: a weight is at most half a block's max from its code
         )
         assert np.abs(c_out - w).max() <= tolerance * np.abs(w).max()
 

@@ -1,0 +1,29 @@
+/* Exact tq1_0 -> bt1 and tq2_0 -> bt2 row repacks (tq_repack.h). */
+#include "tq_repack.h"
+
+#include "tq_common.h"
+
+bl_type_id bl_tq_repack_target(bl_type_id type) {
+    return type == BL_TYPE_TQ2_0 ? BL_TYPE_BT2 : type == BL_TYPE_TQ1_0 ? BL_TYPE_BT1 : BL_TYPE_COUNT;
+}
+
+int bl_tq_repack_row(bl_type_id type, const uint8_t *row, int64_t cols, int8_t *values,
+                     uint8_t *dst, float *row_scale) {
+    bl_type_id target = bl_tq_repack_target(type);
+    if (target == BL_TYPE_COUNT || cols <= 0 || cols % BL_TQ_BLOCK) return 0;
+    const int tq2 = type == BL_TYPE_TQ2_0;
+    const size_t bytes = tq2 ? BL_TQ2_0_BYTES : BL_TQ1_0_BYTES, d_at = tq2 ? BL_TQ2_0_D : BL_TQ1_0_D;
+    for (int64_t b = 0; b < cols / BL_TQ_BLOCK; b++) {
+        const uint8_t *block = row + b * (int64_t)bytes;
+        /* the same f16 bits in every block (+0 and -0 differ: kept as they are) */
+        if (memcmp(block + d_at, row + d_at, 2) != 0) return 0;
+        for (int e = 0; e < BL_TQ_BLOCK; e++) {
+            int c = tq2 ? bl_tq2_0_code(block, e) : bl_tq1_0_code(block, e);
+            if (c > 2) return 0;
+            values[b * BL_TQ_BLOCK + e] = (int8_t)(c - 1);
+        }
+    }
+    bl_traits(target)->pack_row(values, cols, dst);
+    *row_scale = bl_tq_load_d(row + d_at);
+    return 1;
+}
