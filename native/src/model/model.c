@@ -332,6 +332,41 @@ static int bind_tensors(loader *ld) {
     return BL_OK;
 }
 
+/* The weight types native/src/cuda has product kernels for (its kernel
+ * switches in bit_matmul.cu, float_matmul.cu and quant_matmul.cu); a model
+ * with any other type is refused for the cuda device when it loads, not at
+ * its first forward pass. */
+static int cuda_runs(bl_type_id type) {
+    switch (type) {
+    case BL_TYPE_F32: case BL_TYPE_F16: case BL_TYPE_BF16: case BL_TYPE_Q8_0: case BL_TYPE_Q4_0:
+    case BL_TYPE_BT2: case BL_TYPE_BT1: case BL_TYPE_BS1: return 1;
+    default: return 0;
+    }
+}
+
+static int check_cuda_types(const bl_model *m) {
+    const bl_weight *refused = cuda_runs(m->output.type) ? NULL : &m->output;
+    for (int i = 0; i < m->hp.n_layer && !refused; i++) {
+        const bl_layer *l = &m->layers[i];
+        const bl_proj *projs[] = {&l->q, &l->k, &l->v, &l->o, &l->gate, &l->up, &l->down};
+        for (size_t p = 0; p < sizeof projs / sizeof projs[0] && !refused; p++)
+            if (!cuda_runs(projs[p]->w.type)) refused = &projs[p]->w;
+    }
+    if (!refused) return BL_OK;
+    char names[128];
+    size_t used = 0;
+    for (int t = 0; t < BL_TYPE_COUNT; t++) {
+        if (!cuda_runs((bl_type_id)t)) continue;
+        int n = snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "",
+                         bl_traits((bl_type_id)t)->info.name);
+        if (n < 0 || (size_t)n >= sizeof names - used) break;
+        used += (size_t)n;
+    }
+    return bl_fail(BL_ERR_UNSUPPORTED,
+                   "cuda: %s weights run on the cpu device only (the cuda kernels take %s)",
+                   refused->traits->info.name, names);
+}
+
 /* ---- the API ----------------------------------------------------------- */
 
 static int load(loader *ld, const bl_model_params *params) {
@@ -356,6 +391,7 @@ static int load(loader *ld, const bl_model_params *params) {
         return bl_fail(BL_ERR_UNSUPPORTED,
                        "cuda: architecture '%s' (per-head q/k norms) runs on the cpu device only",
                        m->arch_name);
+    if (device == BL_DEVICE_CUDA && (rc = check_cuda_types(m)) != BL_OK) return rc;
     m->backend = device == BL_DEVICE_CUDA ? &bl_backend_cuda : &bl_backend_cpu;
     snprintf(m->device_name, sizeof m->device_name, "%s", m->backend->name);
     return m->backend->model_init(m);
