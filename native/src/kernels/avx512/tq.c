@@ -4,34 +4,29 @@
  * Two sub-blocks (64 weights) per vector: a row's 256-block becomes four
  * vectors of unsigned codes, pair p holding sub-blocks 2p (low 32 bytes) and
  * 2p + 1 (high 32 bytes), and one vpdpbusd against the two activation blocks
- * (gathered by one byte permute, as in avx512/quant.c) gives 8 partial dots
- * of each. tq2_0: a 32-byte half, broadcast to both halves of a vector, is
- * masked with 3 | 12 (sub-blocks 4h, 4h + 1) and 48 | 192 (4h + 2, 4h + 3):
- * codes at 1x, 4x, 16x, 64x, the factor folded into the activation scale
- * (exact: powers of two), so a block costs 2 loads + 4 ands. tq1_0: the
- * digits of the base-3 fraction bytes in signed form (avx2/tq.c), the next
- * digit being p * 3 in byte lanes, the code [p > -43] + [p > 42] from two
- * mask compares.
- * Per pair, row and token: vpdpbusd, int -> float, one FMA by the activation
- * scales; per block the codes' offset sum_g d_x * sum(x) is taken off lane 0
- * and the block sum goes into the row's accumulator with one FMA by d_w. Every
- * (row, token) takes the same steps in a GEMV (8 rows x 1 token) and a GEMM
- * tile (4 rows x 2 tokens), so batching never changes a result. */
+ * gives 8 partial dots of each. tq2_0: a 32-byte half, broadcast to both
+ * halves of a vector, is masked with 3 | 12 (sub-blocks 4h, 4h + 1) and
+ * 48 | 192 (4h + 2, 4h + 3): codes at 1x, 4x, 16x, 64x, the factor folded into
+ * the activation scale (exact: powers of two), so a block costs 2 loads + 4
+ * ands. tq1_0: the digits of the base-3 fraction bytes in signed form
+ * (avx2/tq.c), the next digit being p * 3 in byte lanes, the code
+ * [p > -43] + [p > 42] from two mask compares.
+ * A task first lays each token's activations out as the tile reads them
+ * (tq_acts: pairs of q blocks side by side, their scales, the offset), so
+ * per pair, row and token the tile runs vpdpbusd, int -> float and one FMA,
+ * with both activation operands straight from memory; per block the codes'
+ * offset -sum_g d_x * sum(x) starts the block sum in lane 0, which goes into
+ * the row's accumulator with one FMA by d_w. Every (row, token) takes the same
+ * steps in a GEMV (8 rows x 1 token) and a GEMM tile (4 rows x 4 tokens), so
+ * batching never changes a result. */
+#include <stdlib.h>
+
 #include "../../types/tq_common.h"
 #include "../kernels.h"
 #include "float_tiling.h"
 #include "simd.h"
 
 typedef enum tq_format { TQ1_0, TQ2_0 } tq_format;
-
-/* activation pair: block 2p's q at bytes 8-39 of the first load, block 2p+1's
- * at 48-79, which the second load (16 bytes in) holds at 32-63 */
-static const _Alignas(64) uint8_t act_bytes[64] = {
-    8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-    24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39,
-    96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
-    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
-};
 
 BL_INLINE size_t block_bytes(tq_format f) { return f == TQ1_0 ? BL_TQ1_0_BYTES : BL_TQ2_0_BYTES; }
 
@@ -97,49 +92,53 @@ BL_INLINE void tq1_0_codes(const uint8_t *w, __m512i codes[4]) {
     codes[3] = digit_codes(_mm512_inserti32x4(last, t, 3));
 }
 
-typedef struct pair_acts {
-    __m512i q;    /* 64 int8 activations: blocks 2p and 2p + 1 */
-    __m512 scale; /* lanes 0-7: block 2p's d, 8-15: block 2p + 1's, over the code factors */
-} pair_acts;
+/* One token's activations for one 256-block, laid out for the tile: pair p's
+ * 64 int8 (blocks 2p and 2p + 1), its scales (lanes 0-7: block 2p's d, 8-15:
+ * block 2p + 1's, over the code factors), and the codes' offset in lane 0. A
+ * task prepares each token once (not once per row tile), so the tile's
+ * activation operands are plain loads. */
+typedef struct tq_acts {
+    int8_t q[4][64];
+    float scale[4][16];
+    float offset[16]; /* lane 0: -sum_g d_x[g] * sum(x[g]) */
+} tq_acts;
 
-BL_INLINE pair_acts load_acts(const bl_q8_block *xb, int p, tq_format f) {
-    const uint8_t *at = (const uint8_t *)(xb + 2 * p);
-    __m512i c = bl_loadu(at), d = bl_loadu(at + 16);
-    pair_acts x;
-    x.q = _mm512_permutex2var_epi8(c, _mm512_load_si512(act_bytes), d);
-    const __m512i scale_lanes =
-        _mm512_set_epi32(10, 10, 10, 10, 10, 10, 10, 10, 0, 0, 0, 0, 0, 0, 0, 0);
-    x.scale = _mm512_mul_ps(_mm512_permutexvar_ps(scale_lanes, _mm512_castsi512_ps(c)),
-                            inverse_code_scales(f, p));
-    return x;
+static void prepare_acts(const bl_activations *x, size_t tok, size_t tokens, size_t blocks,
+                         tq_format f, tq_acts *out) {
+    for (size_t j = 0; j < tokens; j++) {
+        const bl_q8_block *xb = (const bl_q8_block *)(x->data + (tok + j) * x->row_bytes);
+        for (size_t b = 0; b < blocks; b++, xb += 8) {
+            tq_acts *a = &out[j * blocks + b];
+            float sum = 0.0f;
+            for (int g = 0; g < 8; g++) sum += xb[g].d * (float)xb[g].sum;
+            memset(a->offset, 0, sizeof a->offset);
+            a->offset[0] = -sum;
+            for (int p = 0; p < 4; p++) {
+                memcpy(a->q[p], xb[2 * p].q, 32);
+                memcpy(a->q[p] + 32, xb[2 * p + 1].q, 32);
+                _mm512_store_ps(a->scale[p],
+                                _mm512_mul_ps(_mm512_insertf32x8(
+                                                  _mm512_set1_ps(xb[2 * p].d),
+                                                  _mm256_set1_ps(xb[2 * p + 1].d), 1),
+                                              inverse_code_scales(f, p)));
+            }
+        }
+    }
 }
 
 /* rows x tokens results (rows a multiple of 4; rows past the end repeat the
- * last row and are not stored); ahead > 0 prefetches the weights. */
-BL_INLINE void tq_tile(const bl_gemm_task *t, size_t r, size_t tok, const int rows,
-                       const int tokens, const int type, size_t ahead) {
-    const tq_format f = (tq_format)type;
-    const size_t d_at = f == TQ1_0 ? BL_TQ1_0_D : BL_TQ2_0_D;
+ * last row and are not stored) from prepared activations acts[token][block]
+ * (tokens tok ..); ahead > 0 prefetches the weights. */
+BL_INLINE void tq_tile(const bl_gemm_task *t, const tq_acts *acts, size_t r, size_t tok,
+                       const int rows, const int tokens, const tq_format f, size_t ahead) {
+    const size_t d_at = f == TQ1_0 ? BL_TQ1_0_D : BL_TQ2_0_D, blocks = t->cols / BL_TQ_BLOCK;
     const uint8_t *w[8];
-    const bl_q8_block *x[4];
     __m512 acc[8][4];
     for (int i = 0; i < rows; i++) {
         w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
         for (int j = 0; j < tokens; j++) acc[i][j] = _mm512_setzero_ps();
     }
-    for (int j = 0; j < tokens; j++)
-        x[j] = (const bl_q8_block *)(t->x->data + (tok + (size_t)j) * t->x->row_bytes);
-    for (size_t b = 0; b < t->cols / BL_TQ_BLOCK; b++) {
-        pair_acts xv[4][4];
-        __m512 offset[4];
-        for (int j = 0; j < tokens; j++) {
-            const bl_q8_block *xb = x[j] + 8 * b;
-            float sum = 0.0f;
-            for (int g = 0; g < 8; g++) sum += xb[g].d * (float)xb[g].sum;
-            offset[j] = _mm512_castps128_ps512(_mm_set_ss(sum));
-            offset[j] = _mm512_maskz_mov_ps(1, offset[j]);
-            for (int p = 0; p < 4; p++) xv[j][p] = load_acts(xb, p, f);
-        }
+    for (size_t b = 0; b < blocks; b++) {
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = w[i] + b * block_bytes(f);
             if (ahead) bl_prefetch(block + ahead);
@@ -150,10 +149,13 @@ BL_INLINE void tq_tile(const bl_gemm_task *t, size_t r, size_t tok, const int ro
                 tq1_0_codes(block, codes);
             __m512 d = _mm512_set1_ps(bl_tq_load_d(block + d_at));
             for (int j = 0; j < tokens; j++) {
-                __m512 block_acc = _mm512_sub_ps(_mm512_setzero_ps(), offset[j]);
+                const tq_acts *a = &acts[(size_t)j * blocks + b];
+                __m512 block_acc = _mm512_load_ps(a->offset);
                 for (int p = 0; p < 4; p++) {
-                    __m512i dot = bl_dpbusd(_mm512_setzero_si512(), codes[p], xv[j][p].q);
-                    block_acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), xv[j][p].scale, block_acc);
+                    __m512i dot =
+                        bl_dpbusd(_mm512_setzero_si512(), codes[p], _mm512_load_si512(a->q[p]));
+                    block_acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                                                _mm512_load_ps(a->scale[p]), block_acc);
                 }
                 acc[i][j] = _mm512_fmadd_ps(block_acc, d, acc[i][j]);
             }
@@ -162,18 +164,55 @@ BL_INLINE void tq_tile(const bl_gemm_task *t, size_t r, size_t tok, const int ro
     bl_store_float_tile(t, acc, r, tok, rows, tokens);
 }
 
-/* GEMV: 8 rows per activation load. */
-BL_INLINE void tq_gemv(const bl_gemm_task *t, tq_format f) {
-    size_t ahead = bl_prefetch_ahead(8 * t->w_row_bytes);
-    for (size_t r = 0; r < t->rows; r += 8) tq_tile(t, r, 0, 8, 1, f, ahead);
+/* The prepared activations of `tokens` tokens, or NULL when out of memory. */
+static tq_acts *acts_for(const bl_gemm_task *t, size_t tok, size_t tokens, tq_format f) {
+    size_t blocks = t->cols / BL_TQ_BLOCK;
+    tq_acts *acts = aligned_alloc(64, tokens * blocks * sizeof(tq_acts) + 64);
+    if (acts) prepare_acts(t->x, tok, tokens, blocks, f, acts);
+    return acts;
 }
 
-/* GEMM: tiles of 4 rows x 2 tokens. */
+/* A kernel cannot report an error: with no memory for the prepared tokens it
+ * falls back to the scalar kernel (the same results within float rounding). */
+void bl_gemm_tq1_0_q8_mad__scalar(const bl_gemm_task *t);
+void bl_gemm_tq2_0_q8_mad__scalar(const bl_gemm_task *t);
+
+static void fallback(const bl_gemm_task *t, tq_format f) {
+    if (f == TQ1_0)
+        bl_gemm_tq1_0_q8_mad__scalar(t);
+    else
+        bl_gemm_tq2_0_q8_mad__scalar(t);
+}
+
+/* GEMV: 8 rows per tile. */
+BL_INLINE void tq_gemv(const bl_gemm_task *t, tq_format f) {
+    tq_acts *acts = acts_for(t, 0, 1, f);
+    if (!acts) return fallback(t, f);
+    size_t ahead = bl_prefetch_ahead(8 * t->w_row_bytes);
+    for (size_t r = 0; r < t->rows; r += 8) tq_tile(t, acts, r, 0, 8, 1, f, ahead);
+    free(acts);
+}
+
+/* GEMM: tiles of 4 rows x 4 tokens over groups of tokens prepared at once. */
+#define GEMM_TOKENS 64
+
 BL_INLINE void tq_gemm(const bl_gemm_task *t, tq_format f) {
-    for (size_t r = 0; r < t->rows; r += 4) {
-        size_t tok = 0;
-        for (; tok + 2 <= t->x->n; tok += 2) tq_tile(t, r, tok, 4, 2, f, 0);
-        if (tok < t->x->n) tq_tile(t, r, tok, 4, 1, f, 0);
+    size_t blocks = t->cols / BL_TQ_BLOCK;
+    for (size_t first = 0; first < t->x->n; first += GEMM_TOKENS) {
+        size_t count = t->x->n - first < GEMM_TOKENS ? t->x->n - first : GEMM_TOKENS;
+        tq_acts *acts = acts_for(t, first, count, f);
+        if (!acts) return fallback(t, f);
+        for (size_t r = 0; r < t->rows; r += 4) {
+            size_t j = 0;
+            for (; j + 4 <= count; j += 4) tq_tile(t, acts + j * blocks, r, first + j, 4, 4, f, 0);
+            switch (count - j) {
+            case 3: tq_tile(t, acts + j * blocks, r, first + j, 4, 3, f, 0); break;
+            case 2: tq_tile(t, acts + j * blocks, r, first + j, 4, 2, f, 0); break;
+            case 1: tq_tile(t, acts + j * blocks, r, first + j, 4, 1, f, 0); break;
+            default: break;
+            }
+        }
+        free(acts);
     }
 }
 
