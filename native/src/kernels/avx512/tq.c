@@ -103,27 +103,23 @@ typedef struct tq_acts {
     float offset[16]; /* lane 0: -sum_g d_x[g] * sum(x[g]) */
 } tq_acts;
 
-static void prepare_acts(const bl_activations *x, size_t tok, size_t tokens, size_t blocks,
-                         tq_format f, tq_acts *out) {
-    for (size_t j = 0; j < tokens; j++) {
-        const bl_q8_block *xb = (const bl_q8_block *)(x->data + (tok + j) * x->row_bytes);
-        for (size_t b = 0; b < blocks; b++, xb += 8) {
-            tq_acts *a = &out[j * blocks + b];
-            float sum = 0.0f;
-            for (int g = 0; g < 8; g++) sum += xb[g].d * (float)xb[g].sum;
-            memset(a->offset, 0, sizeof a->offset);
-            a->offset[0] = -sum;
-            for (int p = 0; p < 4; p++) {
-                memcpy(a->q[p], xb[2 * p].q, 32);
-                memcpy(a->q[p] + 32, xb[2 * p + 1].q, 32);
-                _mm512_store_ps(a->scale[p],
-                                _mm512_mul_ps(_mm512_insertf32x8(
-                                                  _mm512_set1_ps(xb[2 * p].d),
-                                                  _mm256_set1_ps(xb[2 * p + 1].d), 1),
-                                              inverse_code_scales(f, p)));
-            }
-        }
+/* One token's 256-block b (its eight activation blocks xb) as the tile reads it. */
+static void prepare_block(const bl_q8_block *xb, tq_format f, tq_acts *a) {
+    float sum = 0.0f;
+    for (int g = 0; g < 8; g++) sum += xb[g].d * (float)xb[g].sum;
+    memset(a->offset, 0, sizeof a->offset);
+    a->offset[0] = -sum;
+    for (int p = 0; p < 4; p++) {
+        memcpy(a->q[p], xb[2 * p].q, 32);
+        memcpy(a->q[p] + 32, xb[2 * p + 1].q, 32);
+        __m512 d = _mm512_insertf32x8(_mm512_set1_ps(xb[2 * p].d),
+                                      _mm256_set1_ps(xb[2 * p + 1].d), 1);
+        _mm512_store_ps(a->scale[p], _mm512_mul_ps(d, inverse_code_scales(f, p)));
     }
+}
+
+static const bl_q8_block *token_blocks(const bl_activations *x, size_t token) {
+    return (const bl_q8_block *)(x->data + token * x->row_bytes);
 }
 
 /* rows x tokens results (rows a multiple of 4; rows past the end repeat the
@@ -139,6 +135,11 @@ BL_INLINE void tq_tile(const bl_gemm_task *t, const tq_acts *acts, size_t r, siz
         for (int j = 0; j < tokens; j++) acc[i][j] = _mm512_setzero_ps();
     }
     for (size_t b = 0; b < blocks; b++) {
+        /* without a prepared buffer (no memory for one), this block's here */
+        _Alignas(64) tq_acts local[4];
+        if (!acts)
+            for (int j = 0; j < tokens; j++)
+                prepare_block(token_blocks(t->x, tok + (size_t)j) + 8 * b, f, &local[j]);
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = w[i] + b * block_bytes(f);
             if (ahead) bl_prefetch(block + ahead);
@@ -149,7 +150,7 @@ BL_INLINE void tq_tile(const bl_gemm_task *t, const tq_acts *acts, size_t r, siz
                 tq1_0_codes(block, codes);
             __m512 d = _mm512_set1_ps(bl_tq_load_d(block + d_at));
             for (int j = 0; j < tokens; j++) {
-                const tq_acts *a = &acts[(size_t)j * blocks + b];
+                const tq_acts *a = acts ? &acts[(size_t)j * blocks + b] : &local[j];
                 __m512 block_acc = _mm512_load_ps(a->offset);
                 for (int p = 0; p < 4; p++) {
                     __m512i dot =
@@ -164,30 +165,21 @@ BL_INLINE void tq_tile(const bl_gemm_task *t, const tq_acts *acts, size_t r, siz
     bl_store_float_tile(t, acc, r, tok, rows, tokens);
 }
 
-/* The prepared activations of `tokens` tokens, or NULL when out of memory. */
+/* The prepared activations of `tokens` tokens from tok on; NULL when there is
+ * no memory for them (the tile then prepares each block as it goes: slower,
+ * the same results). */
 static tq_acts *acts_for(const bl_gemm_task *t, size_t tok, size_t tokens, tq_format f) {
     size_t blocks = t->cols / BL_TQ_BLOCK;
     tq_acts *acts = aligned_alloc(64, tokens * blocks * sizeof(tq_acts) + 64);
-    if (acts) prepare_acts(t->x, tok, tokens, blocks, f, acts);
+    for (size_t j = 0; acts && j < tokens; j++)
+        for (size_t b = 0; b < blocks; b++)
+            prepare_block(token_blocks(t->x, tok + j) + 8 * b, f, &acts[j * blocks + b]);
     return acts;
-}
-
-/* A kernel cannot report an error: with no memory for the prepared tokens it
- * falls back to the scalar kernel (the same results within float rounding). */
-void bl_gemm_tq1_0_q8_mad__scalar(const bl_gemm_task *t);
-void bl_gemm_tq2_0_q8_mad__scalar(const bl_gemm_task *t);
-
-static void fallback(const bl_gemm_task *t, tq_format f) {
-    if (f == TQ1_0)
-        bl_gemm_tq1_0_q8_mad__scalar(t);
-    else
-        bl_gemm_tq2_0_q8_mad__scalar(t);
 }
 
 /* GEMV: 8 rows per tile. */
 BL_INLINE void tq_gemv(const bl_gemm_task *t, tq_format f) {
     tq_acts *acts = acts_for(t, 0, 1, f);
-    if (!acts) return fallback(t, f);
     size_t ahead = bl_prefetch_ahead(8 * t->w_row_bytes);
     for (size_t r = 0; r < t->rows; r += 8) tq_tile(t, acts, r, 0, 8, 1, f, ahead);
     free(acts);
@@ -201,16 +193,17 @@ BL_INLINE void tq_gemm(const bl_gemm_task *t, tq_format f) {
     for (size_t first = 0; first < t->x->n; first += GEMM_TOKENS) {
         size_t count = t->x->n - first < GEMM_TOKENS ? t->x->n - first : GEMM_TOKENS;
         tq_acts *acts = acts_for(t, first, count, f);
-        if (!acts) return fallback(t, f);
         for (size_t r = 0; r < t->rows; r += 4) {
             size_t j = 0;
-            for (; j + 4 <= count; j += 4) tq_tile(t, acts + j * blocks, r, first + j, 4, 4, f, 0);
+#define TQ_GEMM_TILE(n) tq_tile(t, acts ? acts + j * blocks : NULL, r, first + j, 4, n, f, 0)
+            for (; j + 4 <= count; j += 4) TQ_GEMM_TILE(4);
             switch (count - j) {
-            case 3: tq_tile(t, acts + j * blocks, r, first + j, 4, 3, f, 0); break;
-            case 2: tq_tile(t, acts + j * blocks, r, first + j, 4, 2, f, 0); break;
-            case 1: tq_tile(t, acts + j * blocks, r, first + j, 4, 1, f, 0); break;
+            case 3: TQ_GEMM_TILE(3); break;
+            case 2: TQ_GEMM_TILE(2); break;
+            case 1: TQ_GEMM_TILE(1); break;
             default: break;
             }
+#undef TQ_GEMM_TILE
         }
         free(acts);
     }
