@@ -91,3 +91,54 @@ def test_rows_without_one_scale_are_left_alone(
 def test_only_tq_types_repack(repack_row: Repack) -> None:
     row = kernels.quantize("q8_0", np.ones((1, 256), np.float32)).data
     assert repack_row("q8_0", row, 256)[0] == 0
+
+
+@pytest.mark.parametrize("name", list(TARGET))
+def test_whole_tensors_repack_in_row_ranges(name: str, rng: np.random.Generator) -> None:
+    """The tensor-level check and converter (the shape of a load-time repack row): a tensor
+    of one scale per row repacks, range by range, to the floats it held; one block of
+    another scale, or one code 3, makes the check say no."""
+    ffi = cffi.FFI()
+    ffi.cdef(
+        "int bl_tq_tensor_repacks(int type, const uint8_t *data, int64_t rows, int64_t cols);"
+        "int64_t bl_tq_repack_rows(int type, const uint8_t *data, int64_t rows, int64_t cols,"
+        " int64_t r0, int64_t r1, int8_t *values, uint8_t *dst);"
+    )
+    lib = ffi.dlopen(str(native._find_file(native._LIBRARY_NAMES, "BITLLM_LIBRARY")))
+    type_id = list(tensor_types.TYPES).index(name)
+    rows, cols = 7, 1536
+    trits = rng.integers(-1, 2, (rows, cols)).astype(np.float32)
+    trits[:, 0] = -1
+    scales = rng.uniform(0.01, 3, rows).astype(np.float32)
+    tq = kernels.quantize(name, trits * scales[:, None])
+    data = tq.data.copy()
+    assert lib.bl_tq_tensor_repacks(type_id, ffi.from_buffer("uint8_t[]", data), rows, cols) == 1
+    target = tensor_types.tensor_type(TARGET[name])
+    dst = np.zeros(target.tensor_bytes(rows, cols), np.uint8)
+    values = np.zeros(cols, np.int8)
+    for r0, r1 in ((0, 3), (3, 4), (4, 7)):
+        failed = lib.bl_tq_repack_rows(
+            type_id,
+            ffi.from_buffer("uint8_t[]", data),
+            rows,
+            cols,
+            r0,
+            r1,
+            ffi.from_buffer("int8_t[]", values),
+            ffi.from_buffer("uint8_t[]", dst),
+        )
+        assert failed == 0
+    repacked = kernels.from_bytes(TARGET[name], dst, rows, cols)
+    np.testing.assert_array_equal(kernels.dequantize(repacked), kernels.dequantize(tq))
+
+    row_bytes = tensor_types.tensor_type(name).row_bytes(cols)
+    other = data.copy()
+    scale_at = {"tq2_0": 64, "tq1_0": 52}[name]
+    other[5 * row_bytes + 2 * tensor_types.tensor_type(name).block_bytes + scale_at] ^= 1
+    assert lib.bl_tq_tensor_repacks(type_id, ffi.from_buffer("uint8_t[]", other), rows, cols) == 0
+    if name == "tq2_0":
+        code3 = data.copy()
+        code3[6 * row_bytes + 66 + 40] |= 0x30  # weight 128 + 64 + 8 of the row's second block
+        assert (
+            lib.bl_tq_tensor_repacks(type_id, ffi.from_buffer("uint8_t[]", code3), rows, cols) == 0
+        )

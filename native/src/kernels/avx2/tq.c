@@ -28,7 +28,9 @@
 
 typedef enum tq_format { TQ1_0, TQ2_0 } tq_format;
 
-ALWAYS_INLINE size_t block_bytes(tq_format f) { return f == TQ1_0 ? BL_TQ1_0_BYTES : BL_TQ2_0_BYTES; }
+ALWAYS_INLINE size_t block_bytes(tq_format f) {
+    return f == TQ1_0 ? BL_TQ1_0_BYTES : BL_TQ2_0_BYTES;
+}
 
 /* What sub-block g's codes are multiplied by in its code vector. */
 ALWAYS_INLINE float code_scale(tq_format f, int g) { return f == TQ2_0 && g % 2 ? 4.0f : 1.0f; }
@@ -119,7 +121,8 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, tq_format f, size_t row, int rows
             else
                 tq1_0_codes(w, codes);
             __m256 block_acc[BL_AVX2_TILE_TOKENS];
-            for (int j = 0; j < tokens; j++) block_acc[j] = _mm256_sub_ps(_mm256_setzero_ps(), offset[j]);
+            for (int j = 0; j < tokens; j++)
+                block_acc[j] = _mm256_sub_ps(_mm256_setzero_ps(), offset[j]);
 #pragma GCC unroll 8
             for (int g = 0; g < 8; g++) {
                 for (int j = 0; j < tokens; j++) {
@@ -129,7 +132,8 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, tq_format f, size_t row, int rows
                 }
             }
             __m256 d = _mm256_set1_ps(bl_tq_load_d(w + d_at));
-            for (int j = 0; j < tokens; j++) acc[i][j] = _mm256_fmadd_ps(block_acc[j], d, acc[i][j]);
+            for (int j = 0; j < tokens; j++)
+                acc[i][j] = _mm256_fmadd_ps(block_acc[j], d, acc[i][j]);
         }
     }
     float *out = t->out;
