@@ -18,6 +18,7 @@
  * block's FMA by d_w. Each (row, token) result takes the same steps whatever
  * tile computes it. */
 #include <immintrin.h>
+#include <stdlib.h>
 
 #include "../../types/tq_common.h"
 #include "../kernels.h"
@@ -90,26 +91,60 @@ ALWAYS_INLINE void tq1_0_codes(const uint8_t *w, __m256i codes[8]) {
     codes[7] = digit_codes(_mm256_inserti128_si256(q, t, 1));
 }
 
-/* rows x tokens results; the counts are constants at each call. */
-ALWAYS_INLINE void tile(const bl_gemm_task *t, tq_format f, size_t row, int rows, size_t token,
-                        int tokens) {
-    const bl_activations *x = t->x;
+/* One token's activations for one 256-block as the tile reads them: the
+ * eight q blocks, each block's scale over its code factor in all 8 lanes, and
+ * the codes' offset in lane 0. A task prepares each token once, so the tile's
+ * activation operands are plain loads (and the 16 registers hold codes and
+ * accumulators only). */
+typedef struct tq_acts {
+    int8_t q[8][32];
+    float d[8][8];
+    float offset[8]; /* lane 0: -sum_g d_x[g] * sum(x[g]) */
+} tq_acts;
+
+static void prepare_block(const bl_q8_block *xb, tq_format f, tq_acts *a) {
+    float sum = 0.0f;
+    for (int g = 0; g < 8; g++) {
+        sum += xb[g].d * (float)xb[g].sum;
+        memcpy(a->q[g], xb[g].q, 32);
+        _mm256_store_ps(a->d[g], _mm256_set1_ps(xb[g].d / code_scale(f, g)));
+    }
+    _mm256_store_ps(a->offset, _mm256_setr_ps(-sum, 0, 0, 0, 0, 0, 0, 0));
+}
+
+/* The prepared activations of `tokens` tokens from tok on, or NULL when there
+ * is no memory for them (the tile then prepares each block as it goes). */
+static tq_acts *acts_for(const bl_gemm_task *t, size_t tok, size_t tokens, tq_format f) {
+    size_t blocks = t->cols / BL_TQ_BLOCK;
+    tq_acts *acts = aligned_alloc(32, tokens * blocks * sizeof(tq_acts) + 32);
+    for (size_t j = 0; acts && j < tokens; j++) {
+        const bl_q8_block *xb = (const bl_q8_block *)(t->x->data + (tok + j) * t->x->row_bytes);
+        for (size_t b = 0; b < blocks; b++) prepare_block(xb + 8 * b, f, &acts[j * blocks + b]);
+    }
+    return acts;
+}
+
+/* rows x tokens results from prepared activations acts[token][block] (tokens
+ * token ..); the counts are constants at each call. */
+ALWAYS_INLINE void tile(const bl_gemm_task *t, const tq_acts *acts, tq_format f, size_t row,
+                        int rows, size_t token, int tokens) {
     const __m256i ones = _mm256_set1_epi16(1);
-    const size_t d_at = f == TQ1_0 ? BL_TQ1_0_D : BL_TQ2_0_D;
+    const size_t d_at = f == TQ1_0 ? BL_TQ1_0_D : BL_TQ2_0_D, blocks = t->cols / BL_TQ_BLOCK;
     __m256 acc[BL_AVX2_TILE_ROWS][BL_AVX2_TILE_TOKENS];
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < tokens; j++) acc[i][j] = _mm256_setzero_ps();
-    for (size_t b = 0; b < t->cols / BL_TQ_BLOCK; b++) {
-        const bl_q8_block *xb[BL_AVX2_TILE_TOKENS];
-        __m256 xd[BL_AVX2_TILE_TOKENS][8], offset[BL_AVX2_TILE_TOKENS];
+    for (size_t b = 0; b < blocks; b++) {
+        _Alignas(32) tq_acts local[BL_AVX2_TILE_TOKENS];
+        const tq_acts *a[BL_AVX2_TILE_TOKENS];
         for (int j = 0; j < tokens; j++) {
-            xb[j] = (const bl_q8_block *)(x->data + (token + j) * x->row_bytes) + 8 * b;
-            float sum = 0.0f;
-            for (int g = 0; g < 8; g++) {
-                xd[j][g] = _mm256_set1_ps(xb[j][g].d / code_scale(f, g));
-                sum += xb[j][g].d * (float)xb[j][g].sum;
+            if (acts) {
+                a[j] = &acts[(size_t)j * blocks + b];
+            } else {
+                const bl_q8_block *xb =
+                    (const bl_q8_block *)(t->x->data + (token + j) * t->x->row_bytes);
+                prepare_block(xb + 8 * b, f, &local[j]);
+                a[j] = &local[j];
             }
-            offset[j] = _mm256_setr_ps(sum, 0, 0, 0, 0, 0, 0, 0);
         }
         for (int i = 0; i < rows; i++) {
             const uint8_t *w = t->w + (row + i) * t->w_row_bytes + b * block_bytes(f);
@@ -121,14 +156,14 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, tq_format f, size_t row, int rows
             else
                 tq1_0_codes(w, codes);
             __m256 block_acc[BL_AVX2_TILE_TOKENS];
-            for (int j = 0; j < tokens; j++)
-                block_acc[j] = _mm256_sub_ps(_mm256_setzero_ps(), offset[j]);
+            for (int j = 0; j < tokens; j++) block_acc[j] = _mm256_load_ps(a[j]->offset);
 #pragma GCC unroll 8
             for (int g = 0; g < 8; g++) {
                 for (int j = 0; j < tokens; j++) {
-                    __m256i xq = _mm256_loadu_si256((const __m256i *)xb[j][g].q);
+                    __m256i xq = _mm256_load_si256((const __m256i *)a[j]->q[g]);
                     __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(codes[g], xq), ones);
-                    block_acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), xd[j][g], block_acc[j]);
+                    block_acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                                                   _mm256_load_ps(a[j]->d[g]), block_acc[j]);
                 }
             }
             __m256 d = _mm256_set1_ps(bl_tq_load_d(w + d_at));
@@ -142,12 +177,36 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, tq_format f, size_t row, int rows
             out[(token + j) * t->out_stride + row + i] = bl_avx2_hsum_ps(acc[i][j]);
 }
 
-#define TQ_KERNELS(type, F)                                                                       \
-    ALWAYS_INLINE void type##_tile(const bl_gemm_task *t, size_t r, int rows, size_t n, int tokens) {\
-        tile(t, F, r, rows, n, tokens);                                                           \
-    }                                                                                             \
-    BL_AVX2_ROWS_OR_TOKENS_KERNELS(type##_tile, bl_gemv_##type##_q8_mad__avx2,                    \
-                                   bl_gemm_##type##_q8_mad__avx2)
+/* GEMV: tiles of BL_AVX2_TILE_ROWS rows, then single rows. */
+ALWAYS_INLINE void tq_gemv(const bl_gemm_task *t, tq_format f) {
+    tq_acts *acts = acts_for(t, 0, 1, f);
+    size_t r = 0;
+    for (; r + BL_AVX2_TILE_ROWS <= t->rows; r += BL_AVX2_TILE_ROWS)
+        tile(t, acts, f, r, BL_AVX2_TILE_ROWS, 0, 1);
+    for (; r < t->rows; r++) tile(t, acts, f, r, 1, 0, 1);
+    free(acts);
+}
 
-TQ_KERNELS(tq1_0, TQ1_0)
-TQ_KERNELS(tq2_0, TQ2_0)
+/* GEMM: tiles of 1 row x BL_AVX2_TILE_TOKENS tokens over groups of tokens
+ * prepared at once. */
+#define GEMM_TOKENS 64
+
+ALWAYS_INLINE void tq_gemm(const bl_gemm_task *t, tq_format f) {
+    size_t blocks = t->cols / BL_TQ_BLOCK;
+    for (size_t first = 0; first < t->x->n; first += GEMM_TOKENS) {
+        size_t count = t->x->n - first < GEMM_TOKENS ? t->x->n - first : GEMM_TOKENS;
+        tq_acts *acts = acts_for(t, first, count, f);
+        for (size_t r = 0; r < t->rows; r++) {
+            size_t j = 0;
+            for (; j + BL_AVX2_TILE_TOKENS <= count; j += BL_AVX2_TILE_TOKENS)
+                tile(t, acts ? acts + j * blocks : NULL, f, r, 1, first + j, BL_AVX2_TILE_TOKENS);
+            for (; j < count; j++) tile(t, acts ? acts + j * blocks : NULL, f, r, 1, first + j, 1);
+        }
+        free(acts);
+    }
+}
+
+void bl_gemv_tq1_0_q8_mad__avx2(const bl_gemm_task *t) { tq_gemv(t, TQ1_0); }
+void bl_gemm_tq1_0_q8_mad__avx2(const bl_gemm_task *t) { tq_gemm(t, TQ1_0); }
+void bl_gemv_tq2_0_q8_mad__avx2(const bl_gemm_task *t) { tq_gemv(t, TQ2_0); }
+void bl_gemm_tq2_0_q8_mad__avx2(const bl_gemm_task *t) { tq_gemm(t, TQ2_0); }
