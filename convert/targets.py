@@ -1,8 +1,8 @@
-"""Output tensor types: bitllm's own (the native library's table, through
-runtime/tensor_types.py) and llama.cpp's TQ1_0/TQ2_0.
+"""Output tensor types, all from the native library's table (through runtime/tensor_types.py):
+bitllm's own and llama.cpp's, TQ1_0/TQ2_0 included.
 
 Each encoder takes float32 or ternary/sign values and returns the tensor's bytes in GGUF order;
-the codecs themselves live in the native library and gguf-py, never here.
+the codecs themselves live in the native library, never here.
 """
 
 from __future__ import annotations
@@ -10,19 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-from gguf import quants as gguf_quants
 
 from ..runtime import tensor_types
 from .errors import ConvertError
 
-LLAMA_CPP_TERNARY = {"tq2_0": GGMLQuantizationType.TQ2_0, "tq1_0": GGMLQuantizationType.TQ1_0}
+# llama.cpp's ternary types: a linear weight's --outtype, never a head type
+LLAMA_CPP_TERNARY = ("tq2_0", "tq1_0")
 TERNARY_TYPES = tensor_types.names("ternary")
 (SIGN_TYPE,) = tensor_types.names("sign")  # what OneBit's weights take for a ternary --outtype
 DENSE_OUTTYPES = ("f16", "f32")  # linear weights as plain floats: a reference, not a product
-OUTTYPES = TERNARY_TYPES + tuple(LLAMA_CPP_TERNARY) + DENSE_OUTTYPES
+OUTTYPES = TERNARY_TYPES + LLAMA_CPP_TERNARY + DENSE_OUTTYPES
 # the default (q8_0) first, the float references smallest first
-HEAD_TYPES = tensor_types.names("quant") + tuple(
+HEAD_TYPES = tuple(t for t in tensor_types.names("quant") if t not in LLAMA_CPP_TERNARY) + tuple(
     sorted(tensor_types.names("float"), key=lambda name: tensor_types.TYPES[name].block_bytes)
 )
 
@@ -34,9 +33,6 @@ class Target:
 
     def nbytes(self, shape: tuple[int, ...]) -> int:
         rows, cols = (1, shape[0]) if len(shape) == 1 else shape
-        if self.name in LLAMA_CPP_TERNARY:
-            block, size = GGML_QUANT_SIZES[LLAMA_CPP_TERNARY[self.name]]
-            return rows * (cols // block) * size
         return tensor_types.tensor_type(self.name).tensor_bytes(rows, cols)
 
 
@@ -47,8 +43,6 @@ def bits_per_weight(name: str) -> float:
 
 
 def target(name: str) -> Target:
-    if name in LLAMA_CPP_TERNARY:
-        return Target(name, int(LLAMA_CPP_TERNARY[name]))
     return Target(name, tensor_types.tensor_type(name).gguf_type)
 
 
@@ -70,10 +64,9 @@ def check_row_length(type_name: str, tensor: str, cols: int) -> None:
 
 
 def encode_floats(type_name: str, values: np.ndarray) -> np.ndarray:
-    """float32 [rows, cols] (or [n]) -> bytes of a float, quant or llama.cpp ternary type."""
+    """float32 [rows, cols] (or [n]) -> bytes of a float or quant type (llama.cpp's ternary
+    types among them)."""
     rows = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values.reshape(1, -1)
-    if type_name in LLAMA_CPP_TERNARY:
-        return gguf_quants.quantize(rows, LLAMA_CPP_TERNARY[type_name]).view(np.uint8).ravel()
     return tensor_types.quantize(type_name, rows)
 
 

@@ -12,7 +12,7 @@ from gguf import GGUFWriter
 
 from bitllm.convert.cli import main as convert_main
 from bitllm.convert.inspect_cli import main as inspect_main
-from tests.fixtures.checkpoints import TINY
+from tests.fixtures.checkpoints import BLOCK_ALIGNED, TINY
 from tests.fixtures.plugin import Factory
 
 BITNET_CPP_I2_S = 36  # bitnet.cpp's I2_S, which bitllm loads (repacked to bt2)
@@ -60,6 +60,20 @@ def test_inspect_our_file(converted_gguf: Factory, capsys: pytest.CaptureFixture
     assert "(128256 items)" in text
     row = next(line for line in text.splitlines() if line.startswith("blk.0.ffn_down.weight"))
     assert row.split()[1:3] == ["bt2", "[64,"]
+
+
+@pytest.mark.parametrize("outtype", ["tq2_0", "tq1_0"])
+def test_inspect_llama_cpp_ternary_export(
+    outtype: str, converted_gguf: Factory, capsys: pytest.CaptureFixture
+) -> None:
+    path = converted_gguf("1bitllm", outtype, "q8_0", BLOCK_ALIGNED)
+    assert inspect_main([str(path)]) == 0
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith("blk.0.ffn_down.weight"))
+    blocks = BLOCK_ALIGNED.hidden * BLOCK_ALIGNED.ffn // 256
+    assert row.split()[1:3] == [outtype, f"[{BLOCK_ALIGNED.hidden},"]
+    assert row.split()[-1] == str(blocks * (66 if outtype == "tq2_0" else 54))
+    assert "tensors of known types" in text
 
 
 def test_inspect_shows_unknown_types(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

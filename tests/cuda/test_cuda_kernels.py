@@ -120,3 +120,14 @@ def test_bad_input_raises_value_error(rng: np.random.Generator) -> None:
         cuda.matmul(truncated, x)
     with pytest.raises(ValueError, match="unknown"):
         cuda.matmul(kernels.PackedMatrix("bt9", 4, 256, matrix.data), x)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["tq2_0", "tq1_0"])
+def test_types_without_gpu_kernels_are_refused_in_one_line(
+    name: str, rng: np.random.Generator
+) -> None:
+    matrix = kernels.quantize(name, rng.standard_normal((4, 256)).astype(np.float32))
+    with pytest.raises(RuntimeError, match=f"cuda: no quant kernel for {name}") as error:
+        cuda.matmul(matrix, _activations(rng, 1, 256))
+    assert "\n" not in str(error.value)

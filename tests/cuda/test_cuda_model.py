@@ -208,3 +208,16 @@ def test_qwen3_is_refused_on_the_gpu_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="architecture 'qwen3' .*cpu device only") as error:
         NativeModel(path, device="cuda")
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("weight_type", ["tq2_0", "tq1_0"])
+def test_weight_types_without_gpu_kernels_are_refused_in_one_line(
+    tmp_path: Path, weight_type: str
+) -> None:
+    """The GPU has no tq1_0/tq2_0 product: the model is refused when it loads (model.c), not
+    at its first forward pass."""
+    config = builder.config_for("bitnet", weight_type=weight_type, n_embd=256, n_ff=256)
+    path = builder.write_model(tmp_path / f"{weight_type}.gguf", builder.random_weights(config))
+    with pytest.raises(ValueError, match=f"cuda: {weight_type} weights run on the cpu") as error:
+        NativeModel(path, device="cuda")
+    assert "\n" not in str(error.value)

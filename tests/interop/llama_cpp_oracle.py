@@ -11,8 +11,10 @@ download: e.g. a q6_k head and a q4_k embedding beside tq2_0 layers).
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,17 +71,45 @@ def quantize(source: Path, out: Path, type_name: str, pure: bool) -> Path:
     return out
 
 
+# llama.cpp (llama-cpp-python 0.3.36) segfaults in its AMX matrix product (gdb:
+# ggml_backend_amx_mul_mat, on this Sapphire Rapids machine) on its own TQ1_0/TQ2_0 mixes (the
+# q6_k head and q4_k embedding beside the TQ layers), even alone in a process; without the
+# extra buffer types (AMX, weight repacking) it runs them on its plain CPU path.
+NO_EXTRA_BUFFERS_TYPES = frozenset({"tq1_0", "tq2_0"})
+
+
+@contextmanager
+def _without_extra_buffers(llama_cpp: Any) -> Iterator[None]:
+    """llama_cpp.Llama builds its model parameters from llama_model_default_params();
+    while this holds, they come with use_extra_bufts off."""
+    low = llama_cpp.llama_cpp
+    default = low.llama_model_default_params
+
+    def params() -> Any:
+        p = default()
+        p.use_extra_bufts = False
+        return p
+
+    low.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = default
+
+
 def llama_cpp_logits(path: Path, tokens: list[int], threads: int = 2) -> np.ndarray:
     """llama.cpp's logits [tokens, vocab] (float32) for `tokens` evaluated from position 0."""
     import llama_cpp
 
-    model = llama_cpp.Llama(
-        model_path=str(path),
-        n_ctx=max(64, len(tokens)),
-        n_threads=threads,
-        logits_all=True,
-        verbose=False,
-    )
+    plain = NO_EXTRA_BUFFERS_TYPES & set(tensor_types(path).values())
+    with _without_extra_buffers(llama_cpp) if plain else nullcontext():
+        model = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=max(64, len(tokens)),
+            n_threads=threads,
+            logits_all=True,
+            verbose=False,
+        )
     try:
         model.eval(tokens)
         return np.array(model.scores[: len(tokens)], dtype=np.float32)

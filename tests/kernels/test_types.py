@@ -14,7 +14,7 @@ from . import type_reference
 from .reference import random_values
 
 BIT_TYPES = tensor_types.names("ternary", "sign")
-FLOAT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0"]
+FLOAT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "tq1_0", "tq2_0"]
 SHAPES = [(1, 64), (3, 96), (17, 1000), (4, 1536), (2, 5460), (1, 14336)]
 
 
@@ -42,6 +42,7 @@ def test_type_names_by_kind() -> None:
     assert set(tensor_types.names("float", "quant")) == {
         *("f32", "f16", "bf16", "q8_0", "q4_0"),
         *("q4_k", "q5_k", "q6_k"),
+        *("tq1_0", "tq2_0"),
     }
 
 
@@ -90,7 +91,10 @@ def test_quantize_matches_numpy(name: str, rng: np.random.Generator) -> None:
         np.testing.assert_array_equal(
             c_out, type_reference.dequantize(name, matrix.data, rows, cols)
         )
-        tolerance = {"f32": 0, "f16": 1e-3, "bf16": 8e-3, "q8_0": 1e-2, "q4_0": 0.15}[name]
+        tolerance = {"f32": 0, "f16": 1e-3, "bf16": 8e-3, "q8_0": 1e-2, "q4_0": 0.15}.get(
+            name,
+            0.5 + 1e-3,  # ternary: a weight is at most half a block's max from its code
+        )
         assert np.abs(c_out - w).max() <= tolerance * np.abs(w).max()
 
 

@@ -119,6 +119,65 @@ def _q4_0(blocks: np.ndarray) -> np.ndarray:
     return np.concatenate([d.astype("<f2").view(np.uint8), nibbles], axis=2)
 
 
+def _tq_codes(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """tq1_0 / tq2_0: d = max|w| of each 256-block, codes round(w * (1 / d)) + 1 (halves away
+    from zero); d is returned as the f16 bytes the block stores."""
+    d = np.abs(blocks).max(axis=2, keepdims=True).astype(np.float32)
+    codes = (_round_half_away((blocks * _inverse(d)).astype(np.float32)) + 1).astype(np.uint8)
+    return codes, d.astype("<f2").view(np.uint8)
+
+
+def _tq2_0(blocks: np.ndarray) -> np.ndarray:
+    """64 bytes, then f16 d: weight 128h + 32l + m is bits 2l..2l+1 of byte 32h + m."""
+    codes, d = _tq_codes(blocks)
+    parts = codes.reshape(*codes.shape[:2], 2, 4, 32).astype(np.uint8)  # [.., h, l, m]
+    packed = parts[:, :, :, 0] | parts[:, :, :, 1] << 2 | parts[:, :, :, 2] << 4
+    packed = packed | parts[:, :, :, 3] << 6
+    return np.concatenate([packed.reshape(*codes.shape[:2], 64), d], axis=2)
+
+
+def _fraction_bytes(digits: np.ndarray) -> np.ndarray:
+    """digits [..., 5, bytes] (first digit most significant) -> ceil(n * 256 / 243)."""
+    n = np.einsum("...kj,k->...j", digits.astype(np.int32), _POW3)
+    return ((n * 256 + 242) // 243).astype(np.uint8)
+
+
+def _tq1_0(blocks: np.ndarray) -> np.ndarray:
+    """bytes 0-31: weight 32k + m is digit k of byte m; bytes 32-47: weight 160 + 16k + m is
+    digit k of byte 32 + m; bytes 48-51: weight 240 + 4k + j is digit k (of five, the last 0)
+    of byte 48 + j; then f16 d."""
+    codes, d = _tq_codes(blocks)
+    lead = codes.shape[:2]
+    first = _fraction_bytes(codes[:, :, :160].reshape(*lead, 5, 32))
+    second = _fraction_bytes(codes[:, :, 160:240].reshape(*lead, 5, 16))
+    tail = codes[:, :, 240:].reshape(*lead, 4, 4)
+    tail = np.concatenate([tail, np.zeros((*lead, 1, 4), np.uint8)], axis=2)
+    return np.concatenate([first, second, _fraction_bytes(tail), d], axis=2)
+
+
+def _digits(packed: np.ndarray, count: int) -> np.ndarray:
+    """Digits 0..count-1 of base-3 fraction bytes [rows, blocks, bytes] -> [.., k, byte]:
+    (((q * 3^k) mod 256) * 3) >> 8."""
+    powers = np.array([1, 3, 9, 27, 81][:count], np.uint32).reshape(count, 1)
+    return (((packed[:, :, None, :].astype(np.uint32) * powers) & 255) * 3) >> 8
+
+
+def _tq_dequantize(name: str, blocks: np.ndarray) -> np.ndarray:
+    """[rows, blocks, bytes] -> [rows, blocks * 256]: (code - 1) * d."""
+    rows, n = blocks.shape[:2]
+    if name == "tq2_0":
+        shifts = np.array([0, 2, 4, 6], np.uint8).reshape(1, 1, 1, 4, 1)
+        codes = (blocks[:, :, :64].reshape(rows, n, 2, 1, 32) >> shifts) & 3
+        d = np.ascontiguousarray(blocks[:, :, 64:66]).view("<f2")
+    else:
+        parts = [_digits(blocks[:, :, :32], 5), _digits(blocks[:, :, 32:48], 5)]
+        parts.append(_digits(blocks[:, :, 48:52], 4))
+        codes = np.concatenate([p.reshape(rows, n, -1) for p in parts], axis=2)
+        d = np.ascontiguousarray(blocks[:, :, 52:54]).view("<f2")
+    values = codes.reshape(rows, n, 256).astype(np.float32) - 1
+    return (values * d.astype(np.float32)).reshape(rows, -1)
+
+
 def quantize(name: str, weights: np.ndarray) -> np.ndarray:
     t = documented_types()[name]
     x = _pad(weights.astype(np.float32), t.padded_cols(weights.shape[1]), 0.0)
@@ -129,6 +188,9 @@ def quantize(name: str, weights: np.ndarray) -> np.ndarray:
             return x.astype("<f2").view(np.uint8).ravel()
     if name == "bf16":
         return _bf16_bits(x).astype("<u2").view(np.uint8).ravel()
+    if name in ("tq1_0", "tq2_0"):
+        blocks = x.reshape(x.shape[0], -1, 256)
+        return (_tq1_0(blocks) if name == "tq1_0" else _tq2_0(blocks)).ravel()
     blocks = x.reshape(x.shape[0], -1, 32)
     return (_q8_0(blocks) if name == "q8_0" else _q4_0(blocks)).ravel()
 
@@ -145,6 +207,8 @@ def dequantize(name: str, data: np.ndarray, rows: int, cols: int) -> np.ndarray:
         out = packed.view("<f2").astype(np.float32)
     elif name == "bf16":
         out = (packed.view("<u2").astype(np.uint32) << 16).view(np.float32)
+    elif name in ("tq1_0", "tq2_0"):
+        out = _tq_dequantize(name, packed.reshape(rows, -1, t.block_bytes))
     else:
         blocks = packed.reshape(rows, -1, t.block_bytes)
         d = np.ascontiguousarray(blocks[:, :, :2]).view("<f2").astype(np.float32)

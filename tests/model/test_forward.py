@@ -157,6 +157,19 @@ def test_weight_types(arch: str, weight_type: str, make_model: ModelFactory) -> 
     assert _relative_error(got, expected) < 1e-3
 
 
+@pytest.mark.parametrize(("arch", "weight_type"), [("llama", "tq2_0"), ("bitnet", "tq1_0")])
+def test_llama_cpp_ternary_weight_types(
+    arch: str, weight_type: str, make_model: ModelFactory
+) -> None:
+    """tq2_0 / tq1_0 (rows of whole 256-blocks) against float math on the same weights: their
+    f16 block scales round the row scale (5e-4), and the product rounds its input to 8 bits
+    (these rows of one scale repack to bt2 / bt1: per row; test_tq_models.py has the rest)."""
+    weights, path = make_model(arch, weight_type=weight_type, n_embd=256, n_ff=512, **EPS)
+    tokens = _tokens(16, weights.config.n_vocab, seed=12)
+    got = NativeModel(path).context(32).eval(tokens)
+    assert _relative_error(got, reference.forward(weights, tokens, act_bits=0)) < 3e-2
+
+
 def test_odd_shapes_and_partial_blocks(make_model: ModelFactory) -> None:
     weights, path = make_model(
         "bitnet-b1.58", n_embd=96, n_head=6, n_head_kv=3, n_ff=200, n_vocab=101, **EPS

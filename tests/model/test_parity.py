@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from tests.fixtures.checkpoints import BLOCK_ALIGNED
 from tests.fixtures.checkpoints import PROJECTIONS as CHECKPOINT_PROJECTIONS
 from tests.fixtures.plugin import Factory
 
@@ -134,4 +135,18 @@ def test_families_transformers_lacks(
     expected = reference.forward(weights, TOKENS)
     # 1bitLLM: int8 activations as above; OneBit: W1A16 against float math
     assert _relative_error(got, expected) < (1e-2 if family == "1bitllm" else 1e-3)
+    assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+@pytest.mark.parametrize("outtype", ["tq2_0", "tq1_0"])
+def test_llama_cpp_ternary_exports_run(
+    outtype: str, converted_gguf: Factory, checkpoint_factory: Factory
+) -> None:
+    """bit-convert --outtype tq2_0 / tq1_0 (llama.cpp's types, one f16 scale per 256-block)
+    runs natively (repacked to bt2 / bt1 as it opens: one scale per row): against the same
+    checkpoint's reference as above, the scales' f16 rounding is all that differs."""
+    got = _native_logits(converted_gguf("1bitllm", outtype, "f32", BLOCK_ALIGNED))
+    weights = _checkpoint_weights(checkpoint_factory("1bitllm", BLOCK_ALIGNED), "1bitllm")
+    expected = reference.forward(weights, TOKENS)
+    assert _relative_error(got, expected) < 2e-2
     assert (got.argmax(1) == expected.argmax(1)).all()

@@ -193,19 +193,24 @@ static const bl_gguf_tensor *take_tensor(loader *ld, const char *name) {
     return t;
 }
 
-/* A tensor of a foreign type, converted into the model's own memory. */
-static int repack_matrix(loader *ld, const bl_gguf_tensor *t, int64_t rows, int64_t cols,
-                         bl_weight *w) {
+/* A tensor of a foreign type (or one of ours an optional row speeds up),
+ * converted into the model's own memory; an optional row's no leaves it as the
+ * file holds it. */
+static int repack_matrix(loader *ld, const bl_gguf_tensor *t, const bl_repack_row *row,
+                         int64_t rows, int64_t cols, bl_weight *w) {
     bl_model *m = ld->m;
     bl_repack_source src = {
         .data = t->data, .nbytes = t->nbytes, .rows = rows, .cols = cols, .options = &ld->repack};
     uint8_t *data;
     char why[200];
-    int rc = bl_repack_tensor(t->repack, &src, m->engine.pool, &data, why, sizeof why);
-    if (rc != BL_OK) return fail_status(ld, rc, "tensor '%s' (%s): %s", t->name, t->repack->name,
-                                        why);
+    int rc = bl_repack_tensor(row, &src, m->engine.pool, &data, why, sizeof why);
+    if (rc != BL_OK) return fail_status(ld, rc, "tensor '%s' (%s): %s", t->name, row->name, why);
+    if (!data) {
+        bl_weight_bind(w, t->type, t->data, rows, cols);
+        return BL_OK;
+    }
     m->repacked[m->n_repacked++] = data;
-    bl_weight_bind(w, t->repack->target, data, rows, cols);
+    bl_weight_bind(w, row->target, data, rows, cols);
     return BL_OK;
 }
 
@@ -219,7 +224,9 @@ static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols,
         return fail(ld, "tensor '%s' has shape %lld x %lld, expected %lld x %lld (rows x cols)",
                     name, (long long)t->ne[1], (long long)t->ne[0], (long long)rows,
                     (long long)cols);
-    if (t->repack) return repack_matrix(ld, t, rows, cols, w);
+    if (t->repack) return repack_matrix(ld, t, t->repack, rows, cols, w);
+    const bl_repack_row *faster = bl_repack_find_faster(t->type);
+    if (faster) return repack_matrix(ld, t, faster, rows, cols, w);
     bl_weight_bind(w, t->type, t->data, rows, cols);
     return BL_OK;
 }
@@ -355,6 +362,41 @@ static int bind_tensors(loader *ld) {
     return BL_OK;
 }
 
+/* The weight types native/src/cuda has product kernels for (its kernel
+ * switches in bit_matmul.cu, float_matmul.cu and quant_matmul.cu); a model
+ * with any other type is refused for the cuda device when it loads, not at
+ * its first forward pass. */
+static int cuda_runs(bl_type_id type) {
+    switch (type) {
+    case BL_TYPE_F32: case BL_TYPE_F16: case BL_TYPE_BF16: case BL_TYPE_Q8_0: case BL_TYPE_Q4_0:
+    case BL_TYPE_BT2: case BL_TYPE_BT1: case BL_TYPE_BS1: return 1;
+    default: return 0;
+    }
+}
+
+static int check_cuda_types(const bl_model *m) {
+    const bl_weight *refused = cuda_runs(m->output.type) ? NULL : &m->output;
+    for (int i = 0; i < m->hp.n_layer && !refused; i++) {
+        const bl_layer *l = &m->layers[i];
+        const bl_proj *projs[] = {&l->q, &l->k, &l->v, &l->o, &l->gate, &l->up, &l->down};
+        for (size_t p = 0; p < sizeof projs / sizeof projs[0] && !refused; p++)
+            if (!cuda_runs(projs[p]->w.type)) refused = &projs[p]->w;
+    }
+    if (!refused) return BL_OK;
+    char names[128];
+    size_t used = 0;
+    for (int t = 0; t < BL_TYPE_COUNT; t++) {
+        if (!cuda_runs((bl_type_id)t)) continue;
+        int n = snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "",
+                         bl_traits((bl_type_id)t)->info.name);
+        if (n < 0 || (size_t)n >= sizeof names - used) break;
+        used += (size_t)n;
+    }
+    return bl_fail(BL_ERR_UNSUPPORTED,
+                   "cuda: %s weights run on the cpu device only (the cuda kernels take %s)",
+                   refused->traits->info.name, names);
+}
+
 /* ---- the API ----------------------------------------------------------- */
 
 static int load(loader *ld, const bl_model_params *params) {
@@ -385,6 +427,7 @@ static int load(loader *ld, const bl_model_params *params) {
         return bl_fail(BL_ERR_UNSUPPORTED,
                        "cuda: architecture '%s' (per-head q/k norms) runs on the cpu device only",
                        m->arch_name);
+    if (device == BL_DEVICE_CUDA && (rc = check_cuda_types(m)) != BL_OK) return rc;
     m->backend = device == BL_DEVICE_CUDA ? &bl_backend_cuda : &bl_backend_cpu;
     snprintf(m->device_name, sizeof m->device_name, "%s", m->backend->name);
     return m->backend->model_init(m);

@@ -2,7 +2,8 @@
  * opens: a table of rows, each a source GGUF type, the bitllm type it becomes,
  * a check that this tensor fits the target exactly, and the converter. The
  * repacked weights are the model's own memory; the file's pages they came from
- * are dropped (madvise), so the two do not both stay resident. Facts on the
+ * are dropped (madvise), so the two do not both stay resident. Optional rows
+ * do the same for types bitllm runs itself when the target runs them faster. Facts on the
  * source layouts: docs/INTEROP.md; what each row accepts: docs/GGUF.md. */
 #ifndef BL_REPACK_H
 #define BL_REPACK_H
@@ -29,7 +30,13 @@ typedef struct bl_repack_source {
 
 typedef struct bl_repack_row {
     const char *name;  /* the source type's name, as its own project spells it */
+    /* 0: a type bitllm does not run, known by its GGUF id; every tensor must
+     * repack. 1: one of bitllm's own types (own_source; it runs as it is), and
+     * the repack only makes it faster: a tensor the check refuses keeps its type
+     * and the traits size it (no source_bytes). */
+    int optional;
     uint32_t gguf_type;
+    bl_type_id own_source;
     bl_type_id target;
     /* Bytes of a tensor of n weights in rows of cols; -1 when no tensor of this
      * type has that shape (the reason in why). */
@@ -43,12 +50,16 @@ typedef struct bl_repack_row {
                             uint8_t *dst);
 } bl_repack_row;
 
-/* The row for a source GGUF type id, or NULL. */
+/* The row for a foreign GGUF type id, or NULL. */
 const bl_repack_row *bl_repack_find(uint32_t gguf_type);
+/* The optional row that speeds up one of bitllm's own types, or NULL. */
+const bl_repack_row *bl_repack_find_faster(bl_type_id type);
 
 /* Checks and converts src into a new 64-byte aligned buffer of row->target
  * (*out, freed with free()), its rows split over pool, then drops the source's
- * pages from memory. On an error, the status and a one-line reason in why. */
+ * pages from memory. An optional row whose check says no returns BL_OK with
+ * *out NULL: the tensor stays as the file holds it. On an error, the status
+ * and a one-line reason in why. */
 int bl_repack_tensor(const bl_repack_row *row, const bl_repack_source *src, struct bl_pool *pool,
                      uint8_t **out, char *why, size_t why_size);
 

@@ -10,6 +10,7 @@ static const bl_type_traits *const registry[BL_TYPE_COUNT] = {
     [BL_TYPE_Q8_0] = &bl_type_q8_0, [BL_TYPE_Q4_0] = &bl_type_q4_0, [BL_TYPE_BT2] = &bl_type_bt2,
     [BL_TYPE_BT1] = &bl_type_bt1,   [BL_TYPE_BS1] = &bl_type_bs1, [BL_TYPE_Q4_K] = &bl_type_q4_k,
     [BL_TYPE_Q5_K] = &bl_type_q5_k, [BL_TYPE_Q6_K] = &bl_type_q6_k,
+    [BL_TYPE_TQ1_0] = &bl_type_tq1_0, [BL_TYPE_TQ2_0] = &bl_type_tq2_0,
 };
 
 const bl_type_traits *bl_traits(bl_type_id id) { return registry[id]; }

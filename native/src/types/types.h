@@ -20,6 +20,8 @@ typedef enum bl_type_id {
     BL_TYPE_Q4_K,
     BL_TYPE_Q5_K,
     BL_TYPE_Q6_K,
+    BL_TYPE_TQ1_0,
+    BL_TYPE_TQ2_0,
     BL_TYPE_COUNT
 } bl_type_id;
 
@@ -35,7 +37,8 @@ typedef struct bl_type_traits {
 } bl_type_traits;
 
 extern const bl_type_traits bl_type_f32, bl_type_f16, bl_type_bf16, bl_type_q8_0, bl_type_q4_0,
-    bl_type_bt2, bl_type_bt1, bl_type_bs1, bl_type_q4_k, bl_type_q5_k, bl_type_q6_k;
+    bl_type_bt2, bl_type_bt1, bl_type_bs1, bl_type_q4_k, bl_type_q5_k, bl_type_q6_k,
+    bl_type_tq1_0, bl_type_tq2_0;
 
 const bl_type_traits *bl_traits(bl_type_id id);
 /* Looks a type up by name; on failure records an error naming the known types. */

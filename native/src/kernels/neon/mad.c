@@ -7,3 +7,4 @@
 #include "bit_mad.h"
 #include "float_mad.h"
 #include "quant_mad.h"
+#include "tq_mad.h"

@@ -7,3 +7,4 @@
 #include "../neon/bit_mad.h"
 #include "../neon/float_mad.h"
 #include "../neon/quant_mad.h"
+#include "../neon/tq_mad.h"
