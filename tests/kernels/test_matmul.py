@@ -22,6 +22,7 @@ SHAPES = [(rows, cols) for rows in (1, 3, 17) for cols in COLS] + [
     (40, 14336),
 ]
 ISAS = kernels.isas()
+QUANT_TYPES = ["f16", "q8_0", "q4_0", "q6_k", "q5_k", "q4_k", "q1_0", "q2_0", "q2_0_g128"]
 
 
 def _random_matrix(rng: np.random.Generator, name: str, rows: int, cols: int):
@@ -63,7 +64,7 @@ def test_gemm_with_many_rows_is_exact(name: str, rng: np.random.Generator) -> No
             np.testing.assert_array_equal(y, expected, err_msg=f"{isa}/{algo}")
 
 
-@pytest.mark.parametrize("name", BIT_TYPES + ["f16", "q8_0", "q4_0", "q6_k", "q5_k", "q4_k"])
+@pytest.mark.parametrize("name", BIT_TYPES + QUANT_TYPES)
 def test_results_do_not_depend_on_thread_count(name: str, rng: np.random.Generator) -> None:
     rows, cols = 333, 2560
     if tensor_types.tensor_type(name).kind in ("ternary", "sign"):
@@ -78,7 +79,7 @@ def test_results_do_not_depend_on_thread_count(name: str, rng: np.random.Generat
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("name", BIT_TYPES + ["f16", "q8_0", "q4_0", "q6_k", "q5_k", "q4_k"])
+@pytest.mark.parametrize("name", BIT_TYPES + QUANT_TYPES)
 def test_a_token_gets_the_same_result_alone_or_in_a_batch(
     name: str, isa: str, rng: np.random.Generator
 ) -> None:
@@ -107,6 +108,7 @@ def test_sixteen_bit_activations_track_float(name: str, rng: np.random.Generator
 FLOAT_TOLERANCE = {
     **{"f32": 1e-5, "f16": 1e-5, "bf16": 1e-5},
     **{"q8_0": 2e-2, "q4_0": 2e-2, "q6_k": 2e-2, "q5_k": 2e-2, "q4_k": 2e-2},
+    **{"q1_0": 2e-2, "q2_0": 2e-2, "q2_0_g128": 2e-2},
 }
 
 
