@@ -1,13 +1,14 @@
 """llama.cpp's Q1_0 and Q2_0 (both packings of id 42: upstream's groups of 64, PrismML's older
 groups of 128): every byte decodes as docs/INTEROP.md's tables say (numpy references; gguf-py
-0.19 sizes Q1_0 but decodes neither), the quantizer is llama.cpp's reference one and gives back sign / trit
-weights times an f16 group scale exactly, and products agree with float math on every ISA,
-code 3 (+2d) of Q2_0 included."""
+0.19 sizes Q1_0 but decodes neither), the quantizer is llama.cpp's reference one and gives
+back sign / trit weights times an f16 group scale exactly, and products agree with float math
+on every ISA, code 3 (+2d) of Q2_0 included."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from bitllm import kernels
 from bitllm.runtime import tensor_types
 
