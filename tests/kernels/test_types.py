@@ -95,7 +95,8 @@ def test_quantize_matches_numpy(name: str, rng: np.random.Generator) -> None:
             c_out, type_reference.dequantize(name, matrix.data, rows, cols)
         )
         tolerance = {"f32": 0, "f16": 1e-3, "bf16": 8e-3, "q8_0": 1e-2, "q4_0": 0.15}.get(
-            name, 1.0  # q1_0: |w - d| < max |w|; q2_0: half a step of max |w|
+            name,
+            1.0,  # q1_0: |w - d| < max |w|; q2_0: half a step of max |w|
         )
         assert np.abs(c_out - w).max() <= tolerance * np.abs(w).max()
 
