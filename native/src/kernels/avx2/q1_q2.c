@@ -76,7 +76,7 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, lowbit_type f, size_t row, int ro
     for (size_t b = 0; b < t->cols / group; b++) {
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = t->w + (row + i) * t->w_row_bytes + b * block_bytes_of(f);
-            if (tokens == 1)
+            if (tokens == 1 && (b * block_bytes_of(f)) % 64 < block_bytes_of(f))
                 _mm_prefetch((const char *)(block + rows * t->w_row_bytes), _MM_HINT_T0);
             float dw = f == Q1_0 ? -block_scale(block) : block_scale(block);
             for (size_t s = 0; s < slices; s++) {

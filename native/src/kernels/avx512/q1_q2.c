@@ -99,7 +99,8 @@ BL_INLINE void lowbit_tile(const bl_gemm_task *t, size_t r, size_t tok, const in
         __m512 dw[8];
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = w[i] + b * block_bytes;
-            if (ahead) bl_prefetch(block + ahead);
+            /* once per cache line: where a block starts a new one */
+            if (ahead && (b * block_bytes) % 64 < block_bytes) bl_prefetch(block + ahead);
             dw[i] = _mm512_set1_ps(block_scale(block));
         }
         for (int h = 0; h < steps; h++) {
