@@ -123,3 +123,13 @@ def test_a_size_that_fits_neither_packing_is_one_clear_error(tmp_path: Path) -> 
         GGUFFile(path)
     with pytest.raises(ValueError, match=message):
         NativeModel(path)
+
+
+@pytest.mark.parametrize("name", ["q1_0", "q2_0_g128"])
+def test_the_cuda_device_refuses_these_weights_when_it_is_chosen(name: str, tmp_path: Path) -> None:
+    # llama, not qwen3: the cuda device refuses qwen3's per-head norms before any weight
+    c = config_for("llama", weight_type=name, **SHAPE)
+    path = write_model(tmp_path / f"llama-{name}.gguf", random_weights(c))
+    with pytest.raises(ValueError, match=rf"^cuda: the weights are {name}, which the cuda device"):
+        NativeModel(path, device="cuda")
+    NativeModel(path)  # the cpu device runs them

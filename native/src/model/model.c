@@ -334,6 +334,36 @@ static int bind_tensors(loader *ld) {
 
 /* ---- the API ----------------------------------------------------------- */
 
+/* The weight types the CUDA device multiplies (cuda/bit_matmul.cu, float_matmul.cu,
+ * quant_matmul.cu; its sources change only after they ran on a GPU). A model holding
+ * another is refused when the device is chosen, not at its first product. */
+static int cuda_multiplies(bl_type_id type) {
+    switch (type) {
+    case BL_TYPE_BT2: case BL_TYPE_BT1: case BL_TYPE_BS1: case BL_TYPE_F32: case BL_TYPE_F16:
+    case BL_TYPE_BF16: case BL_TYPE_Q8_0: case BL_TYPE_Q4_0: return 1;
+    default: return 0;
+    }
+}
+
+static int cuda_refuses(const bl_weight *w) {
+    if (cuda_multiplies(w->type)) return 0;
+    bl_fail(BL_ERR_UNSUPPORTED,
+            "cuda: the weights are %s, which the cuda device has no kernel for (it runs bt2, "
+            "bt1, bs1, f32, f16, bf16, q8_0, q4_0); use the cpu device",
+            w->traits->info.name);
+    return 1;
+}
+
+static int cuda_takes_the_weights(const bl_model *m) {
+    for (int32_t l = 0; l < m->hp.n_layer; l++) {
+        const bl_layer *y = &m->layers[l];
+        const bl_proj *p[] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
+        for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+            if (cuda_refuses(&p[i]->w)) return BL_ERR_UNSUPPORTED;
+    }
+    return cuda_refuses(&m->output) ? BL_ERR_UNSUPPORTED : BL_OK;
+}
+
 static int load(loader *ld, const bl_model_params *params) {
     bl_model *m = ld->m;
     int rc;
@@ -356,6 +386,7 @@ static int load(loader *ld, const bl_model_params *params) {
         return bl_fail(BL_ERR_UNSUPPORTED,
                        "cuda: architecture '%s' (per-head q/k norms) runs on the cpu device only",
                        m->arch_name);
+    if (device == BL_DEVICE_CUDA && (rc = cuda_takes_the_weights(m)) != BL_OK) return rc;
     m->backend = device == BL_DEVICE_CUDA ? &bl_backend_cuda : &bl_backend_cpu;
     snprintf(m->device_name, sizeof m->device_name, "%s", m->backend->name);
     return m->backend->model_init(m);
