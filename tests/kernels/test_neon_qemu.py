@@ -50,7 +50,10 @@ BIT_SHAPES = [(rows, cols, n, 1) for rows in (1, 3, 17) for cols in BIT_COLS for
     (100, 1536, 9, 2),
     (33, 320, 1, 2),
 ]
-FLOAT_TOLERANCE = {"f32": 1e-5, "f16": 1e-5, "bf16": 1e-5, "q8_0": 2e-2, "q4_0": 2e-2}
+FLOAT_TOLERANCE = {
+    **{"f32": 1e-5, "f16": 1e-5, "bf16": 1e-5, "q8_0": 2e-2, "q4_0": 2e-2},
+    **{"q1_0": 2e-2, "q2_0": 2e-2, "q2_0_g128": 2e-2},  # the scalar kernels under NEON
+}
 FLOAT_SHAPES = [(1, 64), (17, 96), (40, 2560), (3, 6912), (5, 70)]
 
 
