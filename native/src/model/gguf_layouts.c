@@ -67,8 +67,14 @@ static int fits_none(const bl_gguf *g, const bl_gguf_tensor *t, const bl_type_id
     char sizes[200] = "";
     for (int k = 0; k < n; k++) {
         size_t used = strlen(sizes);
-        snprintf(sizes + used, sizeof sizes - used, "%s%s (%lld bytes)", k ? " nor " : "",
-                 bl_traits(ids[k])->info.name, (long long)layout_bytes(t, ids[k]));
+        const bl_type_info *info = &bl_traits(ids[k])->info;
+        int64_t size = layout_bytes(t, ids[k]);
+        if (size >= 0)
+            snprintf(sizes + used, sizeof sizes - used, "%s%s (%lld bytes)", k ? " nor " : "",
+                     info->name, (long long)size);
+        else
+            snprintf(sizes + used, sizeof sizes - used, "%s%s (rows of %u)", k ? " nor " : "",
+                     info->name, info->block_weights);
     }
     return bl_gguf_fail(g, BL_ERR_INVALID_ARGUMENT,
                         "tensor '%s' (GGUF type id %u): the %lld bytes it has before the next "
