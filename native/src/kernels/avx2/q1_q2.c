@@ -64,7 +64,9 @@ ALWAYS_INLINE __m256i q2_codes(const uint8_t *codes) {
     return _mm256_shuffle_epi8(v, order);
 }
 
-/* rows x tokens results; the counts are constants at each call. */
+/* rows x tokens results; the counts are constants at each call. Per slice,
+ * each token's activations are loaded once for all rows and each row's
+ * weights unpacked once for all tokens. */
 ALWAYS_INLINE void tile(const bl_gemm_task *t, lowbit_type f, size_t row, int rows, size_t token,
                         int tokens) {
     const bl_activations *x = t->x;
@@ -74,28 +76,40 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, lowbit_type f, size_t row, int ro
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < tokens; j++) acc[i][j] = _mm256_setzero_ps();
     for (size_t b = 0; b < t->cols / group; b++) {
+        const uint8_t *block[BL_AVX2_TILE_ROWS];
+        __m256 dw[BL_AVX2_TILE_ROWS];
         for (int i = 0; i < rows; i++) {
-            const uint8_t *block = t->w + (row + i) * t->w_row_bytes + b * block_bytes_of(f);
+            block[i] = t->w + (row + i) * t->w_row_bytes + b * block_bytes_of(f);
             if (tokens == 1 && (b * block_bytes_of(f)) % 64 < block_bytes_of(f))
-                _mm_prefetch((const char *)(block + rows * t->w_row_bytes), _MM_HINT_T0);
-            float dw = f == Q1_0 ? -block_scale(block) : block_scale(block);
-            for (size_t s = 0; s < slices; s++) {
-                const uint8_t *q = block + 2 + s * slice_bytes_of(f);
+                _mm_prefetch((const char *)(block[i] + rows * t->w_row_bytes), _MM_HINT_T0);
+            float d = block_scale(block[i]);
+            dw[i] = _mm256_set1_ps(f == Q1_0 ? -d : d);
+        }
+        for (size_t s = 0; s < slices; s++) {
+            __m256i xq[BL_AVX2_TILE_TOKENS], xsum[BL_AVX2_TILE_TOKENS];
+            __m256 xd[BL_AVX2_TILE_TOKENS];
+            for (int j = 0; j < tokens; j++) {
+                const bl_q8_block *xb =
+                    (const bl_q8_block *)(x->data + (token + j) * x->row_bytes) + b * slices + s;
+                xq[j] = _mm256_loadu_si256((const __m256i *)xb->q);
+                xd[j] = _mm256_set1_ps(xb->d);
+                /* q2_0: sum(x) off one lane of the eight */
+                xsum[j] = _mm256_setr_epi32(xb->sum, 0, 0, 0, 0, 0, 0, 0);
+            }
+            for (int i = 0; i < rows; i++) {
+                const uint8_t *q = block[i] + 2 + s * slice_bytes_of(f);
                 __m256i w = f == Q1_0 ? q1_signs(q) : q2_codes(q);
                 for (int j = 0; j < tokens; j++) {
-                    const bl_q8_block *xb =
-                        (const bl_q8_block *)(x->data + (token + j) * x->row_bytes) +
-                        b * slices + s;
-                    __m256i xq = _mm256_loadu_si256((const __m256i *)xb->q), dot;
+                    __m256i dot;
                     if (f == Q1_0) {
-                        dot = _mm256_maddubs_epi16(ones8, _mm256_sign_epi8(xq, w));
+                        dot = _mm256_maddubs_epi16(ones8, _mm256_sign_epi8(xq[j], w));
                         dot = _mm256_madd_epi16(dot, ones16);
                     } else {
-                        dot = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xq), ones16);
-                        dot = _mm256_sub_epi32(dot, _mm256_setr_epi32(xb->sum, 0, 0, 0, 0, 0, 0, 0));
+                        dot = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xq[j]), ones16);
+                        dot = _mm256_sub_epi32(dot, xsum[j]);
                     }
                     acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
-                                                _mm256_set1_ps(dw * xb->d), acc[i][j]);
+                                                _mm256_mul_ps(dw[i], xd[j]), acc[i][j]);
                 }
             }
         }
