@@ -11,8 +11,10 @@ download: e.g. a q6_k head and a q4_k embedding beside tq2_0 layers).
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,17 +71,44 @@ def quantize(source: Path, out: Path, type_name: str, pure: bool) -> Path:
     return out
 
 
+@contextmanager
+def _plain_cpu_buffers() -> Iterator[None]:
+    """Models loaded inside get llama.cpp's plain CPU buffers only (use_extra_bufts off).
+
+    On a CPU that reports AMX_INT8, llama.cpp (0.3.36's build here) repacks q4_0, q8_0 and
+    k-quant tensors into its AMX buffer, and llama_decode then dies of SIGSEGV on this
+    project's VM (2026-12-02: every such file, a pure q6_k one included). llama.cpp's Llama
+    class has no argument for the switch, so its default model parameters are wrapped while
+    a model loads."""
+    from llama_cpp import llama as llama_module
+
+    library = llama_module.llama_cpp
+    defaults = library.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    library.llama_model_default_params = without_extra_buffers
+    try:
+        yield
+    finally:
+        library.llama_model_default_params = defaults
+
+
 def llama_cpp_logits(path: Path, tokens: list[int], threads: int = 2) -> np.ndarray:
     """llama.cpp's logits [tokens, vocab] (float32) for `tokens` evaluated from position 0."""
     import llama_cpp
 
-    model = llama_cpp.Llama(
-        model_path=str(path),
-        n_ctx=max(64, len(tokens)),
-        n_threads=threads,
-        logits_all=True,
-        verbose=False,
-    )
+    with _plain_cpu_buffers():
+        model = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=max(64, len(tokens)),
+            n_threads=threads,
+            logits_all=True,
+            verbose=False,
+        )
     try:
         model.eval(tokens)
         return np.array(model.scores[: len(tokens)], dtype=np.float32)
