@@ -66,14 +66,19 @@ def _read_table() -> tuple[TensorType, ...]:
 
 
 class _TypeTable(Mapping):
-    """The library's types keyed by one of their fields, read when first looked at."""
+    """The library's types keyed by one of their fields, read when first looked at. Where
+    several types share a key (GGUF id 42: q2_0 in groups of 64 or of 128, which a reader
+    tells apart by a tensor's byte size), the first of the library's table is kept."""
 
     def __init__(self, key: Callable[[TensorType], object]) -> None:
         self._key = key
 
     @cached_property
     def _items(self) -> dict:
-        return {self._key(t): t for t in _read_table()}
+        items: dict = {}
+        for t in _read_table():
+            items.setdefault(self._key(t), t)
+        return items
 
     def __getitem__(self, key: object) -> TensorType:
         return self._items[key]
@@ -82,7 +87,7 @@ class _TypeTable(Mapping):
         return iter(self._items)
 
     def __len__(self) -> int:
-        return len(_read_table())
+        return len(self._items)
 
 
 TYPES: Mapping[str, TensorType] = _TypeTable(lambda t: t.name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,38 +71,37 @@ def quantize(source: Path, out: Path, type_name: str, pure: bool) -> Path:
     return out
 
 
-# llama.cpp (llama-cpp-python 0.3.36) segfaults in its AMX matrix product (gdb:
-# ggml_backend_amx_mul_mat, on this Sapphire Rapids machine) on its own TQ1_0/TQ2_0 mixes (the
-# q6_k head and q4_k embedding beside the TQ layers), even alone in a process; without the
-# extra buffer types (AMX, weight repacking) it runs them on its plain CPU path.
-NO_EXTRA_BUFFERS_TYPES = frozenset({"tq1_0", "tq2_0"})
-
-
 @contextmanager
-def _without_extra_buffers(llama_cpp: Any) -> Iterator[None]:
-    """llama_cpp.Llama builds its model parameters from llama_model_default_params();
-    while this holds, they come with use_extra_bufts off."""
-    low = llama_cpp.llama_cpp
-    default = low.llama_model_default_params
+def _plain_cpu_buffers() -> Iterator[None]:
+    """Models loaded inside get llama.cpp's plain CPU buffers only (use_extra_bufts off).
 
-    def params() -> Any:
-        p = default()
-        p.use_extra_bufts = False
-        return p
+    On a CPU that reports AMX_INT8, llama.cpp (0.3.36's build here) repacks q4_0, q8_0 and
+    k-quant tensors into its AMX buffer, and llama_decode then dies of SIGSEGV on this
+    project's VM (2026-12-02: every such file, a pure q6_k one included). llama.cpp's Llama
+    class has no argument for the switch, so its default model parameters are wrapped while
+    a model loads."""
+    from llama_cpp import llama as llama_module
 
-    low.llama_model_default_params = params
+    library = llama_module.llama_cpp
+    defaults = library.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    library.llama_model_default_params = without_extra_buffers
     try:
         yield
     finally:
-        low.llama_model_default_params = default
+        library.llama_model_default_params = defaults
 
 
 def llama_cpp_logits(path: Path, tokens: list[int], threads: int = 2) -> np.ndarray:
     """llama.cpp's logits [tokens, vocab] (float32) for `tokens` evaluated from position 0."""
     import llama_cpp
 
-    plain = NO_EXTRA_BUFFERS_TYPES & set(tensor_types(path).values())
-    with _without_extra_buffers(llama_cpp) if plain else nullcontext():
+    with _plain_cpu_buffers():
         model = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=max(64, len(tokens)),

@@ -22,7 +22,19 @@ SHAPES = [(rows, cols) for rows in (1, 3, 17) for cols in COLS] + [
     (40, 14336),
 ]
 ISAS = kernels.isas()
-QUANT_TYPES = ["f16", "q8_0", "q4_0", "q6_k", "q5_k", "q4_k", "tq1_0", "tq2_0"]
+QUANT_TYPES = [
+    "f16",
+    "q8_0",
+    "q4_0",
+    "q6_k",
+    "q5_k",
+    "q4_k",
+    "tq1_0",
+    "tq2_0",
+    "q1_0",
+    "q2_0",
+    "q2_0_g128",
+]
 
 
 def _random_matrix(rng: np.random.Generator, name: str, rows: int, cols: int):
@@ -109,6 +121,7 @@ FLOAT_TOLERANCE = {
     **{"f32": 1e-5, "f16": 1e-5, "bf16": 1e-5},
     **{"q8_0": 2e-2, "q4_0": 2e-2, "q6_k": 2e-2, "q5_k": 2e-2, "q4_k": 2e-2},
     **{"tq1_0": 2e-2, "tq2_0": 2e-2},
+    **{"q1_0": 2e-2, "q2_0": 2e-2, "q2_0_g128": 2e-2},
 }
 
 

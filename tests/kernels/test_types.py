@@ -14,7 +14,7 @@ from . import type_reference
 from .reference import random_values
 
 BIT_TYPES = tensor_types.names("ternary", "sign")
-FLOAT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "tq1_0", "tq2_0"]
+FLOAT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "tq1_0", "tq2_0", "q1_0", "q2_0", "q2_0_g128"]
 SHAPES = [(1, 64), (3, 96), (17, 1000), (4, 1536), (2, 5460), (1, 14336)]
 
 
@@ -25,7 +25,10 @@ def test_library_table_is_the_documented_table() -> None:
         d = documented[name]
         facts = (t.gguf_type, t.kind, t.block_weights, t.block_bytes, t.row_scale)
         assert facts == (d.gguf_type, d.kind, d.block_weights, d.block_bytes, d.row_scale)
-        assert tensor_types.TYPES_BY_GGUF_ID[t.gguf_type] is t
+        # an id of several layouts (q2_0's groups of 64 and 128) names the table's first
+        first = next(u for u in tensor_types.TYPES.values() if u.gguf_type == t.gguf_type)
+        assert tensor_types.TYPES_BY_GGUF_ID[t.gguf_type] is first
+    assert tensor_types.TYPES_BY_GGUF_ID[42].name == "q2_0"
     assert kernels.types() == {name: d.kind for name, d in documented.items()}
 
 
@@ -43,6 +46,7 @@ def test_type_names_by_kind() -> None:
         *("f32", "f16", "bf16", "q8_0", "q4_0"),
         *("q4_k", "q5_k", "q6_k"),
         *("tq1_0", "tq2_0"),
+        *("q1_0", "q2_0", "q2_0_g128"),
     }
 
 
@@ -93,7 +97,9 @@ def test_quantize_matches_numpy(name: str, rng: np.random.Generator) -> None:
         )
         tolerance = {"f32": 0, "f16": 1e-3, "bf16": 8e-3, "q8_0": 1e-2, "q4_0": 0.15}.get(
             name,
-            0.5 + 1e-3,  # ternary: a weight is at most half a block's max from its code
+            # tq: a weight is at most half a block's max from its code; q1_0: |w - d| < max |w|;
+            # q2_0: half a step of max |w|
+            {"tq1_0": 0.5 + 1e-3, "tq2_0": 0.5 + 1e-3}.get(name, 1.0),
         )
         assert np.abs(c_out - w).max() <= tolerance * np.abs(w).max()
 

@@ -178,6 +178,28 @@ def _tq_dequantize(name: str, blocks: np.ndarray) -> np.ndarray:
     return (values * d.astype(np.float32)).reshape(rows, -1)
 
 
+def _q1_0(blocks: np.ndarray) -> np.ndarray:
+    """llama.cpp's reference (docs/INTEROP.md "Q1_0"): d = mean |w| over 128, summed in order
+    in float32, as f16; bit i % 8 of byte i / 8 set where w >= 0."""
+    total = np.zeros(blocks.shape[:2], np.float32)
+    for i in range(blocks.shape[2]):
+        total = (total + np.abs(blocks[:, :, i])).astype(np.float32)
+    d = (total / np.float32(128)).astype(np.float32)[..., None]
+    bits = np.packbits(blocks >= 0, axis=2, bitorder="little")
+    return np.concatenate([d.astype("<f2").view(np.uint8), bits], axis=2)
+
+
+def _q2_0(blocks: np.ndarray) -> np.ndarray:
+    """llama.cpp's reference (docs/INTEROP.md "Q2_0"): d = max |w| as f16, code
+    clamp(round(w / d) + 1, 0, 3), weight i in bits 2 (i % 4) of byte i / 4."""
+    d = np.abs(blocks).max(axis=2, keepdims=True).astype(np.float32)
+    scaled = (blocks * _inverse(d)).astype(np.float32)
+    codes = np.clip(_round_half_away(scaled) + 1, 0, 3).astype(np.uint8)
+    quads = codes.reshape(*codes.shape[:2], -1, 4)
+    packed = quads[..., 0] | quads[..., 1] << 2 | quads[..., 2] << 4 | quads[..., 3] << 6
+    return np.concatenate([d.astype("<f2").view(np.uint8), packed], axis=2)
+
+
 def quantize(name: str, weights: np.ndarray) -> np.ndarray:
     t = documented_types()[name]
     x = _pad(weights.astype(np.float32), t.padded_cols(weights.shape[1]), 0.0)
@@ -188,11 +210,10 @@ def quantize(name: str, weights: np.ndarray) -> np.ndarray:
             return x.astype("<f2").view(np.uint8).ravel()
     if name == "bf16":
         return _bf16_bits(x).astype("<u2").view(np.uint8).ravel()
-    if name in ("tq1_0", "tq2_0"):
-        blocks = x.reshape(x.shape[0], -1, 256)
-        return (_tq1_0(blocks) if name == "tq1_0" else _tq2_0(blocks)).ravel()
-    blocks = x.reshape(x.shape[0], -1, 32)
-    return (_q8_0(blocks) if name == "q8_0" else _q4_0(blocks)).ravel()
+    blocks = x.reshape(x.shape[0], -1, t.block_weights)
+    codec = {"q8_0": _q8_0, "q4_0": _q4_0, "q1_0": _q1_0, "q2_0": _q2_0, "q2_0_g128": _q2_0}
+    codec |= {"tq1_0": _tq1_0, "tq2_0": _tq2_0}
+    return codec[name](blocks).ravel()
 
 
 def dequantize(name: str, data: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -214,6 +235,12 @@ def dequantize(name: str, data: np.ndarray, rows: int, cols: int) -> np.ndarray:
         d = np.ascontiguousarray(blocks[:, :, :2]).view("<f2").astype(np.float32)
         if name == "q8_0":
             q = blocks[:, :, 2:].view(np.int8).astype(np.float32)
+        elif name == "q1_0":  # bit set: +d, clear: -d
+            bits = np.unpackbits(blocks[:, :, 2:], axis=2, bitorder="little")
+            q = bits.astype(np.float32) * 2 - 1
+        elif name in ("q2_0", "q2_0_g128"):  # codes 0..3: -d, 0, +d, +2d
+            pairs = blocks[:, :, 2:, None] >> np.array([0, 2, 4, 6], dtype=np.uint8) & 3
+            q = pairs.reshape(rows, pairs.shape[1], -1).astype(np.float32) - 1
         else:
             nib = blocks[:, :, 2:]
             q = np.concatenate([nib & 15, nib >> 4], axis=2).astype(np.float32) - 8

@@ -387,6 +387,7 @@ static int parse(bl_gguf *g, const bl_gguf_params *params) {
     g->data_start = (offset(&c) + g->alignment - 1) / g->alignment * g->alignment;
     if (rc == BL_OK && g->n_tensors && g->data_start > g->size)
         rc = fail(g, "truncated: the tensor data would start at byte %zu", g->data_start);
+    if (rc == BL_OK) rc = bl_gguf_choose_layouts(g, offsets);
     for (int64_t i = 0; i < g->n_tensors && rc == BL_OK; i++)
         rc = place_tensor(&c, &g->tensors[i], offsets[i]);
     free(offsets);

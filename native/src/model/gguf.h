@@ -42,6 +42,11 @@ struct bl_gguf {
     bl_gguf_tensor **tensor_by_name;/* sorted by name, for lookups */
 };
 
+/* For tensors whose GGUF type id names several layouts, picks the layout by
+ * the bytes before the next tensor (gguf_layouts.c). offsets: each tensor's
+ * data offset, in file order; data_start is set. */
+int bl_gguf_choose_layouts(const bl_gguf *g, const uint64_t *offsets);
+
 /* Records "path: message" for bl_last_error() and returns status. */
 int bl_gguf_fail(const bl_gguf *g, bl_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

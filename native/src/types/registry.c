@@ -11,9 +11,21 @@ static const bl_type_traits *const registry[BL_TYPE_COUNT] = {
     [BL_TYPE_BT1] = &bl_type_bt1,   [BL_TYPE_BS1] = &bl_type_bs1, [BL_TYPE_Q4_K] = &bl_type_q4_k,
     [BL_TYPE_Q5_K] = &bl_type_q5_k, [BL_TYPE_Q6_K] = &bl_type_q6_k,
     [BL_TYPE_TQ1_0] = &bl_type_tq1_0, [BL_TYPE_TQ2_0] = &bl_type_tq2_0,
+    [BL_TYPE_Q1_0] = &bl_type_q1_0, [BL_TYPE_Q2_0] = &bl_type_q2_0,
+    [BL_TYPE_Q2_0_G128] = &bl_type_q2_0_g128,
 };
 
 const bl_type_traits *bl_traits(bl_type_id id) { return registry[id]; }
+
+int bl_type_layouts(uint32_t gguf_type, bl_type_id *ids, int max) {
+    int n = 0;
+    for (int i = 0; i < BL_TYPE_COUNT; i++) {
+        if (registry[i]->info.gguf_type != gguf_type) continue;
+        if (n < max) ids[n] = (bl_type_id)i;
+        n++;
+    }
+    return n;
+}
 
 /* "f32, f16, ...": the names in the table, so an error never lists a stale set. Built on
  * every call (only error paths call it) to need no lock. */

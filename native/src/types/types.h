@@ -22,6 +22,9 @@ typedef enum bl_type_id {
     BL_TYPE_Q6_K,
     BL_TYPE_TQ1_0,
     BL_TYPE_TQ2_0,
+    BL_TYPE_Q1_0,
+    BL_TYPE_Q2_0,
+    BL_TYPE_Q2_0_G128, /* q2_0's older group-128 packing: same GGUF id, other size */
     BL_TYPE_COUNT
 } bl_type_id;
 
@@ -38,11 +41,17 @@ typedef struct bl_type_traits {
 
 extern const bl_type_traits bl_type_f32, bl_type_f16, bl_type_bf16, bl_type_q8_0, bl_type_q4_0,
     bl_type_bt2, bl_type_bt1, bl_type_bs1, bl_type_q4_k, bl_type_q5_k, bl_type_q6_k,
-    bl_type_tq1_0, bl_type_tq2_0;
+    bl_type_tq1_0, bl_type_tq2_0,
+    bl_type_q1_0, bl_type_q2_0, bl_type_q2_0_g128;
 
 const bl_type_traits *bl_traits(bl_type_id id);
 /* Looks a type up by name; on failure records an error naming the known types. */
 int bl_type_find(const char *name, bl_type_id *out);
+/* The types stored under one GGUF type id, in table order, into ids[0..max):
+ * returns how many there are (0: none). Most ids name one layout; where an id
+ * names several (q2_0: groups of 64 or 128), a reader tells them apart by the
+ * tensor's byte size, and the first is the one llama.cpp writes today. */
+int bl_type_layouts(uint32_t gguf_type, bl_type_id *ids, int max);
 
 static inline int64_t bl_padded_cols(const bl_type_traits *t, int64_t cols) {
     int64_t b = t->info.block_weights;

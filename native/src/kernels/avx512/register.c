@@ -14,6 +14,9 @@ bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512,
     bl_gemv_q4_0_q8_mad__avx512, bl_gemm_q4_0_q8_mad__avx512,
     bl_gemv_tq1_0_q8_mad__avx512, bl_gemm_tq1_0_q8_mad__avx512,
     bl_gemv_tq2_0_q8_mad__avx512, bl_gemm_tq2_0_q8_mad__avx512,
+    bl_gemv_q1_0_q8_mad__avx512, bl_gemm_q1_0_q8_mad__avx512,
+    bl_gemv_q2_0_q8_mad__avx512, bl_gemm_q2_0_q8_mad__avx512,
+    bl_gemv_q2_0_g128_q8_mad__avx512, bl_gemm_q2_0_g128_q8_mad__avx512,
     bl_gemv_bt2_i8_lut__avx512, bl_gemm_bt2_i8_lut__avx512,
     bl_gemv_bt2_i16_lut__avx512, bl_gemm_bt2_i16_lut__avx512,
     bl_gemv_bt1_i8_lut__avx512, bl_gemm_bt1_i8_lut__avx512,
@@ -23,10 +26,12 @@ bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512,
 
 void bl_avx512_bt1_tables_init(void);
 void bl_avx512_quant_tables_init(void);
+void bl_avx512_q1_q2_tables_init(void);
 
 static void init(void) {
     bl_avx512_bt1_tables_init();
     bl_avx512_quant_tables_init();
+    bl_avx512_q1_q2_tables_init();
 }
 
 static const bl_kernel_row rows[] = {
@@ -56,6 +61,12 @@ static const bl_kernel_row rows[] = {
      bl_gemm_tq1_0_q8_mad__avx512},
     {BL_TYPE_TQ2_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_tq2_0_q8_mad__avx512,
      bl_gemm_tq2_0_q8_mad__avx512},
+    {BL_TYPE_Q1_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q1_0_q8_mad__avx512,
+     bl_gemm_q1_0_q8_mad__avx512},
+    {BL_TYPE_Q2_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q2_0_q8_mad__avx512,
+     bl_gemm_q2_0_q8_mad__avx512},
+    {BL_TYPE_Q2_0_G128, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q2_0_g128_q8_mad__avx512,
+     bl_gemm_q2_0_g128_q8_mad__avx512},
     {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_LUT, bl_gemv_bt2_i8_lut__avx512,
      bl_gemm_bt2_i8_lut__avx512},
     {BL_TYPE_BT2, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bt2_i16_lut__avx512,

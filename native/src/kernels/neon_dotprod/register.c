@@ -16,7 +16,10 @@ bl_gemm_kernel bl_gemv_bt2_i8_mad__neon_dotprod, bl_gemm_bt2_i8_mad__neon_dotpro
     bl_gemv_q8_0_q8_mad__neon_dotprod, bl_gemm_q8_0_q8_mad__neon_dotprod,
     bl_gemv_q4_0_q8_mad__neon_dotprod, bl_gemm_q4_0_q8_mad__neon_dotprod,
     bl_gemv_tq1_0_q8_mad__neon_dotprod, bl_gemm_tq1_0_q8_mad__neon_dotprod,
-    bl_gemv_tq2_0_q8_mad__neon_dotprod, bl_gemm_tq2_0_q8_mad__neon_dotprod;
+    bl_gemv_tq2_0_q8_mad__neon_dotprod, bl_gemm_tq2_0_q8_mad__neon_dotprod,
+    bl_gemv_q1_0_q8_mad__neon_dotprod, bl_gemm_q1_0_q8_mad__neon_dotprod,
+    bl_gemv_q2_0_q8_mad__neon_dotprod, bl_gemm_q2_0_q8_mad__neon_dotprod,
+    bl_gemv_q2_0_g128_q8_mad__neon_dotprod, bl_gemm_q2_0_g128_q8_mad__neon_dotprod;
 
 static const bl_kernel_row rows[] = {
     {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt2_i8_mad__neon_dotprod,
@@ -45,6 +48,12 @@ static const bl_kernel_row rows[] = {
      bl_gemm_tq1_0_q8_mad__neon_dotprod},
     {BL_TYPE_TQ2_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_tq2_0_q8_mad__neon_dotprod,
      bl_gemm_tq2_0_q8_mad__neon_dotprod},
+    {BL_TYPE_Q1_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q1_0_q8_mad__neon_dotprod,
+     bl_gemm_q1_0_q8_mad__neon_dotprod},
+    {BL_TYPE_Q2_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q2_0_q8_mad__neon_dotprod,
+     bl_gemm_q2_0_q8_mad__neon_dotprod},
+    {BL_TYPE_Q2_0_G128, BL_ACT_Q8, BL_ALGO_MAD, bl_gemv_q2_0_g128_q8_mad__neon_dotprod,
+     bl_gemm_q2_0_g128_q8_mad__neon_dotprod},
 };
 
 const bl_isa_kernels bl_kernels_neon_dotprod = {

@@ -11,7 +11,9 @@ bl_gemm_kernel bl_gemm_bt2_i8_mad__scalar, bl_gemm_bt2_i16_mad__scalar,
     bl_gemm_bt2_i16_lut__scalar, bl_gemm_bt1_i8_lut__scalar,
     bl_gemm_bt1_i16_lut__scalar, bl_gemm_bs1_i8_lut__scalar,
     bl_gemm_bs1_i16_lut__scalar, bl_gemm_q4_k_q8_mad__scalar, bl_gemm_q5_k_q8_mad__scalar,
-    bl_gemm_q6_k_q8_mad__scalar, bl_gemm_tq1_0_q8_mad__scalar, bl_gemm_tq2_0_q8_mad__scalar;
+    bl_gemm_q6_k_q8_mad__scalar, bl_gemm_tq1_0_q8_mad__scalar, bl_gemm_tq2_0_q8_mad__scalar,
+    bl_gemm_q6_k_q8_mad__scalar, bl_gemm_q1_0_q8_mad__scalar, bl_gemm_q2_0_q8_mad__scalar,
+    bl_gemm_q2_0_g128_q8_mad__scalar;
 
 static const bl_kernel_row rows[] = {
     {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemm_bt2_i8_mad__scalar,
@@ -46,6 +48,12 @@ static const bl_kernel_row rows[] = {
      bl_gemm_tq1_0_q8_mad__scalar},
     {BL_TYPE_TQ2_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemm_tq2_0_q8_mad__scalar,
      bl_gemm_tq2_0_q8_mad__scalar},
+    {BL_TYPE_Q1_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemm_q1_0_q8_mad__scalar,
+     bl_gemm_q1_0_q8_mad__scalar},
+    {BL_TYPE_Q2_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemm_q2_0_q8_mad__scalar,
+     bl_gemm_q2_0_q8_mad__scalar},
+    {BL_TYPE_Q2_0_G128, BL_ACT_Q8, BL_ALGO_MAD, bl_gemm_q2_0_g128_q8_mad__scalar,
+     bl_gemm_q2_0_g128_q8_mad__scalar},
     {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_LUT, bl_gemm_bt2_i8_lut__scalar,
      bl_gemm_bt2_i8_lut__scalar},
     {BL_TYPE_BT2, BL_ACT_I16, BL_ALGO_LUT, bl_gemm_bt2_i16_lut__scalar,
