@@ -60,6 +60,7 @@ class WeightFormat:
     rows_per_byte: int  # 4: transformers' pack_weights puts 4 ternary rows in a uint8 row
     cols_per_byte: int  # 8: OneBit puts 8 sign columns in a byte
     stored_scale: bool  # a weight_scale tensor holds the row scale (else: absmean or 1)
+    unpacked: bool = False  # the float weight already is trit x scale, read off the weight
 
     @property
     def packed(self) -> bool:
@@ -73,6 +74,7 @@ WEIGHT_FORMATS: dict[str, WeightFormat] = {
         WeightFormat("packed", "ternary", ("U8",), 4, 1, True),
         WeightFormat("onebit", "sign", ("I8", "U8"), 1, 8, False),
         WeightFormat("onebit-latent", "sign", FLOAT_DTYPES, 1, 1, False),
+        WeightFormat("unpacked", "ternary", FLOAT_DTYPES, 1, 1, False, unpacked=True),
     )
 }
 
@@ -82,13 +84,18 @@ class Family:
     name: str  # bitllm.source_family
     arch: str  # general.architecture, a row of archs()
     weights: str  # a row of WEIGHT_FORMATS
-    scale_convention: str  # bitllm.scale_convention: "absmean", "multiply" or "divide"
+    scale_convention: str  # bitllm.scale_convention: "absmean", "multiply", "divide", "unpacked"
     sub_norms: tuple[str, str] | None  # HF names of the attention and FFN sub-norms
     description: str
+    act_bits: int | None = None  # bitllm.activation_bits when not the graph's own
 
     @property
     def graph(self) -> Arch:
         return archs()[self.arch]
+
+    @property
+    def activation_bits(self) -> int:
+        return self.act_bits or self.graph.activation_bits
 
     @property
     def weight_format(self) -> WeightFormat:
@@ -130,7 +137,21 @@ FAMILIES: dict[str, Family] = {
             weights="packed",
             scale_convention="divide",
             sub_norms=None,
-            description="Llama3-8B-1.58 / Falcon3-*-1.58bit (LlamaForCausalLM, bitnet quant)",
+            description=(
+                "Llama3-8B-1.58 / Falcon3-*-1.58bit / Falcon-E-* (LlamaForCausalLM, bitnet quant)"
+            ),
+        ),
+        Family(
+            name="unpacked-ternary",
+            arch="llama",
+            weights="unpacked",
+            scale_convention="unpacked",
+            sub_norms=None,
+            description=(
+                "TriLM *_Unpacked / Falcon-E bfloat16 revision (LlamaForCausalLM, float weights "
+                "that are trit x scale, run with float activations: W1.58A16 here)"
+            ),
+            act_bits=16,
         ),
         Family(
             name="onebit",
@@ -200,6 +221,9 @@ def detect_family(config: dict, folder: Path, override: str | None) -> Family:
         return FAMILIES["bitnet-2b4t-bf16"] if family.weights == "latent" else family
     if arch == "LlamaForCausalLM" and quant.get("quant_method") == "bitnet":
         return _bitnet_quant_family(FAMILIES["hf-bitnet"], quant, path)
+    if arch == "LlamaForCausalLM" and config.get("quantization_config") is None:
+        # a float LLaMA by its config; plan.py reads the weights to tell (unpacked_or_refuse)
+        return FAMILIES["unpacked-ternary"]
     raise ConvertError(
         f"{path}: unknown checkpoint family (architectures {architectures!r}, model_type "
         f"{model_type!r}, quant_method {quant.get('quant_method')!r}); supported: {supported()}"

@@ -17,10 +17,11 @@ from .checkpoint import FLOAT_DTYPES, Checkpoint, TensorEntry
 from .config import Hyper, read_config, read_hyper
 from .decode import LinearSource
 from .errors import ConvertError
-from .families import FAMILIES, Family, detect_family
+from .families import FAMILIES, Family, detect_family, supported
 from .targets import (
     DENSE_OUTTYPES,
     HEAD_TYPES,
+    LLAMA_CPP_TERNARY,
     OUTTYPES,
     SIGN_TYPE,
     TERNARY_TYPES,
@@ -29,6 +30,7 @@ from .targets import (
     target,
 )
 from .vocab import Vocab, load_vocab
+from .weights import unpacked_ternary
 
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
@@ -180,7 +182,15 @@ class Planner:
             self.family.scale_convention == "divide",
             out_dim,
             self._rope_permutation(module),
+            self._scale_group(),
         )
+
+    def _scale_group(self) -> int:
+        """Unpacked weights written to llama.cpp's TQ types need one magnitude per 256-block
+        only (the block's f16 scale); every other type takes one scale per row."""
+        if self.family.weight_format.unpacked and self.linear_type() in LLAMA_CPP_TERNARY:
+            return 256
+        return 0
 
     def _stored_scale(self, prefix: str, out_dim: int) -> TensorEntry:
         entry = self.ckpt.entry(f"{prefix}.weight_scale")
@@ -260,6 +270,23 @@ def _onebit_kind(family: Family, ckpt: Checkpoint) -> Family:
     return family
 
 
+def _check_unpacked(family: Family, ckpt: Checkpoint, tensors: list[PlannedTensor]) -> None:
+    """A LlamaForCausalLM without a quantization_config is ternary only if its weights say
+    so: the first projection is checked here, each one again as it is written."""
+    if not family.weight_format.unpacked:
+        return
+    first = next(t.linear for t in tensors if t.linear is not None)
+    weight = ckpt.floats(first.weight.name)
+    try:
+        unpacked_ternary(weight, first.group or weight.shape[1], first.weight.name)
+    except ConvertError as e:
+        raise ConvertError(
+            f"{ckpt.folder}: a LlamaForCausalLM without quantization_config converts only when "
+            f"its projections are trit x scale (TriLM, Falcon-E bfloat16), and {e} (a float "
+            f"LLaMA is not converted); supported: {supported()}"
+        ) from None
+
+
 def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None) -> Plan:
     if outtype not in OUTTYPES:
         raise ConvertError(f"unknown --outtype {outtype!r} (one of {', '.join(OUTTYPES)})")
@@ -278,6 +305,7 @@ def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None)
     if not tied:
         planner.head("lm_head.weight", names.tensor(names.OUTPUT))
     planner.check_all_used(tied)
+    _check_unpacked(family, ckpt, planner.tensors)
     # after the tensors agree with the config, so vocab_size is the embedding's real rows
     vocab = load_vocab(ckpt.folder, config, hyper.vocab)
     warnings = list(vocab.warnings)

@@ -81,8 +81,13 @@ def encode_linear(type_name: str, values: np.ndarray, row_scale: np.ndarray) -> 
     """Ternary/sign values int8 [rows, cols] with float32 row scales -> bytes of `type_name`.
 
     Packed types keep values and scales apart; the float and llama.cpp types store the product.
+    A scale per group of columns ([rows, groups]) is only for the float and llama.cpp types.
     """
     if type_name in tensor_types.TYPES and tensor_types.TYPES[type_name].is_bits:
         return tensor_types.pack(type_name, values, row_scale)
-    dense = values.astype(np.float32) * row_scale.astype(np.float32)[:, None]
+    scale = row_scale.astype(np.float32)
+    if scale.ndim == 1:
+        scale = scale[:, None]
+    scale = np.repeat(scale, values.shape[1] // scale.shape[1], axis=1)
+    dense = values.astype(np.float32) * scale
     return encode_floats(type_name, dense)
