@@ -157,10 +157,7 @@ def test_unpacked_column_shards_convert_exactly_to_tq2_0(
             weight = source[f"model.layers.0.{module}.weight"]
             if module in ("self_attn.o_proj", "mlp.down_proj"):  # two magnitudes a row
                 assert len(np.unique(np.abs(weight[0][weight[0] != 0]))) == 2
-            heads = {
-                "self_attn.q_proj": BLOCK_ALIGNED.heads,
-                "self_attn.k_proj": BLOCK_ALIGNED.kv_heads,
-            }
+            heads = {"self_attn.q_proj": shape.heads, "self_attn.k_proj": shape.kv_heads}
             if module in heads:
                 weight = llama_cpp_row_order(weight, heads[module])
             assert gguf.tensors[f"blk.0.{ours}.weight"].type_name == "tq2_0"
