@@ -28,6 +28,7 @@ class Arch:
     scaled_projections: bool  # OneBit: g and h beside each sign projection, a LayerNorm after
     activation_bits: int  # 8 or 16
     rope_type: str  # "neox" (HF rotate-half) or "norm" (llama.cpp's interleaved pairs)
+    qk_norm: bool = False  # RMSNorm of each q and k head before RoPE (qwen3)
 
 
 @cache
@@ -46,6 +47,7 @@ def archs() -> dict[str, Arch]:
             scaled_projections=bool(info.scaled_projections),
             activation_bits=info.act_bits,
             rope_type=ffi.string(info.rope).decode(),
+            qk_norm=bool(info.qk_norm),
         )
     return rows
 
@@ -88,6 +90,7 @@ class Family:
     sub_norms: tuple[str, str] | None  # HF names of the attention and FFN sub-norms
     description: str
     act_bits: int | None = None  # bitllm.activation_bits when not the graph's own
+    scale_group: int = 0  # unpacked weights: columns sharing one scale, at the finest (0: row)
 
     @property
     def graph(self) -> Arch:
@@ -154,6 +157,18 @@ FAMILIES: dict[str, Family] = {
             act_bits=16,
         ),
         Family(
+            name="bonsai",
+            arch="qwen3",
+            weights="unpacked",
+            scale_convention="unpacked",
+            sub_norms=None,
+            description=(
+                "PrismML Bonsai / Ternary-Bonsai *-unpacked (Qwen3ForCausalLM, float weights "
+                "that are sign or trit x a scale per group of 128 or 64 columns)"
+            ),
+            scale_group=64,
+        ),
+        Family(
             name="onebit",
             arch="onebit",
             weights="onebit",
@@ -171,6 +186,10 @@ FAMILIES: dict[str, Family] = {
         ),
     )
 }
+
+
+# architectures whose float checkpoints are read as unpacked ternary / sign weights
+UNPACKED_BY_ARCH = {"LlamaForCausalLM": "unpacked-ternary", "Qwen3ForCausalLM": "bonsai"}
 
 
 def supported() -> str:
@@ -221,9 +240,9 @@ def detect_family(config: dict, folder: Path, override: str | None) -> Family:
         return FAMILIES["bitnet-2b4t-bf16"] if family.weights == "latent" else family
     if arch == "LlamaForCausalLM" and quant.get("quant_method") == "bitnet":
         return _bitnet_quant_family(FAMILIES["hf-bitnet"], quant, path)
-    if arch == "LlamaForCausalLM" and config.get("quantization_config") is None:
-        # a float LLaMA by its config; plan.py reads the weights to tell (unpacked_or_refuse)
-        return FAMILIES["unpacked-ternary"]
+    if config.get("quantization_config") is None and arch in UNPACKED_BY_ARCH:
+        # a float LLaMA / Qwen3 by its config: plan.py reads the weights to tell
+        return FAMILIES[UNPACKED_BY_ARCH[arch]]
     raise ConvertError(
         f"{path}: unknown checkpoint family (architectures {architectures!r}, model_type "
         f"{model_type!r}, quant_method {quant.get('quant_method')!r}); supported: {supported()}"

@@ -33,6 +33,8 @@ from .vocab import Vocab, load_vocab
 from .weights import unpacked_ternary
 
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
+# linear types that hold a scale per group of columns exactly (Bonsai's weights)
+GROUP_SCALED_OUTTYPES = DENSE_OUTTYPES
 
 # (HF module under model.layers.N, GGUF tensor)
 ATTENTION = (
@@ -46,6 +48,8 @@ FFN = (
     ("mlp.up_proj", names.FFN_UP),
     ("mlp.down_proj", names.FFN_DOWN),
 )
+# qwen3's per-head norms: (HF module under model.layers.N, GGUF tensor)
+QK_NORMS = (("self_attn.q_norm", names.ATTN_Q_NORM), ("self_attn.k_norm", names.ATTN_K_NORM))
 # OneBit's factors beside each sign projection: (HF suffix, GGUF suffix)
 SIGN_FACTORS = (("input_factor", names.IN_SCALE), ("weight_scale", names.OUT_SCALE))
 
@@ -186,10 +190,16 @@ class Planner:
         )
 
     def _scale_group(self) -> int:
-        """Unpacked weights written to llama.cpp's TQ types need one magnitude per 256-block
-        only (the block's f16 scale); every other type takes one scale per row."""
-        if self.family.weight_format.unpacked and self.linear_type() in LLAMA_CPP_TERNARY:
+        """Columns of unpacked weights that must share one magnitude: a block of the target
+        type that holds a scale per block (llama.cpp's TQ types: 256), the family's finest
+        group for the dense float types (only checked), else the whole row (0)."""
+        if not self.family.weight_format.unpacked:
+            return 0
+        type_name = self.linear_type()
+        if type_name in LLAMA_CPP_TERNARY:
             return 256
+        if type_name in DENSE_OUTTYPES:
+            return self.family.scale_group
         return 0
 
     def _stored_scale(self, prefix: str, out_dim: int) -> TensorEntry:
@@ -224,6 +234,9 @@ class Planner:
         )
         for module, gguf in ATTENTION:
             self.linear(i, module, gguf)
+        if self.family.graph.qk_norm:
+            for hf, gguf in QK_NORMS:
+                self.vector(f"{base}.{hf}.weight", names.tensor(gguf, layer=i), h.head_dim)
         if self.family.sub_norms:
             attn_sub, ffn_sub = self.family.sub_norms
             self.vector(
@@ -277,14 +290,24 @@ def _check_unpacked(family: Family, ckpt: Checkpoint, tensors: list[PlannedTenso
         return
     first = next(t.linear for t in tensors if t.linear is not None)
     weight = ckpt.floats(first.weight.name)
+    group = first.group or family.scale_group or weight.shape[1]
     try:
-        unpacked_ternary(weight, first.group or weight.shape[1], first.weight.name)
+        unpacked_ternary(weight, group, first.weight.name)
     except ConvertError as e:
         raise ConvertError(
-            f"{ckpt.folder}: a LlamaForCausalLM without quantization_config converts only when "
-            f"its projections are trit x scale (TriLM, Falcon-E bfloat16), and {e} (a float "
-            f"LLaMA is not converted); supported: {supported()}"
+            f"{ckpt.folder}: a float checkpoint without quantization_config converts only when "
+            f"its projections are trit or sign x scale ({family.name}: {family.description}), "
+            f"and {e} (a float model is not converted); supported: {supported()}"
         ) from None
+
+
+def _check_group_scales(family: Family, outtype: str) -> None:
+    if family.scale_group and outtype not in GROUP_SCALED_OUTTYPES:
+        raise ConvertError(
+            f"--outtype {outtype}: {family.name} weights have a scale per group of "
+            f"{family.scale_group} or more columns, which {outtype} does not hold; "
+            f"use {' or '.join(GROUP_SCALED_OUTTYPES)}"
+        )
 
 
 def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None) -> Plan:
@@ -306,6 +329,7 @@ def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None)
         planner.head("lm_head.weight", names.tensor(names.OUTPUT))
     planner.check_all_used(tied)
     _check_unpacked(family, ckpt, planner.tensors)
+    _check_group_scales(family, outtype)
     # after the tensors agree with the config, so vocab_size is the embedding's real rows
     vocab = load_vocab(ckpt.folder, config, hyper.vocab)
     warnings = list(vocab.warnings)
