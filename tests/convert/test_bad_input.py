@@ -327,3 +327,16 @@ def test_unpacked_rows_with_two_magnitudes_are_refused_as_written(
     message = convert_fails(capsys, src, out)
     assert "'model.layers.0.self_attn.o_proj.weight': row 0 holds 2 different" in message
     assert "--outtype tq2_0" in message
+
+
+def test_float_qwen3_and_bonsai_in_a_row_scaled_type_are_refused(
+    checkpoint_factory: Factory, tmp_path: Path, out: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src = copy(checkpoint_factory, "qwen3-float", tmp_path)
+    message = convert_fails(capsys, src, out, "--outtype", "f16")
+    assert "model.layers.0.self_attn.q_proj.weight" in message and "row 0" in message
+    assert "a float model is not converted" in message and "Bonsai" in message
+    src = copy(checkpoint_factory, "bonsai", tmp_path)
+    message = convert_fails(capsys, src, out)  # the default outtype, bt2: a scale per row
+    assert "--outtype bt2: bonsai weights have a scale per group" in message
+    assert "f16 or f32" in message

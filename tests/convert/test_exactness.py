@@ -19,7 +19,7 @@ from bitllm.convert import encode as encode_module
 from bitllm.runtime import tensor_types
 from bitllm.runtime.gguf_reader import GGUFFile
 from tests.convert.gguf_tensors import dequantized, open_gguf, packed_values
-from tests.fixtures.checkpoints import BLOCK_ALIGNED, PROJECTIONS, TINY, Shape
+from tests.fixtures.checkpoints import BLOCK_ALIGNED, BONSAI, PROJECTIONS, TINY, Shape
 from tests.fixtures.plugin import Factory
 
 GGUF_NAMES = {
@@ -142,6 +142,38 @@ def test_unpacked_families_hold_transformers_weights_exactly(
             name = f"blk.{layer}.{GGUF_NAMES[module]}.weight"
             assert gguf.tensors[name].type_name == "bt2"
             check_ternary(gguf, name, _graph_row_order(family, module, weight), exact=True)
+
+
+@pytest.mark.parametrize("family", ["bonsai", "ternary-bonsai"])
+def test_bonsai_holds_transformers_weights_exactly(
+    family: str, checkpoint_factory: Factory, converted_gguf: Factory, torch_eager: ModuleType
+) -> None:
+    """Bonsai's scales change every 128 columns: written dense (f16, exact for float16
+    sources), every weight transformers' Qwen3 multiplies with is in the file bit for bit,
+    the embedding (sign x group scale too) with --head-type f16 as well."""
+    folder = checkpoint_factory(family)
+    effective = transformers_linear_weights(torch_eager, folder)
+    assert len(effective) == 7 * BONSAI.layers
+    source = _source_floats(folder)
+    with open_gguf(converted_gguf(family, outtype="f16", head_type="f16")) as gguf:
+        assert gguf.metadata["general.architecture"] == "qwen3"
+        assert gguf.metadata["bitllm.source_family"] == "bonsai"
+        for module_name, weight in effective.items():
+            layer, module = module_name.removeprefix("model.layers.").split(".", 1)
+            name = f"blk.{layer}.{GGUF_NAMES[module]}.weight"
+            assert gguf.tensors[name].type_name == "f16"
+            group_scales = np.abs(weight).reshape(weight.shape[0], -1, 128).max(-1)
+            assert (group_scales[:, 0] != group_scales[:, 1]).any(), name  # not one per row
+            np.testing.assert_array_equal(dequantized(gguf, name), weight, err_msg=name)
+        for layer in range(BONSAI.layers):
+            for hf, ours in (("q_norm", "attn_q_norm"), ("k_norm", "attn_k_norm")):
+                got = dequantized(gguf, f"blk.{layer}.{ours}.weight")
+                np.testing.assert_array_equal(
+                    got, source[f"model.layers.{layer}.self_attn.{hf}.weight"]
+                )
+        embedding = source["model.embed_tokens.weight"]
+        np.testing.assert_array_equal(dequantized(gguf, "token_embd.weight"), embedding)
+        assert "output.weight" not in gguf.tensors
 
 
 def test_unpacked_column_shards_convert_exactly_to_tq2_0(
