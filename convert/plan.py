@@ -3,8 +3,9 @@
 Planning reads only headers, config and tokenizer (and, for a float checkpoint read as unpacked
 ternary or sign weights, its first projection, which tells it from a float model), so --dry-run
 shows the whole plan and every shape or dtype problem without reading the other tensors. A
-planned tensor says where its values come from and, for a projection, how its family stores them (decode.LinearSource); encode.py turns
-that into bytes (steps 2 and 3) when writer.py writes the file (step 4).
+planned tensor says where its values come from and, for a projection, how its family stores
+them (decode.LinearSource); encode.py turns that into bytes (steps 2 and 3) when writer.py
+writes the file (step 4).
 """
 
 from __future__ import annotations
