@@ -27,6 +27,7 @@ class LinearSource:
     rows: int  # output rows
     rope_heads: int  # > 0: rows regrouped into llama.cpp's RoPE pairs, per head
     group: int = 0  # unpacked weights: columns that share one scale (0: the whole row)
+    signs: bool = False  # unpacked weights for a sign type: no zeros beside nonzero weights
 
 
 def decode_linear(ckpt: Checkpoint, src: LinearSource) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +51,7 @@ def _unpacked_ternary(ckpt: Checkpoint, src: LinearSource) -> tuple[np.ndarray, 
     weight = ckpt.floats(src.weight.name)
     group = src.group or weight.shape[1]
     try:
-        trits, scale = weights.unpacked_ternary(weight, group, src.weight.name)
+        trits, scale = weights.unpacked_ternary(weight, group, src.weight.name, src.signs)
     except ConvertError as e:
         if src.group:
             raise

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..runtime import tensor_types
 from . import gguf_names as names
 from .checkpoint import FLOAT_DTYPES, Checkpoint, TensorEntry
 from .config import Hyper, read_config, read_hyper
@@ -22,6 +23,8 @@ from .errors import ConvertError
 from .families import FAMILIES, Family, detect_family, supported
 from .targets import (
     DENSE_OUTTYPES,
+    GROUP_OUTTYPES,
+    GROUP_TYPE_VALUES,
     HEAD_TYPES,
     LLAMA_CPP_TERNARY,
     OUTTYPES,
@@ -35,8 +38,6 @@ from .vocab import Vocab, load_vocab
 from .weights import unpacked_ternary
 
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
-# linear types that hold a scale per group of columns exactly (Bonsai's weights)
-GROUP_SCALED_OUTTYPES = DENSE_OUTTYPES
 
 # (HF module under model.layers.N, GGUF tensor)
 ATTENTION = (
@@ -138,6 +139,12 @@ class Planner:
         self.add(PlannedTensor(gguf_name, entry.shape, target(self.head_type), [entry]))
 
     def linear_type(self) -> str:
+        if self.outtype in GROUP_OUTTYPES and not self.family.weight_format.unpacked:
+            raise ConvertError(
+                f"--outtype {self.outtype}: for checkpoints whose float weights already are "
+                f"sign or trit x a scale per group (bonsai, unpacked-ternary), not "
+                f"{self.family.name}"
+            )
         if self.family.weight_format.values != "sign":
             return self.outtype
         if self.outtype in TERNARY_TYPES:
@@ -189,6 +196,7 @@ class Planner:
             out_dim,
             self._rope_permutation(module),
             self._scale_group(),
+            GROUP_TYPE_VALUES.get(self.linear_type()) == "sign",
         )
 
     def _scale_group(self) -> int:
@@ -200,6 +208,8 @@ class Planner:
         type_name = self.linear_type()
         if type_name in LLAMA_CPP_TERNARY:
             return 256
+        if type_name in GROUP_OUTTYPES:
+            return tensor_types.TYPES[type_name].block_weights
         if type_name in DENSE_OUTTYPES:
             return self.family.scale_group
         return 0
@@ -304,11 +314,12 @@ def _check_unpacked(family: Family, ckpt: Checkpoint, tensors: list[PlannedTenso
 
 
 def _check_group_scales(family: Family, outtype: str) -> None:
-    if family.scale_group and outtype not in GROUP_SCALED_OUTTYPES:
+    exact = GROUP_OUTTYPES + DENSE_OUTTYPES
+    if family.scale_group and outtype not in exact:
         raise ConvertError(
             f"--outtype {outtype}: {family.name} weights have a scale per group of "
             f"{family.scale_group} or more columns, which {outtype} does not hold; "
-            f"use {' or '.join(GROUP_SCALED_OUTTYPES)}"
+            f"use {' or '.join(exact)}"
         )
 
 

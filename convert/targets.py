@@ -20,7 +20,11 @@ LLAMA_CPP_TERNARY = {"tq2_0": GGMLQuantizationType.TQ2_0, "tq1_0": GGMLQuantizat
 TERNARY_TYPES = tensor_types.names("ternary")
 (SIGN_TYPE,) = tensor_types.names("sign")  # what OneBit's weights take for a ternary --outtype
 DENSE_OUTTYPES = ("f16", "f32")  # linear weights as plain floats: a reference, not a product
-OUTTYPES = TERNARY_TYPES + tuple(LLAMA_CPP_TERNARY) + DENSE_OUTTYPES
+# llama.cpp's sign / ternary types with an f16 scale per block, what Bonsai's unpacked weights
+# are: the values each holds; outtypes where the library has them
+GROUP_TYPE_VALUES = {"q1_0": "sign", "q2_0": "ternary", "q2_0_g128": "ternary"}
+GROUP_OUTTYPES = tuple(t for t in GROUP_TYPE_VALUES if t in tensor_types.TYPES)
+OUTTYPES = TERNARY_TYPES + tuple(LLAMA_CPP_TERNARY) + DENSE_OUTTYPES + GROUP_OUTTYPES
 # the default (q8_0) first, the float references smallest first
 HEAD_TYPES = tensor_types.names("quant") + tuple(
     sorted(tensor_types.names("float"), key=lambda name: tensor_types.TYPES[name].block_bytes)

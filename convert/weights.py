@@ -81,12 +81,15 @@ def permute_rope_rows(rows: np.ndarray, heads: int) -> np.ndarray:
     return shaped.swapaxes(1, 2).reshape(rows.shape)
 
 
-def unpacked_ternary(weight: np.ndarray, group: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+def unpacked_ternary(
+    weight: np.ndarray, group: int, name: str, signs: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Float weight that already is trit x scale -> (trits int8, scale float32 [rows, groups]).
 
     Each group of `group` consecutive weights in a row must hold a single nonzero magnitude,
     which is its scale (0 for a group of zeros); the trits are the signs. Anything else is
-    not ternary x one scale per group, and is refused naming the tensor and row.
+    not ternary x one scale per group, and is refused naming the tensor and row; with
+    `signs`, so is a zero in a group that is not all zeros (a sign type has no 0).
     """
     rows, cols = weight.shape
     if cols % group:
@@ -109,5 +112,18 @@ def unpacked_ternary(weight: np.ndarray, group: int, name: str) -> tuple[np.ndar
             f"tensor {name!r}: {where} holds {values.size} different nonzero magnitudes "
             f"({shown}), not trit x one scale"
         )
+    if signs:
+        _check_no_zeros(magnitude, largest, name)
     trits = np.sign(weight).astype(np.int8)
     return trits, largest.astype(np.float32)
+
+
+def _check_no_zeros(magnitude: np.ndarray, largest: np.ndarray, name: str) -> None:
+    zeros = ((magnitude == 0).any(axis=2)) & (largest > 0)
+    if zeros.any():
+        row, g = (int(i) for i in np.argwhere(zeros)[0])
+        group = magnitude.shape[2]
+        raise ConvertError(
+            f"tensor {name!r}: row {row}, columns {g * group} to {g * group + group - 1} hold "
+            "a 0 beside nonzero weights: trits, which a sign type (q1_0) does not hold; use q2_0"
+        )
