@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bitllm.convert.cli import main
+from bitllm.convert.targets import GROUP_OUTTYPES
 from tests.fixtures.plugin import Factory
 
 
@@ -340,3 +341,16 @@ def test_float_qwen3_and_bonsai_in_a_row_scaled_type_are_refused(
     message = convert_fails(capsys, src, out)  # the default outtype, bt2: a scale per row
     assert "--outtype bt2: bonsai weights have a scale per group" in message
     assert "f16 or f32" in message
+
+
+@pytest.mark.skipif(not GROUP_OUTTYPES, reason="q1_0 / q2_0 are not in this library yet")
+def test_group_types_refuse_what_they_do_not_hold(
+    checkpoint_factory: Factory, tmp_path: Path, out: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src = copy(checkpoint_factory, "ternary-bonsai", tmp_path)
+    message = convert_fails(capsys, src, out, "--outtype", "q1_0")
+    assert "'model.layers.0.self_attn.q_proj.weight': row 0, columns 0 to 127" in message
+    assert "use q2_0" in message
+    src = copy(checkpoint_factory, "1bitllm", tmp_path)
+    message = convert_fails(capsys, src, out, "--outtype", "q2_0")
+    assert "--outtype q2_0: for checkpoints whose float weights already are" in message

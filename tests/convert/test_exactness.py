@@ -16,6 +16,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from bitllm.convert import encode as encode_module
+from bitllm.convert.targets import GROUP_OUTTYPES
 from bitllm.runtime import tensor_types
 from bitllm.runtime.gguf_reader import GGUFFile
 from tests.convert.gguf_tensors import dequantized, open_gguf, packed_values
@@ -174,6 +175,34 @@ def test_bonsai_holds_transformers_weights_exactly(
         embedding = source["model.embed_tokens.weight"]
         np.testing.assert_array_equal(dequantized(gguf, "token_embd.weight"), embedding)
         assert "output.weight" not in gguf.tensors
+
+
+GROUP_CASES = [
+    ("bonsai", "q1_0"),
+    ("bonsai", "q2_0"),
+    ("ternary-bonsai", "q2_0"),
+    ("ternary-bonsai", "q2_0_g128"),
+]
+
+
+@pytest.mark.skipif(not GROUP_OUTTYPES, reason="q1_0 / q2_0 are not in this library yet")
+@pytest.mark.parametrize(("family", "outtype"), GROUP_CASES)
+def test_bonsai_in_llama_cpp_group_types_is_exact(
+    family: str, outtype: str, checkpoint_factory: Factory, converted_gguf: Factory
+) -> None:
+    """llama.cpp's Q1_0 / Q2_0 hold a sign or trit block times one f16 scale: Bonsai's
+    float16 weights, projections and embedding alike, come back bit for bit."""
+    source = _source_floats(checkpoint_factory(family))
+    with open_gguf(converted_gguf(family, outtype=outtype, head_type=outtype)) as gguf:
+        for layer in range(BONSAI.layers):
+            for module, ours in GGUF_NAMES.items():
+                name = f"blk.{layer}.{ours}.weight"
+                assert gguf.tensors[name].type_name == outtype
+                expected = source[f"model.layers.{layer}.{module}.weight"]
+                np.testing.assert_array_equal(dequantized(gguf, name), expected, err_msg=name)
+        assert gguf.tensors["token_embd.weight"].type_name == outtype
+        embedding = source["model.embed_tokens.weight"]
+        np.testing.assert_array_equal(dequantized(gguf, "token_embd.weight"), embedding)
 
 
 def test_unpacked_column_shards_convert_exactly_to_tq2_0(
