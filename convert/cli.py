@@ -45,7 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         + ", ".join(f"{name} ({bits_per_weight(name):g} bits per weight)" for name in TERNARY_TYPES)
         + "; default %(default)s, the fastest. tq2_0 / tq1_0: llama.cpp's own ternary types, for "
         "running the file in llama.cpp (rows must be multiples of 256); f16 / f32: dense "
-        f"reference. OneBit sign weights are always {SIGN_TYPE} for {' / '.join(TERNARY_TYPES)}.",
+        f"reference. OneBit sign weights are always {SIGN_TYPE} for {' / '.join(TERNARY_TYPES)}. "
+        "Bonsai (a scale per group of columns): q1_0 / q2_0 where available, or f16.",
     )
     p.add_argument(
         "--head-type",

@@ -26,11 +26,16 @@ class LinearSource:
     divide: bool  # the stored scale is the reciprocal (transformers' `bitlinear`)
     rows: int  # output rows
     rope_heads: int  # > 0: rows regrouped into llama.cpp's RoPE pairs, per head
+    group: int = 0  # unpacked weights: columns that share one scale (0: the whole row)
+    signs: bool = False  # unpacked weights for a sign type: no zeros beside nonzero weights
 
 
 def decode_linear(ckpt: Checkpoint, src: LinearSource) -> tuple[np.ndarray, np.ndarray]:
-    """(values int8 [rows, cols], row scale float32 [rows]) of a planned projection."""
-    if src.format.values == "ternary":
+    """(values int8 [rows, cols], row scale float32 [rows]) of a planned projection; unpacked
+    weights with a `group` narrower than the row give a scale per group, [rows, groups]."""
+    if src.format.unpacked:
+        values, scale = _unpacked_ternary(ckpt, src)
+    elif src.format.values == "ternary":
         values, scale = (
             _packed_ternary(ckpt, src) if src.format.packed else _latent_ternary(ckpt, src)
         )
@@ -40,6 +45,22 @@ def decode_linear(ckpt: Checkpoint, src: LinearSource) -> tuple[np.ndarray, np.n
         values = weights.permute_rope_rows(values, src.rope_heads)
         scale = weights.permute_rope_rows(scale, src.rope_heads)
     return values, scale
+
+
+def _unpacked_ternary(ckpt: Checkpoint, src: LinearSource) -> tuple[np.ndarray, np.ndarray]:
+    weight = ckpt.floats(src.weight.name)
+    group = src.group or weight.shape[1]
+    try:
+        trits, scale = weights.unpacked_ternary(weight, group, src.weight.name, src.signs)
+    except ConvertError as e:
+        if src.group:
+            raise
+        # one scale per row is what bitllm's types hold; llama.cpp's hold one per 256 weights
+        raise ConvertError(
+            f"{e}; a type with a scale per row cannot hold it exactly, try "
+            "--outtype tq2_0 (one scale per 256 weights)"
+        ) from None
+    return trits, scale[:, 0] if scale.shape[1] == 1 else scale
 
 
 def _latent_ternary(ckpt: Checkpoint, src: LinearSource) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ class Arch:
     scaled_projections: bool  # OneBit: g and h beside each sign projection, a LayerNorm after
     activation_bits: int  # 8 or 16
     rope_type: str  # "neox" (HF rotate-half) or "norm" (llama.cpp's interleaved pairs)
+    qk_norm: bool = False  # RMSNorm of each q and k head before RoPE (qwen3)
 
 
 @cache
@@ -46,6 +47,7 @@ def archs() -> dict[str, Arch]:
             scaled_projections=bool(info.scaled_projections),
             activation_bits=info.act_bits,
             rope_type=ffi.string(info.rope).decode(),
+            qk_norm=bool(info.qk_norm),
         )
     return rows
 
@@ -83,6 +85,7 @@ class WeightFormat:
     rows_per_byte: int  # 4: transformers' pack_weights puts 4 ternary rows in a uint8 row
     cols_per_byte: int  # 8: OneBit puts 8 sign columns in a byte
     stored_scale: bool  # a weight_scale tensor holds the row scale (else: absmean or 1)
+    unpacked: bool = False  # the float weight already is trit x scale, read off the weight
 
     @property
     def packed(self) -> bool:
@@ -96,6 +99,7 @@ WEIGHT_FORMATS: dict[str, WeightFormat] = {
         WeightFormat("packed", "ternary", ("U8",), 4, 1, True),
         WeightFormat("onebit", "sign", ("I8", "U8"), 1, 8, False),
         WeightFormat("onebit-latent", "sign", FLOAT_DTYPES, 1, 1, False),
+        WeightFormat("unpacked", "ternary", FLOAT_DTYPES, 1, 1, False, unpacked=True),
     )
 }
 
@@ -105,13 +109,19 @@ class Family:
     name: str  # bitllm.source_family
     arch: str  # general.architecture, a row of archs()
     weights: str  # a row of WEIGHT_FORMATS
-    scale_convention: str  # bitllm.scale_convention: "absmean", "multiply" or "divide"
+    scale_convention: str  # bitllm.scale_convention: "absmean", "multiply", "divide", "unpacked"
     sub_norms: tuple[str, str] | None  # HF names of the attention and FFN sub-norms
     description: str
+    act_bits: int | None = None  # bitllm.activation_bits when not the graph's own
+    scale_group: int = 0  # unpacked weights: columns sharing one scale, at the finest (0: row)
 
     @property
     def graph(self) -> Arch:
         return archs()[self.arch]
+
+    @property
+    def activation_bits(self) -> int:
+        return self.act_bits or self.graph.activation_bits
 
     @property
     def weight_format(self) -> WeightFormat:
@@ -153,7 +163,33 @@ FAMILIES: dict[str, Family] = {
             weights="packed",
             scale_convention="divide",
             sub_norms=None,
-            description="Llama3-8B-1.58 / Falcon3-*-1.58bit (LlamaForCausalLM, bitnet quant)",
+            description=(
+                "Llama3-8B-1.58 / Falcon3-*-1.58bit / Falcon-E-* (LlamaForCausalLM, bitnet quant)"
+            ),
+        ),
+        Family(
+            name="unpacked-ternary",
+            arch="llama",
+            weights="unpacked",
+            scale_convention="unpacked",
+            sub_norms=None,
+            description=(
+                "TriLM *_Unpacked / Falcon-E bfloat16 revision (LlamaForCausalLM, float weights "
+                "that are trit x scale, run with float activations: W1.58A16 here)"
+            ),
+            act_bits=16,
+        ),
+        Family(
+            name="bonsai",
+            arch="qwen3",
+            weights="unpacked",
+            scale_convention="unpacked",
+            sub_norms=None,
+            description=(
+                "PrismML Bonsai / Ternary-Bonsai *-unpacked (Qwen3ForCausalLM, float weights "
+                "that are sign or trit x a scale per group of 128 or 64 columns)"
+            ),
+            scale_group=64,
         ),
         Family(
             name="onebit",
@@ -173,6 +209,10 @@ FAMILIES: dict[str, Family] = {
         ),
     )
 }
+
+
+# architectures whose float checkpoints are read as unpacked ternary / sign weights
+UNPACKED_BY_ARCH = {"LlamaForCausalLM": "unpacked-ternary", "Qwen3ForCausalLM": "bonsai"}
 
 
 def supported() -> str:
@@ -223,6 +263,9 @@ def detect_family(config: dict, folder: Path, override: str | None) -> Family:
         return FAMILIES["bitnet-2b4t-bf16"] if family.weights == "latent" else family
     if arch == "LlamaForCausalLM" and quant.get("quant_method") == "bitnet":
         return _bitnet_quant_family(FAMILIES["hf-bitnet"], quant, path)
+    if config.get("quantization_config") is None and arch in UNPACKED_BY_ARCH:
+        # a float LLaMA / Qwen3 by its config: plan.py reads the weights to tell
+        return FAMILIES[UNPACKED_BY_ARCH[arch]]
     raise ConvertError(
         f"{path}: unknown checkpoint family (architectures {architectures!r}, model_type "
         f"{model_type!r}, quant_method {quant.get('quant_method')!r}); supported: {supported()}"

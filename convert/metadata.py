@@ -59,7 +59,7 @@ def model_entries(plan: Plan) -> list[Entry]:
         (names.SUB_NORMS, graph.sub_norms, BOOL, None),
         (names.TIED_HEAD, h.tied, BOOL, None),
         (names.ROPE_TYPE, graph.rope_type, STR, None),
-        (names.ACTIVATION_BITS, graph.activation_bits, U32, None),
+        (names.ACTIVATION_BITS, family.activation_bits, U32, None),
         (names.SOURCE_FAMILY, family.name, STR, None),
         (names.SCALE_CONVENTION, family.scale_convention, STR, None),
         (names.CONVERTER_VERSION, _converter_version(), STR, None),

@@ -1,9 +1,11 @@
 """Step 1 of a conversion: the plan, every output tensor with its sources, type and shape.
 
-Planning reads only headers, config and tokenizer, so --dry-run shows the whole plan and every
-shape or dtype problem without touching tensor data. A planned tensor says where its values come
-from and, for a projection, how its family stores them (decode.LinearSource); encode.py turns
-that into bytes (steps 2 and 3) when writer.py writes the file (step 4).
+Planning reads only headers, config and tokenizer (and, for a float checkpoint read as unpacked
+ternary or sign weights, its first projection, which tells it from a float model), so --dry-run
+shows the whole plan and every shape or dtype problem without reading the other tensors. A
+planned tensor says where its values come from and, for a projection, how its family stores
+them (decode.LinearSource); encode.py turns that into bytes (steps 2 and 3) when writer.py
+writes the file (step 4).
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..runtime import tensor_types
 from . import gguf_names as names
 from .checkpoint import FLOAT_DTYPES, Checkpoint, TensorEntry
 from .config import Hyper, read_config, read_hyper
 from .decode import LinearSource
 from .errors import ConvertError
-from .families import FAMILIES, Family, detect_family, llama_cpp_arch
+from .families import FAMILIES, Family, detect_family, llama_cpp_arch, supported
 from .targets import (
+    DENSE_OUTTYPES,
+    GROUP_OUTTYPES,
+    GROUP_TYPE_VALUES,
     HEAD_TYPES,
     LLAMA_CPP_TERNARY,
     OUTTYPES,
@@ -29,6 +35,7 @@ from .targets import (
     target,
 )
 from .vocab import Vocab, load_vocab
+from .weights import unpacked_ternary
 
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
@@ -44,6 +51,8 @@ FFN = (
     ("mlp.up_proj", names.FFN_UP),
     ("mlp.down_proj", names.FFN_DOWN),
 )
+# qwen3's per-head norms: (HF module under model.layers.N, GGUF tensor)
+QK_NORMS = (("self_attn.q_norm", names.ATTN_Q_NORM), ("self_attn.k_norm", names.ATTN_K_NORM))
 # OneBit's factors beside each sign projection: (HF suffix, GGUF suffix)
 SIGN_FACTORS = (("input_factor", names.IN_SCALE), ("weight_scale", names.OUT_SCALE))
 
@@ -144,7 +153,15 @@ class Planner:
 
     def linear_type(self) -> str:
         """The outtype, or for a sign family bitllm's sign type in place of a ternary one
-        (llama.cpp's outtypes were refused when planning began: it has no OneBit graph)."""
+        (llama.cpp's ternary outtypes were refused when planning began: it has no OneBit
+        graph); llama.cpp's group types only for weights that already are sign or trit x a
+        group scale."""
+        if self.outtype in GROUP_OUTTYPES and not self.family.weight_format.unpacked:
+            raise ConvertError(
+                f"--outtype {self.outtype}: for checkpoints whose float weights already are "
+                f"sign or trit x a scale per group (bonsai, unpacked-ternary), not "
+                f"{self.family.name}"
+            )
         if self.family.weight_format.values == "sign" and self.outtype in TERNARY_TYPES:
             return SIGN_TYPE
         return self.outtype
@@ -188,7 +205,24 @@ class Planner:
             self.family.scale_convention == "divide",
             out_dim,
             self._rope_permutation(module),
+            self._scale_group(),
+            GROUP_TYPE_VALUES.get(self.linear_type()) == "sign",
         )
+
+    def _scale_group(self) -> int:
+        """Columns of unpacked weights that must share one magnitude: a block of the target
+        type that holds a scale per block (llama.cpp's TQ types: 256), the family's finest
+        group for the dense float types (only checked), else the whole row (0)."""
+        if not self.family.weight_format.unpacked:
+            return 0
+        type_name = self.linear_type()
+        if type_name in LLAMA_CPP_TERNARY:
+            return 256
+        if type_name in GROUP_OUTTYPES:
+            return tensor_types.TYPES[type_name].block_weights
+        if type_name in DENSE_OUTTYPES:
+            return self.family.scale_group
+        return 0
 
     def _stored_scale(self, prefix: str, out_dim: int) -> TensorEntry:
         entry = self.ckpt.entry(f"{prefix}.weight_scale")
@@ -222,6 +256,9 @@ class Planner:
         )
         for module, gguf in ATTENTION:
             self.linear(i, module, gguf)
+        if self.family.graph.qk_norm:
+            for hf, gguf in QK_NORMS:
+                self.vector(f"{base}.{hf}.weight", names.tensor(gguf, layer=i), h.head_dim)
         if self.family.sub_norms:
             attn_sub, ffn_sub = self.family.sub_norms
             self.vector(
@@ -268,6 +305,44 @@ def _onebit_kind(family: Family, ckpt: Checkpoint) -> Family:
     return family
 
 
+def _check_unpacked(family: Family, ckpt: Checkpoint, tensors: list[PlannedTensor]) -> None:
+    """A LlamaForCausalLM without a quantization_config is ternary only if its weights say
+    so: the first projection is checked here, each one again as it is written."""
+    if not family.weight_format.unpacked:
+        return
+    first = next(t.linear for t in tensors if t.linear is not None)
+    weight = ckpt.floats(first.weight.name)
+    group = first.group or family.scale_group or weight.shape[1]
+    try:
+        unpacked_ternary(weight, group, first.weight.name)
+    except ConvertError as e:
+        raise ConvertError(
+            f"{ckpt.folder}: a float checkpoint without quantization_config converts only when "
+            f"its projections are trit or sign x scale ({family.name}: {family.description}), "
+            f"and {e} (a float model is not converted); supported: {supported()}"
+        ) from None
+
+
+def _check_group_scales(family: Family, outtype: str) -> None:
+    exact = GROUP_OUTTYPES + DENSE_OUTTYPES
+    if family.scale_group and outtype not in exact:
+        raise ConvertError(
+            f"--outtype {outtype}: {family.name} weights have a scale per group of "
+            f"{family.scale_group} or more columns, which {outtype} does not hold; "
+            f"use {' or '.join(exact)}"
+        )
+
+
+def _check_group_head(family: Family, head_type: str) -> None:
+    """A 1- or 2-bit head is lossless only where the checkpoint's embedding already is sign or
+    trit x a group scale (Bonsai); on any other it would throw most of the head away."""
+    if head_type in GROUP_OUTTYPES and not family.scale_group:
+        raise ConvertError(
+            f"--head-type {head_type}: for checkpoints whose embedding already is sign or trit "
+            f"x a scale per group (bonsai), not {family.name}; use q8_0 (the default) or q6_k"
+        )
+
+
 def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None) -> Plan:
     if outtype not in OUTTYPES:
         raise ConvertError(f"unknown --outtype {outtype!r} (one of {', '.join(OUTTYPES)})")
@@ -276,6 +351,7 @@ def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None)
     ckpt = Checkpoint(src)
     config = read_config(ckpt.folder)
     family = _onebit_kind(detect_family(config, ckpt.folder, family_name), ckpt)
+    _check_group_head(family, head_type)
     hyper = read_hyper(config, ckpt.folder)
     tied = hyper.tied or "lm_head.weight" not in ckpt
     planner = Planner(ckpt, family, hyper, outtype, head_type)
@@ -286,6 +362,8 @@ def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None)
     if not tied:
         planner.head("lm_head.weight", names.tensor(names.OUTPUT))
     planner.check_all_used(tied)
+    _check_unpacked(family, ckpt, planner.tensors)
+    _check_group_scales(family, outtype)
     # after the tensors agree with the config, so vocab_size is the embedding's real rows
     vocab = load_vocab(ckpt.folder, config, hyper.vocab)
     warnings = list(vocab.warnings)

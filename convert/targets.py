@@ -19,8 +19,13 @@ LLAMA_CPP_TERNARY = ("tq2_0", "tq1_0")
 TERNARY_TYPES = tensor_types.names("ternary")
 (SIGN_TYPE,) = tensor_types.names("sign")  # what OneBit's weights take for a ternary --outtype
 DENSE_OUTTYPES = ("f16", "f32")  # linear weights as plain floats: a reference, not a product
-OUTTYPES = TERNARY_TYPES + LLAMA_CPP_TERNARY + DENSE_OUTTYPES
-# the default (q8_0) first, the float references smallest first
+# llama.cpp's sign / ternary types with an f16 scale per block, what Bonsai's unpacked weights
+# are: the values each holds
+GROUP_TYPE_VALUES = {"q1_0": "sign", "q2_0": "ternary", "q2_0_g128": "ternary"}
+GROUP_OUTTYPES = tuple(GROUP_TYPE_VALUES)
+OUTTYPES = TERNARY_TYPES + LLAMA_CPP_TERNARY + DENSE_OUTTYPES + GROUP_OUTTYPES
+# the default (q8_0) first, the float references smallest first; the group types only for a
+# checkpoint whose embedding already is sign or trit x a group scale (plan.py checks)
 HEAD_TYPES = tuple(t for t in tensor_types.names("quant") if t not in LLAMA_CPP_TERNARY) + tuple(
     sorted(tensor_types.names("float"), key=lambda name: tensor_types.TYPES[name].block_bytes)
 )
@@ -74,8 +79,13 @@ def encode_linear(type_name: str, values: np.ndarray, row_scale: np.ndarray) -> 
     """Ternary/sign values int8 [rows, cols] with float32 row scales -> bytes of `type_name`.
 
     Packed types keep values and scales apart; the float and llama.cpp types store the product.
+    A scale per group of columns ([rows, groups]) is only for the float and llama.cpp types.
     """
     if type_name in tensor_types.TYPES and tensor_types.TYPES[type_name].is_bits:
         return tensor_types.pack(type_name, values, row_scale)
-    dense = values.astype(np.float32) * row_scale.astype(np.float32)[:, None]
+    scale = row_scale.astype(np.float32)
+    if scale.ndim == 1:
+        scale = scale[:, None]
+    scale = np.repeat(scale, values.shape[1] // scale.shape[1], axis=1)
+    dense = values.astype(np.float32) * scale
     return encode_floats(type_name, dense)

@@ -79,3 +79,51 @@ def permute_rope_rows(rows: np.ndarray, heads: int) -> np.ndarray:
     head_dim = rows.shape[0] // heads
     shaped = rows.reshape(heads, 2, head_dim // 2, *rows.shape[1:])
     return shaped.swapaxes(1, 2).reshape(rows.shape)
+
+
+def unpacked_ternary(
+    weight: np.ndarray, group: int, name: str, signs: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Float weight that already is trit x scale -> (trits int8, scale float32 [rows, groups]).
+
+    Each group of `group` consecutive weights in a row must hold a single nonzero magnitude,
+    which is its scale (0 for a group of zeros); the trits are the signs. Anything else is
+    not ternary x one scale per group, and is refused naming the tensor and row; with
+    `signs`, so is a zero in a group that is not all zeros (a sign type has no 0).
+    """
+    rows, cols = weight.shape
+    if cols % group:
+        raise ConvertError(f"tensor {name!r}: {cols} columns are not whole groups of {group}")
+    magnitude = np.abs(weight.astype(np.float32, copy=False)).reshape(rows, cols // group, group)
+    largest = magnitude.max(axis=2)
+    smallest = np.where(magnitude > 0, magnitude, np.inf).min(axis=2)
+    mixed = (smallest != largest) & (largest > 0)
+    if not np.isfinite(largest).all():
+        row = int(np.argwhere(~np.isfinite(largest))[0][0])
+        raise ConvertError(f"tensor {name!r}: row {row} holds a NaN or infinity")
+    if mixed.any():
+        row, g = (int(i) for i in np.argwhere(mixed)[0])
+        values = np.unique(magnitude[row, g][magnitude[row, g] > 0])
+        shown = ", ".join(f"{v:.6g}" for v in values[:3]) + (", ..." if values.size > 3 else "")
+        where = f"row {row}"
+        if group != cols:
+            where += f", columns {g * group} to {g * group + group - 1}"
+        raise ConvertError(
+            f"tensor {name!r}: {where} holds {values.size} different nonzero magnitudes "
+            f"({shown}), not trit x one scale"
+        )
+    if signs:
+        _check_no_zeros(magnitude, largest, name)
+    trits = np.sign(weight).astype(np.int8)
+    return trits, largest.astype(np.float32)
+
+
+def _check_no_zeros(magnitude: np.ndarray, largest: np.ndarray, name: str) -> None:
+    zeros = ((magnitude == 0).any(axis=2)) & (largest > 0)
+    if zeros.any():
+        row, g = (int(i) for i in np.argwhere(zeros)[0])
+        group = magnitude.shape[2]
+        raise ConvertError(
+            f"tensor {name!r}: row {row}, columns {g * group} to {g * group + group - 1} hold "
+            "a 0 beside nonzero weights: trits, which a sign type (q1_0) does not hold; use q2_0"
+        )

@@ -101,6 +101,19 @@ def test_unknown_architecture(
     assert "unknown checkpoint family" in message and "GPT2LMHeadModel" in message
     for family in ("1bitllm", "bitnet-2b4t", "bitnet-2b4t-bf16", "hf-bitnet", "onebit"):
         assert family in message
+    assert "unpacked-ternary" in message and "Falcon-E" in message and "TriLM" in message
+
+
+def test_float_llama_is_refused_by_its_weights(
+    checkpoint_factory: Factory, tmp_path: Path, out: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A LlamaForCausalLM without quantization_config has TriLM's config; its first
+    projection, not ternary x one scale per row, refuses it before anything is written."""
+    src = copy(checkpoint_factory, "llama-float", tmp_path)
+    message = convert_fails(capsys, src, out)
+    assert "model.layers.0.self_attn.q_proj.weight" in message and "row 0" in message
+    assert "a float model is not converted" in message and "unpacked-ternary" in message
+    assert not out.exists()
 
 
 def test_truncated_safetensors(
@@ -303,3 +316,42 @@ def test_tiktoken_tokenizer_model_next_to_tokenizer_json(
     src = copy(checkpoint_factory, "hf-bitnet", tmp_path)
     (src / "tokenizer.model").write_text("IQ== 0\nIg== 1\n")
     assert main([str(src), "-o", str(out)]) == 0
+
+
+def test_unpacked_rows_with_two_magnitudes_are_refused_as_written(
+    checkpoint_factory: Factory, tmp_path: Path, out: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """TriLM-style shards of columns give o_proj rows two magnitudes: no type with one scale
+    per row holds them; the error names the tensor and row and leaves nothing behind."""
+    src = copy(checkpoint_factory, "trilm-column-shards", tmp_path)
+    message = convert_fails(capsys, src, out)
+    assert "'model.layers.0.self_attn.o_proj.weight': row 0 holds 2 different" in message
+    assert "--outtype tq2_0" in message
+
+
+def test_float_qwen3_and_bonsai_in_a_row_scaled_type_are_refused(
+    checkpoint_factory: Factory, tmp_path: Path, out: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src = copy(checkpoint_factory, "qwen3-float", tmp_path)
+    message = convert_fails(capsys, src, out, "--outtype", "f16")
+    assert "model.layers.0.self_attn.q_proj.weight" in message and "row 0" in message
+    assert "a float model is not converted" in message and "Bonsai" in message
+    src = copy(checkpoint_factory, "bonsai", tmp_path)
+    message = convert_fails(capsys, src, out)  # the default outtype, bt2: a scale per row
+    assert "--outtype bt2: bonsai weights have a scale per group" in message
+    assert "f16 or f32" in message
+
+
+def test_group_types_refuse_what_they_do_not_hold(
+    checkpoint_factory: Factory, tmp_path: Path, out: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src = copy(checkpoint_factory, "ternary-bonsai", tmp_path)
+    message = convert_fails(capsys, src, out, "--outtype", "q1_0")
+    assert "'model.layers.0.self_attn.q_proj.weight': row 0, columns 0 to 127" in message
+    assert "use q2_0" in message
+    src = copy(checkpoint_factory, "1bitllm", tmp_path)
+    message = convert_fails(capsys, src, out, "--outtype", "q2_0")
+    assert "--outtype q2_0: for checkpoints whose float weights already are" in message
+    message = convert_fails(capsys, src, out, "--head-type", "q1_0")
+    assert "--head-type q1_0: for checkpoints whose embedding already is sign or trit" in message
+    assert "1bitllm" in message

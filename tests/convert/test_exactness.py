@@ -19,7 +19,7 @@ from bitllm.convert import encode as encode_module
 from bitllm.runtime import tensor_types
 from bitllm.runtime.gguf_reader import GGUFFile
 from tests.convert.gguf_tensors import dequantized, open_gguf, packed_values
-from tests.fixtures.checkpoints import BLOCK_ALIGNED, PROJECTIONS, TINY
+from tests.fixtures.checkpoints import BLOCK_ALIGNED, BONSAI, PROJECTIONS, TINY, Shape
 from tests.fixtures.plugin import Factory
 
 GGUF_NAMES = {
@@ -31,7 +31,9 @@ GGUF_NAMES = {
     "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down",
 }
-TRANSFORMERS_FAMILIES = ("bitnet-2b4t", "bitnet-2b4t-bf16", "hf-bitnet")
+TRANSFORMERS_FAMILIES = ("bitnet-2b4t", "bitnet-2b4t-bf16", "hf-bitnet", "falcon-e")
+LLAMA_GRAPH = ("hf-bitnet", "falcon-e", "falcon-e-bf16", "trilm")  # q/k rows permuted
+UNPACKED = ("falcon-e-bf16", "trilm")  # float weights that are trit x scale
 
 
 @pytest.fixture(scope="session")
@@ -101,11 +103,124 @@ def test_transformers_families_match_transformers(
             layer, module = module_name.removeprefix("model.layers.").split(".", 1)
             name = f"blk.{layer}.{GGUF_NAMES[module]}.weight"
             assert gguf.tensors[name].type_name == "bt2"
-            if family == "hf-bitnet" and module in ("self_attn.q_proj", "self_attn.k_proj"):
-                heads = TINY.heads if module == "self_attn.q_proj" else TINY.kv_heads
-                weight = llama_cpp_row_order(weight, heads)
+            weight = _graph_row_order(family, module, weight)
             # bitlinear divides by its stored scale: equal up to float32 rounding
-            check_ternary(gguf, name, weight, exact=family != "hf-bitnet")
+            check_ternary(gguf, name, weight, exact=family not in ("hf-bitnet", "falcon-e"))
+
+
+def _graph_row_order(family: str, module: str, weight: np.ndarray) -> np.ndarray:
+    if family in LLAMA_GRAPH and module in ("self_attn.q_proj", "self_attn.k_proj"):
+        heads = TINY.heads if module == "self_attn.q_proj" else TINY.kv_heads
+        return llama_cpp_row_order(weight, heads)
+    return weight
+
+
+def transformers_linear_weights(torch: ModuleType, folder: Path) -> dict[str, np.ndarray]:
+    """The weight of every projection of a checkpoint transformers loads as a float LLaMA."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    return {
+        name: module.weight.detach().numpy()
+        for name, module in model.named_modules()
+        if name.startswith("model.layers.") and isinstance(module, torch.nn.Linear)
+    }
+
+
+@pytest.mark.parametrize("family", UNPACKED)
+def test_unpacked_families_hold_transformers_weights_exactly(
+    family: str, checkpoint_factory: Factory, converted_gguf: Factory, torch_eager: ModuleType
+) -> None:
+    """transformers runs these as plain float LLaMAs: every weight it multiplies with is
+    trit x the row's scale in the GGUF, bit for bit."""
+    effective = transformers_linear_weights(torch_eager, checkpoint_factory(family))
+    assert len(effective) == 7 * TINY.layers
+    with open_gguf(converted_gguf(family)) as gguf:
+        assert gguf.metadata["bitllm.activation_bits"] == 16
+        for module_name, weight in effective.items():
+            layer, module = module_name.removeprefix("model.layers.").split(".", 1)
+            name = f"blk.{layer}.{GGUF_NAMES[module]}.weight"
+            assert gguf.tensors[name].type_name == "bt2"
+            check_ternary(gguf, name, _graph_row_order(family, module, weight), exact=True)
+
+
+@pytest.mark.parametrize("family", ["bonsai", "ternary-bonsai"])
+def test_bonsai_holds_transformers_weights_exactly(
+    family: str, checkpoint_factory: Factory, converted_gguf: Factory, torch_eager: ModuleType
+) -> None:
+    """Bonsai's scales change every 128 columns: written dense (f16, exact for float16
+    sources), every weight transformers' Qwen3 multiplies with is in the file bit for bit,
+    the embedding (sign x group scale too) with --head-type f16 as well."""
+    folder = checkpoint_factory(family)
+    effective = transformers_linear_weights(torch_eager, folder)
+    assert len(effective) == 7 * BONSAI.layers
+    source = _source_floats(folder)
+    with open_gguf(converted_gguf(family, outtype="f16", head_type="f16")) as gguf:
+        assert gguf.metadata["general.architecture"] == "qwen3"
+        assert gguf.metadata["bitllm.source_family"] == "bonsai"
+        for module_name, weight in effective.items():
+            layer, module = module_name.removeprefix("model.layers.").split(".", 1)
+            name = f"blk.{layer}.{GGUF_NAMES[module]}.weight"
+            assert gguf.tensors[name].type_name == "f16"
+            group_scales = np.abs(weight).reshape(weight.shape[0], -1, 128).max(-1)
+            assert (group_scales[:, 0] != group_scales[:, 1]).any(), name  # not one per row
+            np.testing.assert_array_equal(dequantized(gguf, name), weight, err_msg=name)
+        for layer in range(BONSAI.layers):
+            for hf, ours in (("q_norm", "attn_q_norm"), ("k_norm", "attn_k_norm")):
+                got = dequantized(gguf, f"blk.{layer}.{ours}.weight")
+                np.testing.assert_array_equal(
+                    got, source[f"model.layers.{layer}.self_attn.{hf}.weight"]
+                )
+        embedding = source["model.embed_tokens.weight"]
+        np.testing.assert_array_equal(dequantized(gguf, "token_embd.weight"), embedding)
+        assert "output.weight" not in gguf.tensors
+
+
+GROUP_CASES = [
+    ("bonsai", "q1_0"),
+    ("bonsai", "q2_0"),
+    ("ternary-bonsai", "q2_0"),
+    ("ternary-bonsai", "q2_0_g128"),
+]
+
+
+@pytest.mark.parametrize(("family", "outtype"), GROUP_CASES)
+def test_bonsai_in_llama_cpp_group_types_is_exact(
+    family: str, outtype: str, checkpoint_factory: Factory, converted_gguf: Factory
+) -> None:
+    """llama.cpp's Q1_0 / Q2_0 hold a sign or trit block times one f16 scale: Bonsai's
+    float16 weights, projections and embedding alike, come back bit for bit."""
+    source = _source_floats(checkpoint_factory(family))
+    with open_gguf(converted_gguf(family, outtype=outtype, head_type=outtype)) as gguf:
+        for layer in range(BONSAI.layers):
+            for module, ours in GGUF_NAMES.items():
+                name = f"blk.{layer}.{ours}.weight"
+                assert gguf.tensors[name].type_name == outtype
+                expected = source[f"model.layers.{layer}.{module}.weight"]
+                np.testing.assert_array_equal(dequantized(gguf, name), expected, err_msg=name)
+        assert gguf.tensors["token_embd.weight"].type_name == outtype
+        embedding = source["model.embed_tokens.weight"]
+        np.testing.assert_array_equal(dequantized(gguf, "token_embd.weight"), embedding)
+
+
+def test_unpacked_column_shards_convert_exactly_to_tq2_0(
+    checkpoint_factory: Factory, converted_gguf: Factory
+) -> None:
+    """Rows with one magnitude per 256 columns (TriLM shards of columns): TQ2_0's block
+    scale holds each exactly, so the file's weights are the float16 checkpoint's."""
+    shape = Shape(hidden=512, layers=1, heads=4, kv_heads=2, ffn=512)  # shards of 256 columns
+    source = _source_floats(checkpoint_factory("trilm-column-shards", shape=shape))
+    gguf_path = converted_gguf("trilm-column-shards", outtype="tq2_0", shape=shape)
+    with open_gguf(gguf_path) as gguf:
+        for module, ours in GGUF_NAMES.items():
+            weight = source[f"model.layers.0.{module}.weight"]
+            if module in ("self_attn.o_proj", "mlp.down_proj"):  # two magnitudes a row
+                assert len(np.unique(np.abs(weight[0][weight[0] != 0]))) == 2
+            heads = {"self_attn.q_proj": shape.heads, "self_attn.k_proj": shape.kv_heads}
+            if module in heads:
+                weight = llama_cpp_row_order(weight, heads[module])
+            assert gguf.tensors[f"blk.0.{ours}.weight"].type_name == "tq2_0"
+            np.testing.assert_array_equal(dequantized(gguf, f"blk.0.{ours}.weight"), weight)
 
 
 def test_1bitllm_matches_the_absmean_rule(
@@ -169,7 +284,9 @@ def _float_pairs(source: dict[str, np.ndarray]) -> dict[str, str]:
     return pairs
 
 
-@pytest.mark.parametrize("family", ["1bitllm", "bitnet-2b4t", "hf-bitnet", "onebit"])
+@pytest.mark.parametrize(
+    "family", ["1bitllm", "bitnet-2b4t", "hf-bitnet", "onebit", "falcon-e", "trilm"]
+)
 def test_norms_exact_and_heads_in_head_type(
     family: str, checkpoint_factory: Factory, converted_gguf: Factory
 ) -> None:

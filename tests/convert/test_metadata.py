@@ -15,7 +15,7 @@ import pytest
 from bitllm.convert import build_plan, write_gguf
 from bitllm.runtime.gguf_reader import GGUFFile
 from tests.convert.gguf_tensors import open_gguf
-from tests.fixtures.checkpoints import TINY
+from tests.fixtures.checkpoints import TINY, published_config
 from tests.fixtures.plugin import Factory
 from tests.fixtures.tokenizers import (
     BITNET_CHAT_TEMPLATE,
@@ -33,6 +33,15 @@ EXPECTED = {
     "hf-bitnet": ("llama", "silu", False, False, "norm", "divide", 8),
     "onebit": ("onebit", "silu", False, False, "neox", "multiply", 16),
     "onebit-latent": ("onebit", "silu", False, False, "neox", "multiply", 16),
+    "falcon-e": ("llama", "silu", False, False, "norm", "divide", 8),
+    "falcon-e-bf16": ("llama", "silu", False, False, "norm", "unpacked", 16),
+    "trilm": ("llama", "silu", False, False, "norm", "unpacked", 16),
+}
+# fixtures that are one family's published format under another family's name
+SOURCE_FAMILY = {
+    "falcon-e": "hf-bitnet",
+    "falcon-e-bf16": "unpacked-ternary",
+    "trilm": "unpacked-ternary",
 }
 
 
@@ -58,10 +67,9 @@ def test_model_metadata(family: str, converted_gguf: Factory) -> None:
     assert m[f"{arch}.attention.head_count_kv"] == TINY.kv_heads
     assert m[f"{arch}.rope.dimension_count"] == TINY.head_dim
     assert m[f"{arch}.context_length"] == 2048
-    theta = 500000.0 if family in ("bitnet-2b4t", "bitnet-2b4t-bf16", "hf-bitnet") else 10000.0
-    assert m[f"{arch}.rope.freq_base"] == theta
-    eps = 1e-6 if family.startswith("onebit") else 1e-5
-    assert m[f"{arch}.attention.layer_norm_rms_epsilon"] == np.float32(eps)
+    config = published_config(family, TINY)
+    assert m[f"{arch}.rope.freq_base"] == np.float32(config["rope_theta"])
+    assert m[f"{arch}.attention.layer_norm_rms_epsilon"] == np.float32(config["rms_norm_eps"])
     assert m["bitllm.format_version"] == 1
     assert m["bitllm.activation"] == activation
     assert m["bitllm.sub_norms"] == sub_norms
@@ -69,7 +77,7 @@ def test_model_metadata(family: str, converted_gguf: Factory) -> None:
     assert m["bitllm.rope_type"] == rope
     assert m["bitllm.scale_convention"] == scale
     assert m["bitllm.activation_bits"] == bits
-    assert m["bitllm.source_family"] == family
+    assert m["bitllm.source_family"] == SOURCE_FAMILY.get(family, family)
     assert ("bitllm.post_layernorm_eps" in m) == family.startswith("onebit")
     assert m["bitllm.converter_version"]
 

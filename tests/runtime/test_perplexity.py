@@ -26,7 +26,14 @@ from tests.model.test_parity import _checkpoint_weights
 
 N_CTX, N_CHUNKS = 64, 3
 FINAL = re.compile(r"^Final estimate: PPL = (\d+\.\d+) \+/- (\d+\.\d+)$", re.M)
-TRANSFORMERS_FAMILIES = ("bitnet-2b4t", "bitnet-2b4t-bf16", "hf-bitnet")
+TRANSFORMERS_FAMILIES = (
+    "bitnet-2b4t",
+    "bitnet-2b4t-bf16",
+    "hf-bitnet",
+    "falcon-e",
+    "falcon-e-bf16",
+    "trilm",
+)
 
 
 @pytest.fixture(scope="session")
