@@ -30,6 +30,7 @@
 
 #define Q8_BLOCK 32
 #define Q8_BLOCK_BYTES 34
+#define ATTN_INLINE static inline __attribute__((always_inline))
 
 /* IEEE half to float, exact: the half's exponent and mantissa placed in a
  * float's and scaled by 2^112 (right for normals and subnormals), with
@@ -73,7 +74,7 @@ static void q8_0_row(const uint8_t *src, float *restrict dst, int n) {
     for (int b = 0; b < n / Q8_BLOCK; b++, src += Q8_BLOCK_BYTES, dst += Q8_BLOCK) {
         uint16_t dh;
         memcpy(&dh, src, 2);
-        float d = bl_f16_to_f32(dh);
+        float d = half_to_float(dh);
         const int8_t *q = (const int8_t *)(src + 2);
 #if defined(ATTN_AVX512)
         __m512 dv = _mm512_set1_ps(d);
@@ -129,6 +130,22 @@ static inline float reduce16_512(__m512 sums) {
     return reduce16(_mm512_castps512_ps256(sums), hi);
 }
 #endif
+#if defined(ATTN_AVX512)
+/* Four dot products' partial sums a, b, c, d (one register each) reduced at once, each in
+ * bl_vec_reduce's order, into lanes 0-3 (additions commute exactly, so x + y
+ * may stand for y + x): 8 + 8 pairs 256-bit halves of two registers, 4 + 4 pairs
+ * their 128-bit quarters, then 2 + 2 and 1 + 1 within each quarter. */
+static inline __m128 reduce16x4_512(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xee));
+    /* ab: a's 8 sums, then b's; quarter k of the next is the 4 sums of a, b, c, d. */
+    __m512 s4 = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xdd));
+    __m512 s2 = _mm512_add_ps(s4, _mm512_permute_ps(s4, 0x4e));
+    __m512 s1 = _mm512_add_ps(s2, _mm512_permute_ps(s2, 0xb1));
+    __m512i lane0 = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(lane0, s1));
+}
+#endif
 #if defined(ATTN_NEON)
 /* The 16 partial sums in four registers (lanes 0-3, 4-7, 8-11, 12-15). */
 static inline float reduce16_neon(float32x4_t r0, float32x4_t r1, float32x4_t r2,
@@ -142,8 +159,8 @@ static inline float reduce16_neon(float32x4_t r0, float32x4_t r1, float32x4_t r2
 /* out[p] = dot(a, b[p]) * scale for the steps rows b[p] = b + p * n, a read once: per
  * row, 16 partial sums of fused multiply-adds (element i into sum i % 16), then
  * bl_vec_reduce. Each result is stored on its own (no wide reload of them). */
-static inline void dot_step(const float *restrict a, const float *restrict b, int steps, int n,
-                            float scale, float *restrict out) {
+ATTN_INLINE void dot_rows(const float *restrict a, const float *restrict b, int steps, int n,
+                          float scale, float *restrict out) {
     int i = 0;
 #if defined(ATTN_AVX512)
     if (n % VEC_LANES == 0) {
@@ -153,6 +170,11 @@ static inline void dot_step(const float *restrict a, const float *restrict b, in
             __m512 av = _mm512_loadu_ps(a + i);
             for (int p = 0; p < steps; p++)
                 acc[p] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + (size_t)p * n + i), acc[p]);
+        }
+        if (steps == 4) {
+            _mm_storeu_ps(out, _mm_mul_ps(reduce16x4_512(acc[0], acc[1], acc[2], acc[3]),
+                                          _mm_set1_ps(scale)));
+            return;
         }
         for (int p = 0; p < steps; p++) out[p] = reduce16_512(acc[p]) * scale;
         return;
@@ -203,8 +225,8 @@ static inline void dot_step(const float *restrict a, const float *restrict b, in
 
 /* y += w[p] * x[p] for p = 0 .. steps - 1 in turn (x[p] = x + p * n), one fused
  * multiply-add per position and element; y is loaded and stored once per step. */
-static inline void axpy_step(float *restrict y, const float *w, int steps,
-                             const float *restrict x, int n) {
+ATTN_INLINE void axpy_rows(float *restrict y, const float *w, int steps,
+                           const float *restrict x, int n) {
     int i = 0;
 #if defined(ATTN_AVX512)
     __m512 wz[BL_ATTN_STEP];
@@ -239,6 +261,24 @@ static inline void axpy_step(float *restrict y, const float *w, int steps,
         for (int p = 0; p < steps; p++) sum = fmaf(w[p], x[(size_t)p * n + i], sum);
         y[i] = sum;
     }
+}
+
+/* Whole steps (the rule) get copies with the step count fixed, so that their
+ * accumulators stay in registers and their loops over positions unroll. */
+static void dot_step(const float *restrict a, const float *restrict b, int steps, int n,
+                     float scale, float *restrict out) {
+    if (steps == BL_ATTN_STEP)
+        dot_rows(a, b, BL_ATTN_STEP, n, scale, out);
+    else
+        dot_rows(a, b, steps, n, scale, out);
+}
+
+static void axpy_step(float *restrict y, const float *w, int steps, const float *restrict x,
+                      int n) {
+    if (steps == BL_ATTN_STEP)
+        axpy_rows(y, w, BL_ATTN_STEP, x, n);
+    else
+        axpy_rows(y, w, steps, x, n);
 }
 
 /* Positions [start, visible_end) of the chunk that row r sees. */
