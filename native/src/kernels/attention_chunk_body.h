@@ -281,6 +281,77 @@ static void axpy_step(float *restrict y, const float *w, int steps, const float 
         axpy_rows(y, w, steps, x, n);
 }
 
+#if defined(ATTN_AVX512)
+/* Four query heads (q + g * n) against four whole rows of k: each k slice is loaded
+ * once for the four heads (16 accumulators); per (head, row) the same fused
+ * multiply-adds and reduction as dot_rows. out + g * out_stride. */
+ATTN_INLINE void dot_4x4_512(const float *restrict q, const float *restrict k, int n, float scale,
+                             float *restrict out, size_t out_stride) {
+    __m512 acc[4][BL_ATTN_STEP];
+    for (int g = 0; g < 4; g++)
+        for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += VEC_LANES) {
+        __m512 kv[BL_ATTN_STEP];
+        for (int p = 0; p < BL_ATTN_STEP; p++) kv[p] = _mm512_loadu_ps(k + (size_t)p * n + i);
+        for (int g = 0; g < 4; g++) {
+            __m512 qv = _mm512_loadu_ps(q + (size_t)g * n + i);
+            for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_fmadd_ps(qv, kv[p], acc[g][p]);
+        }
+    }
+    __m128 sv = _mm_set1_ps(scale);
+    for (int g = 0; g < 4; g++)
+        _mm_storeu_ps(out + g * out_stride,
+                      _mm_mul_ps(reduce16x4_512(acc[g][0], acc[g][1], acc[g][2], acc[g][3]), sv));
+}
+
+/* y[g] += w[g][p] x[p] for four heads (y + g * n, w + g * w_stride) and four whole rows
+ * of x: each x slice is loaded once for the four heads; per element the same
+ * fused multiply-adds in the same order as axpy_rows. */
+ATTN_INLINE void axpy_4x4_512(float *restrict y, const float *w, size_t w_stride,
+                              const float *restrict x, int n) {
+    __m512 wz[4][BL_ATTN_STEP];
+    for (int g = 0; g < 4; g++)
+        for (int p = 0; p < BL_ATTN_STEP; p++) wz[g][p] = _mm512_set1_ps(w[g * w_stride + p]);
+    for (int i = 0; i < n; i += 16) {
+        __m512 xv[BL_ATTN_STEP];
+        for (int p = 0; p < BL_ATTN_STEP; p++) xv[p] = _mm512_loadu_ps(x + (size_t)p * n + i);
+        for (int g = 0; g < 4; g++) {
+            float *yg = y + (size_t)g * n + i;
+            __m512 sum = _mm512_loadu_ps(yg);
+            for (int p = 0; p < BL_ATTN_STEP; p++) sum = _mm512_fmadd_ps(wz[g][p], xv[p], sum);
+            _mm512_storeu_ps(yg, sum);
+        }
+    }
+}
+#endif
+
+/* dot_step for the query heads g < heads of a row (q + g * n), results to
+ * out + g * BL_ATTN_CHUNK. */
+static void dot_heads(const float *restrict q, int heads, const float *restrict k, int steps,
+                      int n, float scale, float *restrict out) {
+    int g = 0;
+#if defined(ATTN_AVX512)
+    if (steps == BL_ATTN_STEP && n % VEC_LANES == 0)
+        for (; g + 4 <= heads; g += 4)
+            dot_4x4_512(q + (size_t)g * n, k, n, scale, out + (size_t)g * BL_ATTN_CHUNK,
+                        BL_ATTN_CHUNK);
+#endif
+    for (; g < heads; g++)
+        dot_step(q + (size_t)g * n, k, steps, n, scale, out + (size_t)g * BL_ATTN_CHUNK);
+}
+
+/* axpy_step for the query heads g < heads of a row: y + g * n, weights w + g * BL_ATTN_CHUNK. */
+static void axpy_heads(float *restrict y, const float *w, int heads, int steps,
+                       const float *restrict x, int n) {
+    int g = 0;
+#if defined(ATTN_AVX512)
+    if (steps == BL_ATTN_STEP && n % 16 == 0)
+        for (; g + 4 <= heads; g += 4)
+            axpy_4x4_512(y + (size_t)g * n, w + (size_t)g * BL_ATTN_CHUNK, BL_ATTN_CHUNK, x, n);
+#endif
+    for (; g < heads; g++) axpy_step(y + (size_t)g * n, w + (size_t)g * BL_ATTN_CHUNK, steps, x, n);
+}
+
 /* Positions [start, visible_end) of the chunk that row r sees. */
 static inline int32_t visible_end(const bl_attn_chunk *c, int r) {
     return c->pos[r] + 1 < c->end ? c->pos[r] + 1 : c->end;
@@ -315,9 +386,7 @@ static void scores(const bl_attn_chunk *c) {
             const float *q = c->q + (size_t)r * c->q_stride;
             float *s = c->scores + (size_t)r * g_count * BL_ATTN_CHUNK + (j - c->start);
             int seen = c->pos[r] - j + 1 < steps ? c->pos[r] - j + 1 : steps;
-            for (int g = 0; g < g_count; g++) {
-                dot_step(q + (size_t)g * hd, k, seen, hd, c->scale, s + (size_t)g * BL_ATTN_CHUNK);
-            }
+            dot_heads(q, g_count, k, seen, hd, c->scale, s);
         }
     }
 }
@@ -359,11 +428,9 @@ static void weighted_values(const bl_attn_chunk *c) {
             rows_f32(c->type_v, c->v + (size_t)j * c->v_stride, c->v_stride, steps, c->row, hd);
         for (int r = c->rows - 1; r >= 0 && c->pos[r] >= j; r--) {
             int seen = c->pos[r] - j + 1 < steps ? c->pos[r] - j + 1 : steps;
-            for (int g = 0; g < g_count; g++) {
-                size_t i = (size_t)r * g_count + g;
-                const float *w = c->scores + i * BL_ATTN_CHUNK + (j - c->start);
-                axpy_step(c->acc + i * hd, w, seen, v, hd);
-            }
+            size_t i = (size_t)r * g_count;
+            axpy_heads(c->acc + i * hd, c->scores + i * BL_ATTN_CHUNK + (j - c->start), g_count,
+                       seen, v, hd);
         }
     }
 }
