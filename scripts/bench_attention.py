@@ -1,8 +1,9 @@
 """Speed of the attention op alone (bl_attend) on 2B-4T's shapes, per cache type and ISA.
 
-bl_attend first stores the keys and values of n_ctx positions in the cache type, then
-attends; a call with one query row at position 0 over the same caches costs the same
-storing and (almost) no attention, so the difference of the two is the attention's time.
+bl_attend_repeat first stores the keys and values of n_ctx positions in the cache type,
+then attends R times over them; the difference of a call with R = --inner and one with
+R = 1, divided by --inner - 1, is the attention's time (the storing, which costs about
+as much as one attention, cancels).
 Reported per generated token (one layer's time x the layers) and as the rate it reached:
 attention FLOPs (2 per multiply-add of QK and PV) and KV bytes read per second. Decode is
 one query row at position D; prefill is N rows at positions 0..N-1. Timings are medians
@@ -38,7 +39,9 @@ class Problem:
         self.v = rng.standard_normal(shape).astype(np.float32)
         self.q = rng.standard_normal((n_ctx, n_head, head_dim)).astype(np.float32)
 
-    def call(self, positions: np.ndarray, cache_type: str, isa: str, threads: int) -> None:
+    def call(
+        self, positions: np.ndarray, cache_type: str, isa: str, threads: int, repeat: int = 1
+    ) -> None:
         ffi, lib = library()
         n = len(positions)
         pos = np.ascontiguousarray(positions, dtype=np.int32)
@@ -47,28 +50,30 @@ class Problem:
         f = ffi.from_buffer
         t = cache_types().index(cache_type)
         check(
-            lib.bl_attend(
+            lib.bl_attend_repeat(
                 ffi.cast("float *", f(self.q)), n, ffi.cast("int32_t *", f(pos)),
                 ffi.cast("int32_t *", f(seq)), ffi.cast("float *", f(self.k)),
                 ffi.cast("float *", f(self.v)), 1, self.n_ctx, self.n_head, self.n_head_kv,
-                self.head_dim, t, t, ISAS.index(isa), threads, ffi.cast("float *", f(out)),
+                self.head_dim, t, t, ISAS.index(isa), threads, repeat,
+                ffi.cast("float *", f(out)),
             )
         )  # fmt: skip
 
 
 def attention_seconds(
     problem: Problem, positions: np.ndarray, cache_type: str, isa: str, threads: int,
-    repetitions: int, clock: Callable[[], float],
+    repetitions: int, inner: int, clock: Callable[[], float],
 ) -> float:  # fmt: skip
-    """Median of (call with positions) - (call with one row at 0), interleaved."""
+    """Median of ((call attending inner times) - (call attending once)) / (inner - 1),
+    the two interleaved."""
     differences = []
     for _ in range(repetitions):
         started = clock()
-        problem.call(np.array([0]), cache_type, isa, threads)
-        empty = clock() - started
-        started = clock()
         problem.call(positions, cache_type, isa, threads)
-        differences.append(clock() - started - empty)
+        once = clock() - started
+        started = clock()
+        problem.call(positions, cache_type, isa, threads, inner)
+        differences.append((clock() - started - once) / (inner - 1))
     return statistics.median(differences)
 
 
@@ -79,6 +84,7 @@ def main() -> None:
     p.add_argument("--prompts", default="512")
     p.add_argument("--layers", type=int, default=30)
     p.add_argument("--repetitions", type=int, default=5)
+    p.add_argument("--inner", type=int, default=11, help="attentions per timed call (>= 2)")
     p.add_argument("--cpu-time", action="store_true", help="process CPU time, not wall time")
     p.add_argument("--isas", default=",".join(kernels.isas()))
     args = p.parse_args()
@@ -93,15 +99,16 @@ def main() -> None:
     cases += [(f"prefill {n}", np.arange(n), n * (n + 1) // 2, n) for n in prompts]
     what = "CPU time" if args.cpu_time else "wall time"
     print(f"{args.threads} threads, {what}, x {args.layers} layers; median of "
-          f"{args.repetitions}\n")  # fmt: skip
+          f"{args.repetitions}, {args.inner} attentions each\n")  # fmt: skip
     print("| case | ISA | cache | ms per token (decode) or prompt | GFLOP/s | KV GB/s |")
     print("|---|---|---|---:|---:|---:|")
     for name, positions, pairs, rows_read in cases:
         for isa in args.isas.split(","):
             for cache_type in cache_types():
                 seconds = args.layers * attention_seconds(
-                    problem, positions, cache_type, isa, args.threads, args.repetitions, clock
-                )
+                    problem, positions, cache_type, isa, args.threads, args.repetitions,
+                    args.inner, clock,
+                )  # fmt: skip
                 flops = args.layers * per_pair * pairs
                 kv_bytes = (
                     args.layers * rows_read * kv_element_count * BYTES_PER_ELEMENT[cache_type]

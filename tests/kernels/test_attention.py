@@ -178,3 +178,29 @@ def test_bad_calls_are_errors() -> None:
     k16, v16 = _problem(8, 2, 1, 16)
     with pytest.raises(ValueError, match="q8_0 KV cache needs heads of a multiple of 32"):
         attend(_queries(2, 2, 16), np.array([3, 4]), np.zeros(2), k16, v16, 1, ("q8_0", "f16"))
+
+
+def test_repeated_attention_gives_the_same_bits() -> None:
+    # bl_attend_repeat (the benchmark's entry) attends several times over caches stored
+    # once: every run writes the same result, and a repeat count below one is an error.
+    ffi, lib = library()
+    k, v = _problem(300, 4, 2, 64, seed=8)
+    pos = np.array([299], dtype=np.int32)
+    q = _queries(1, 4, 64)
+    once = attend(q, pos, np.zeros_like(pos), k, v, 2, ("f16", "f16"))
+    out = np.empty_like(once)
+    f = ffi.from_buffer
+    seq = np.zeros(1, dtype=np.int32)
+
+    def call(repeat: int) -> int:
+        return lib.bl_attend_repeat(
+            ffi.cast("float *", f(q)), 1, ffi.cast("int32_t *", f(pos)),
+            ffi.cast("int32_t *", f(seq)), ffi.cast("float *", f(k)),
+            ffi.cast("float *", f(v)), 1, 300, 4, 2, 64, 1, 1, -1, 2, repeat,
+            ffi.cast("float *", f(out)),
+        )  # fmt: skip
+
+    check(call(3))
+    np.testing.assert_array_equal(out, once)
+    with pytest.raises(ValueError, match="repeat 0 is not >= 1"):
+        check(call(0))

@@ -304,3 +304,55 @@ def test_float_and_quant_types(
                 np.testing.assert_allclose(
                     case.arm_result(isa), scalar, rtol=0, atol=1e-5 * np.abs(scalar).max()
                 )
+
+
+# (n_head, n_head_kv, head_dim, cache types): the vector paths (head_dim a multiple of
+# 16) and the scalar tails (20), every cache type and a mixed pair.
+ATTENTION_SHAPES = [
+    (8, 2, 128, ("f16", "f16")),
+    (8, 2, 128, ("q8_0", "q8_0")),
+    (4, 1, 64, ("f32", "f32")),
+    (6, 3, 96, ("f16", "q8_0")),
+    (4, 2, 20, ("f32", "f16")),
+]
+
+
+@pytest.mark.parametrize("cpu", list(CPUS))
+def test_attention_is_bit_identical_to_x86_scalar(driver: Path, cpu: str, tmp_path: Path) -> None:
+    # Rows of two sequences that cross chunk boundaries (prefill tiles), then each
+    # sequence's last row alone (the decode split over positions), on every NEON ISA
+    # and the portable kernel, 1 and 2 threads: all must give the x86 scalar kernel's bits.
+    from .test_attention import attend
+
+    n_ctx = 600
+    seq = np.array([0] * 20 + [1] * 3, dtype=np.int32)
+    pos = np.concatenate([np.arange(250, 270), [17, 300, 599]]).astype(np.int32)
+    calls = {"batch": (seq, pos), "decode": (seq[-1:], pos[-1:])}
+    rng = np.random.default_rng(11)
+    lines, expected = [], {}
+    for s, (n_head, n_head_kv, head_dim, types) in enumerate(ATTENTION_SHAPES):
+        shape = (2, n_ctx, n_head_kv, head_dim)
+        k = rng.standard_normal(shape).astype(np.float32)
+        v = rng.standard_normal(shape).astype(np.float32)
+        for name, (seq_c, pos_c) in calls.items():
+            q = (3 * rng.standard_normal((len(pos_c), n_head, head_dim))).astype(np.float32)
+            prefix = tmp_path / f"attn-{s}-{name}"
+            for suffix, array in (("q", q), ("pos", pos_c), ("seq", seq_c), ("k", k), ("v", v)):
+                array.tofile(f"{prefix}.{suffix}")
+            expected[prefix] = attend(q, pos_c, seq_c, k, v, n_head_kv, types, isa="scalar")
+            for isa in ["scalar", *CPUS[cpu]]:
+                for threads in (1, 2):
+                    lines.append(
+                        f"{prefix} {len(pos_c)} 2 {n_ctx} {n_head} {n_head_kv} {head_dim} "
+                        f"{types[0]} {types[1]} {isa} {threads} {isa}-{threads}\n"
+                    )
+    manifest = tmp_path / f"attend-{cpu}.txt"
+    manifest.write_text("".join(lines))
+    errors = [line for line in _run(driver, cpu, "attend", str(manifest)) if line[:2] != "ok"]
+    assert not errors, "\n".join(errors)
+    for line in lines:
+        prefix, tag = line.split()[0], line.split()[-1]
+        got = np.fromfile(f"{prefix}.{tag}.out", dtype=np.float32)
+        np.testing.assert_array_equal(
+            got, expected[Path(prefix)].ravel(), err_msg=f"{tag} on -cpu {cpu}: {prefix}"
+        )

@@ -12,7 +12,14 @@
  *     otherwise), PREFIX.scale (float32 row scales, ternary/sign only) and
  *     PREFIX.x (float32 [N, COLS]); writes PREFIX.packed (the packed tensor)
  *     and PREFIX.TAG.y (float32 [N, ROWS]); prints "ok TAG" or
- *     "error TAG MESSAGE". ISA and ALGO are names ("auto" for either). */
+ *     "error TAG MESSAGE". ISA and ALGO are names ("auto" for either).
+ *   matmul_driver attend MANIFEST
+ *     one bl_attend call per line: PREFIX N N_SEQ N_CTX N_HEAD N_HEAD_KV
+ *     HEAD_DIM TYPE_K TYPE_V ISA THREADS TAG (cache types by name); reads
+ *     PREFIX.q (float32 [N, N_HEAD * HEAD_DIM]), PREFIX.pos and PREFIX.seq
+ *     (int32 [N]), PREFIX.k and PREFIX.v (float32 [N_SEQ, N_CTX,
+ *     N_HEAD_KV * HEAD_DIM]); writes PREFIX.TAG.out (float32, like q); prints
+ *     "ok TAG" or "error TAG MESSAGE". */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,12 +161,58 @@ static void print_isas(void) {
         printf("default-error %s\n", bl_last_error());
 }
 
+static int kv_type_index(const char *name) {
+    for (int i = 0; i < BL_KV_TYPE_COUNT; i++)
+        if (strcmp(name, bl_kv_type_name(i)) == 0) return i;
+    return -100; /* unknown: bl_attend reports it */
+}
+
+/* One attend line; 0 when it was read, 1 at the end of the manifest. */
+static int attend_line(FILE *m) {
+    char prefix[PREFIX_MAX], type_k[16], type_v[16], isa[32], tag[TAG_MAX];
+    int n, n_seq, n_ctx, n_head, n_head_kv, head_dim, threads;
+    int got = fscanf(m, "%1023s %d %d %d %d %d %d %15s %15s %31s %d %127s", prefix, &n, &n_seq,
+                     &n_ctx, &n_head, &n_head_kv, &head_dim, type_k, type_v, isa, &threads, tag);
+    if (got != 12) return 1;
+    size_t q_floats = (size_t)n * n_head * head_dim;
+    size_t kv_floats = (size_t)n_seq * n_ctx * n_head_kv * head_dim;
+    float *q = read_file(prefix, "q", q_floats * 4), *out = allocate(q_floats * 4);
+    int32_t *pos = read_file(prefix, "pos", (size_t)n * 4), *seq = read_file(prefix, "seq", (size_t)n * 4);
+    float *k = read_file(prefix, "k", kv_floats * 4), *v = read_file(prefix, "v", kv_floats * 4);
+    int rc = bl_attend(q, n, pos, seq, k, v, n_seq, n_ctx, n_head, n_head_kv, head_dim,
+                       kv_type_index(type_k), kv_type_index(type_v), isa_index(isa), threads, out);
+    if (rc == BL_OK) {
+        char suffix[TAG_MAX + 8];
+        snprintf(suffix, sizeof suffix, "%s.out", tag);
+        write_file(prefix, suffix, out, q_floats * 4);
+        printf("ok %s\n", tag);
+    } else {
+        printf("error %s %s\n", tag, bl_last_error());
+    }
+    free(q), free(out), free(pos), free(seq), free(k), free(v);
+    return 0;
+}
+
+static int run_attend(const char *manifest) {
+    FILE *m = fopen(manifest, "r");
+    if (!m) {
+        fprintf(stderr, "cannot open %s\n", manifest);
+        return 2;
+    }
+    while (attend_line(m) == 0) {
+    }
+    fclose(m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "isas") == 0) {
         print_isas();
         return 0;
     }
     if (argc == 3 && strcmp(argv[1], "run") == 0) return run_manifest(argv[2]);
-    fprintf(stderr, "usage: %s isas | %s run MANIFEST\n", argv[0], argv[0]);
+    if (argc == 3 && strcmp(argv[1], "attend") == 0) return run_attend(argv[2]);
+    fprintf(stderr, "usage: %s isas | %s run MANIFEST | %s attend MANIFEST\n", argv[0], argv[0],
+            argv[0]);
     return 2;
 }

@@ -73,6 +73,17 @@ def test_one_table_per_isa(isa: str) -> None:
     assert f"const bl_isa_kernels bl_kernels_{isa} = " in text
 
 
+ATTENTION = re.compile(r"\.attn_chunk = (\w+),")
+
+
+@pytest.mark.parametrize("isa", isa_folders())
+def test_attention_kernel_is_named_after_its_isa(isa: str) -> None:
+    # One attention chunk kernel per ISA, bl_attn_chunk__<isa>; an ISA that extends
+    # another may leave it out and keep that one's.
+    found = ATTENTION.findall((KERNELS / isa / "register.c").read_text())
+    assert found == [f"bl_attn_chunk__{isa}"] or (isa in ALSO_RUNS and found == []), found
+
+
 def test_every_isa_folder_has_a_table() -> None:
     folders = {p.name for p in KERNELS.iterdir() if p.is_dir()}
     assert folders == set(isa_folders())

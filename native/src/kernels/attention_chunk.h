@@ -31,7 +31,7 @@ typedef struct bl_attn_chunk {
 
 typedef void (*bl_attn_chunk_fn)(const bl_attn_chunk *c);
 
-void bl_attn_chunk__scalar(const bl_attn_chunk *c);
-void bl_attn_chunk__avx2(const bl_attn_chunk *c);
+/* One per ISA folder, named bl_attn_chunk__<isa>, listed in its register.c. */
+typedef void bl_attn_chunk_kernel(const bl_attn_chunk *c);
 
 #endif

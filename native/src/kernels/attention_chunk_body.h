@@ -1,10 +1,11 @@
 /* The body of the attention chunk kernel, compiled once per ISA by
  * kernels/<isa>/attention.c, which defines BL_ATTN_CHUNK_FN (the function's
- * name). Plain C that compilers vectorize; every ISA performs the same IEEE
- * operations in the same order (fmaf is one rounding everywhere, the build has
- * -ffp-contract=off, 16 explicit partial sums per dot product), so results
- * are bit-identical across ISAs. Only the exact conversions of cached rows to
- * float32 use ISA intrinsics. */
+ * name) and, for NEON, BL_ATTN_NEON. Plain C with one vector path per ISA for
+ * the four inner loops (K/V rows to float32, dot products, y += w x); every
+ * ISA performs the same IEEE operations in the same order (fmaf is one
+ * rounding everywhere, the build has -ffp-contract=off, 16 explicit partial
+ * sums per dot product, reduced 8 + 8, 4 + 4, 2 + 2, 1 + 1), so results are
+ * bit-identical across ISAs. */
 #include <math.h>
 #include <string.h>
 
@@ -13,12 +14,23 @@
 #include "attention_chunk.h"
 #include "base/vec.h"
 
-#if defined(__F16C__) || defined(__AVX2__)
+#if defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+#define ATTN_AVX512 1
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+#define ATTN_AVX2 1
 #include <immintrin.h>
+#elif defined(__F16C__)
+#include <immintrin.h>
+#endif
+#if defined(BL_ATTN_NEON) && defined(__aarch64__)
+#define ATTN_NEON 1
+#include <arm_neon.h>
 #endif
 
 #define Q8_BLOCK 32
 #define Q8_BLOCK_BYTES 34
+#define ATTN_INLINE static inline __attribute__((always_inline))
 
 /* IEEE half to float, exact: the half's exponent and mantissa placed in a
  * float's and scaled by 2^112 (right for normals and subnormals), with
@@ -31,11 +43,24 @@ static inline float half_to_float(uint16_t h) {
     return bl_bits_f32(bits | ((uint32_t)(h & 0x8000u) << 16));
 }
 
+/* Exact conversions: vcvtph2ps and fcvtl are exact for every half. */
 static void f16_row(const uint8_t *src, float *restrict dst, int n) {
     int i = 0;
+#if defined(ATTN_AVX512)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i,
+                         _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + 2 * i))));
+#endif
 #if defined(__F16C__)
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
+#endif
+#if defined(ATTN_NEON)
+    for (; i + 8 <= n; i += 8) {
+        float16x8_t h = vreinterpretq_f16_u8(vld1q_u8(src + 2 * i));
+        vst1q_f32(dst + i, vcvt_f32_f16(vget_low_f16(h)));
+        vst1q_f32(dst + i + 4, vcvt_high_f32_f16(h));
+    }
 #endif
     for (; i < n; i++) {
         uint16_t h;
@@ -44,13 +69,38 @@ static void f16_row(const uint8_t *src, float *restrict dst, int n) {
     }
 }
 
+/* q * d is exact in float32 (8 by 11 significant bits). */
 static void q8_0_row(const uint8_t *src, float *restrict dst, int n) {
     for (int b = 0; b < n / Q8_BLOCK; b++, src += Q8_BLOCK_BYTES, dst += Q8_BLOCK) {
         uint16_t dh;
         memcpy(&dh, src, 2);
-        float d = bl_f16_to_f32(dh);
+        float d = half_to_float(dh);
         const int8_t *q = (const int8_t *)(src + 2);
-        for (int i = 0; i < Q8_BLOCK; i++) dst[i] = (float)q[i] * d; /* exact */
+#if defined(ATTN_AVX512)
+        __m512 dv = _mm512_set1_ps(d);
+        for (int i = 0; i < Q8_BLOCK; i += 16) {
+            __m512i w = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + i)));
+            _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_cvtepi32_ps(w), dv));
+        }
+#elif defined(ATTN_AVX2)
+        __m256 dv = _mm256_set1_ps(d);
+        for (int i = 0; i < Q8_BLOCK; i += 8) {
+            __m128i bytes = _mm_loadl_epi64((const __m128i *)(q + i));
+            _mm256_storeu_ps(dst + i,
+                             _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), dv));
+        }
+#elif defined(ATTN_NEON)
+        for (int i = 0; i < Q8_BLOCK; i += 16) {
+            int8x16_t w = vld1q_s8(q + i);
+            int16x8_t lo = vmovl_s8(vget_low_s8(w)), hi = vmovl_high_s8(w);
+            vst1q_f32(dst + i, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), d));
+            vst1q_f32(dst + i + 4, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(lo)), d));
+            vst1q_f32(dst + i + 8, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), d));
+            vst1q_f32(dst + i + 12, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), d));
+        }
+#else
+        for (int i = 0; i < Q8_BLOCK; i++) dst[i] = (float)q[i] * d;
+#endif
     }
 }
 
@@ -63,7 +113,7 @@ static inline const float *row_f32(int type, const uint8_t *src, float *buf, int
     }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(ATTN_AVX2)
 /* The 16 partial sums of a dot product live in two registers, lanes 0-7 and 8-15,
  * and are reduced in bl_vec_reduce's order: 8 + 8, 4 + 4, 2 + 2, 1 + 1. */
 static inline float reduce16(__m256 lo, __m256 hi) {
@@ -73,13 +123,63 @@ static inline float reduce16(__m256 lo, __m256 hi) {
     return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
 }
 #endif
+#if defined(ATTN_AVX512)
+/* One register holds the 16 partial sums, lane j = sum j. */
+static inline float reduce16_512(__m512 sums) {
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sums), 1));
+    return reduce16(_mm512_castps512_ps256(sums), hi);
+}
+#endif
+#if defined(ATTN_AVX512)
+/* Four dot products' partial sums a, b, c, d (one register each) reduced at once, each in
+ * bl_vec_reduce's order, into lanes 0-3 (additions commute exactly, so x + y
+ * may stand for y + x): 8 + 8 pairs 256-bit halves of two registers, 4 + 4 pairs
+ * their 128-bit quarters, then 2 + 2 and 1 + 1 within each quarter. */
+static inline __m128 reduce16x4_512(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xee));
+    /* ab: a's 8 sums, then b's; quarter k of the next is the 4 sums of a, b, c, d. */
+    __m512 s4 = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xdd));
+    __m512 s2 = _mm512_add_ps(s4, _mm512_permute_ps(s4, 0x4e));
+    __m512 s1 = _mm512_add_ps(s2, _mm512_permute_ps(s2, 0xb1));
+    __m512i lane0 = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(lane0, s1));
+}
+#endif
+#if defined(ATTN_NEON)
+/* The 16 partial sums in four registers (lanes 0-3, 4-7, 8-11, 12-15). */
+static inline float reduce16_neon(float32x4_t r0, float32x4_t r1, float32x4_t r2,
+                                  float32x4_t r3) {
+    float32x4_t s4 = vaddq_f32(vaddq_f32(r0, r2), vaddq_f32(r1, r3)); /* 8 + 8, then 4 + 4 */
+    float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4));
+    return vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1);
+}
+#endif
 
-/* dot(a, b[p]) for the BL_ATTN_STEP rows b[p] = b + p * n, a read once: per row, 16
- * partial sums of fused multiply-adds (element i into sum i % 16), then bl_vec_reduce. */
-static inline void dot_step(const float *restrict a, const float *restrict b, int steps, int n,
-                            float out[BL_ATTN_STEP]) {
+/* out[p] = dot(a, b[p]) * scale for the steps rows b[p] = b + p * n, a read once: per
+ * row, 16 partial sums of fused multiply-adds (element i into sum i % 16), then
+ * bl_vec_reduce. Each result is stored on its own (no wide reload of them). */
+ATTN_INLINE void dot_rows(const float *restrict a, const float *restrict b, int steps, int n,
+                          float scale, float *restrict out) {
     int i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(ATTN_AVX512)
+    if (n % VEC_LANES == 0) {
+        __m512 acc[BL_ATTN_STEP];
+        for (int p = 0; p < BL_ATTN_STEP; p++) acc[p] = _mm512_setzero_ps();
+        for (; i < n; i += VEC_LANES) {
+            __m512 av = _mm512_loadu_ps(a + i);
+            for (int p = 0; p < steps; p++)
+                acc[p] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + (size_t)p * n + i), acc[p]);
+        }
+        if (steps == 4) {
+            _mm_storeu_ps(out, _mm_mul_ps(reduce16x4_512(acc[0], acc[1], acc[2], acc[3]),
+                                          _mm_set1_ps(scale)));
+            return;
+        }
+        for (int p = 0; p < steps; p++) out[p] = reduce16_512(acc[p]) * scale;
+        return;
+    }
+#elif defined(ATTN_AVX2)
     if (n % VEC_LANES == 0) {
         __m256 lo[BL_ATTN_STEP], hi[BL_ATTN_STEP];
         for (int p = 0; p < BL_ATTN_STEP; p++) lo[p] = hi[p] = _mm256_setzero_ps();
@@ -91,7 +191,25 @@ static inline void dot_step(const float *restrict a, const float *restrict b, in
                 hi[p] = _mm256_fmadd_ps(a_hi, _mm256_loadu_ps(bp + 8), hi[p]);
             }
         }
-        for (int p = 0; p < steps; p++) out[p] = reduce16(lo[p], hi[p]);
+        for (int p = 0; p < steps; p++) out[p] = reduce16(lo[p], hi[p]) * scale;
+        return;
+    }
+#elif defined(ATTN_NEON)
+    if (n % VEC_LANES == 0) {
+        float32x4_t acc[BL_ATTN_STEP][4];
+        for (int p = 0; p < BL_ATTN_STEP; p++)
+            for (int k = 0; k < 4; k++) acc[p][k] = vdupq_n_f32(0.0f);
+        for (; i < n; i += VEC_LANES) {
+            float32x4_t av[4];
+            for (int k = 0; k < 4; k++) av[k] = vld1q_f32(a + i + 4 * k);
+            for (int p = 0; p < steps; p++) {
+                const float *bp = b + (size_t)p * n + i;
+                for (int k = 0; k < 4; k++)
+                    acc[p][k] = vfmaq_f32(acc[p][k], av[k], vld1q_f32(bp + 4 * k));
+            }
+        }
+        for (int p = 0; p < steps; p++)
+            out[p] = reduce16_neon(acc[p][0], acc[p][1], acc[p][2], acc[p][3]) * scale;
         return;
     }
 #endif
@@ -101,16 +219,26 @@ static inline void dot_step(const float *restrict a, const float *restrict b, in
         for (i = 0; i + VEC_LANES <= n; i += VEC_LANES)
             for (int j = 0; j < VEC_LANES; j++) acc[j] = fmaf(a[i + j], bp[i + j], acc[j]);
         for (; i < n; i++) acc[i % VEC_LANES] = fmaf(a[i], bp[i], acc[i % VEC_LANES]);
-        out[p] = bl_vec_reduce(acc);
+        out[p] = bl_vec_reduce(acc) * scale;
     }
 }
 
 /* y += w[p] * x[p] for p = 0 .. steps - 1 in turn (x[p] = x + p * n), one fused
  * multiply-add per position and element; y is loaded and stored once per step. */
-static inline void axpy_step(float *restrict y, const float *w, int steps,
-                             const float *restrict x, int n) {
+ATTN_INLINE void axpy_rows(float *restrict y, const float *w, int steps,
+                           const float *restrict x, int n) {
     int i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(ATTN_AVX512)
+    __m512 wz[BL_ATTN_STEP];
+    for (int p = 0; p < steps; p++) wz[p] = _mm512_set1_ps(w[p]);
+    for (; i + 16 <= n; i += 16) {
+        __m512 sum = _mm512_loadu_ps(y + i);
+        for (int p = 0; p < steps; p++)
+            sum = _mm512_fmadd_ps(wz[p], _mm512_loadu_ps(x + (size_t)p * n + i), sum);
+        _mm512_storeu_ps(y + i, sum);
+    }
+#endif
+#if defined(ATTN_AVX2)
     __m256 wv[BL_ATTN_STEP];
     for (int p = 0; p < steps; p++) wv[p] = _mm256_set1_ps(w[p]);
     for (; i + 8 <= n; i += 8) {
@@ -120,11 +248,108 @@ static inline void axpy_step(float *restrict y, const float *w, int steps,
         _mm256_storeu_ps(y + i, sum);
     }
 #endif
+#if defined(ATTN_NEON)
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t sum = vld1q_f32(y + i);
+        for (int p = 0; p < steps; p++)
+            sum = vfmaq_n_f32(sum, vld1q_f32(x + (size_t)p * n + i), w[p]);
+        vst1q_f32(y + i, sum);
+    }
+#endif
     for (; i < n; i++) {
         float sum = y[i];
         for (int p = 0; p < steps; p++) sum = fmaf(w[p], x[(size_t)p * n + i], sum);
         y[i] = sum;
     }
+}
+
+/* Whole steps (the rule) get copies with the step count fixed, so that their
+ * accumulators stay in registers and their loops over positions unroll. */
+static void dot_step(const float *restrict a, const float *restrict b, int steps, int n,
+                     float scale, float *restrict out) {
+    if (steps == BL_ATTN_STEP)
+        dot_rows(a, b, BL_ATTN_STEP, n, scale, out);
+    else
+        dot_rows(a, b, steps, n, scale, out);
+}
+
+static void axpy_step(float *restrict y, const float *w, int steps, const float *restrict x,
+                      int n) {
+    if (steps == BL_ATTN_STEP)
+        axpy_rows(y, w, BL_ATTN_STEP, x, n);
+    else
+        axpy_rows(y, w, steps, x, n);
+}
+
+#if defined(ATTN_AVX512)
+/* Four query heads (q + g * n) against four whole rows of k: each k slice is loaded
+ * once for the four heads (16 accumulators); per (head, row) the same fused
+ * multiply-adds and reduction as dot_rows. out + g * out_stride. */
+ATTN_INLINE void dot_4x4_512(const float *restrict q, const float *restrict k, int n, float scale,
+                             float *restrict out, size_t out_stride) {
+    __m512 acc[4][BL_ATTN_STEP];
+    for (int g = 0; g < 4; g++)
+        for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += VEC_LANES) {
+        __m512 kv[BL_ATTN_STEP];
+        for (int p = 0; p < BL_ATTN_STEP; p++) kv[p] = _mm512_loadu_ps(k + (size_t)p * n + i);
+        for (int g = 0; g < 4; g++) {
+            __m512 qv = _mm512_loadu_ps(q + (size_t)g * n + i);
+            for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_fmadd_ps(qv, kv[p], acc[g][p]);
+        }
+    }
+    __m128 sv = _mm_set1_ps(scale);
+    for (int g = 0; g < 4; g++)
+        _mm_storeu_ps(out + g * out_stride,
+                      _mm_mul_ps(reduce16x4_512(acc[g][0], acc[g][1], acc[g][2], acc[g][3]), sv));
+}
+
+/* y[g] += w[g][p] x[p] for four heads (y + g * n, w + g * w_stride) and four whole rows
+ * of x: each x slice is loaded once for the four heads; per element the same
+ * fused multiply-adds in the same order as axpy_rows. */
+ATTN_INLINE void axpy_4x4_512(float *restrict y, const float *w, size_t w_stride,
+                              const float *restrict x, int n) {
+    __m512 wz[4][BL_ATTN_STEP];
+    for (int g = 0; g < 4; g++)
+        for (int p = 0; p < BL_ATTN_STEP; p++) wz[g][p] = _mm512_set1_ps(w[g * w_stride + p]);
+    for (int i = 0; i < n; i += 16) {
+        __m512 xv[BL_ATTN_STEP];
+        for (int p = 0; p < BL_ATTN_STEP; p++) xv[p] = _mm512_loadu_ps(x + (size_t)p * n + i);
+        for (int g = 0; g < 4; g++) {
+            float *yg = y + (size_t)g * n + i;
+            __m512 sum = _mm512_loadu_ps(yg);
+            for (int p = 0; p < BL_ATTN_STEP; p++) sum = _mm512_fmadd_ps(wz[g][p], xv[p], sum);
+            _mm512_storeu_ps(yg, sum);
+        }
+    }
+}
+#endif
+
+/* dot_step for the query heads g < heads of a row (q + g * n), results to
+ * out + g * BL_ATTN_CHUNK. */
+static void dot_heads(const float *restrict q, int heads, const float *restrict k, int steps,
+                      int n, float scale, float *restrict out) {
+    int g = 0;
+#if defined(ATTN_AVX512)
+    if (steps == BL_ATTN_STEP && n % VEC_LANES == 0)
+        for (; g + 4 <= heads; g += 4)
+            dot_4x4_512(q + (size_t)g * n, k, n, scale, out + (size_t)g * BL_ATTN_CHUNK,
+                        BL_ATTN_CHUNK);
+#endif
+    for (; g < heads; g++)
+        dot_step(q + (size_t)g * n, k, steps, n, scale, out + (size_t)g * BL_ATTN_CHUNK);
+}
+
+/* axpy_step for the query heads g < heads of a row: y + g * n, weights w + g * BL_ATTN_CHUNK. */
+static void axpy_heads(float *restrict y, const float *w, int heads, int steps,
+                       const float *restrict x, int n) {
+    int g = 0;
+#if defined(ATTN_AVX512)
+    if (steps == BL_ATTN_STEP && n % 16 == 0)
+        for (; g + 4 <= heads; g += 4)
+            axpy_4x4_512(y + (size_t)g * n, w + (size_t)g * BL_ATTN_CHUNK, BL_ATTN_CHUNK, x, n);
+#endif
+    for (; g < heads; g++) axpy_step(y + (size_t)g * n, w + (size_t)g * BL_ATTN_CHUNK, steps, x, n);
 }
 
 /* Positions [start, visible_end) of the chunk that row r sees. */
@@ -133,8 +358,15 @@ static inline int32_t visible_end(const bl_attn_chunk *c, int r) {
 }
 
 /* Rows j .. j + steps - 1 of a cached head as float32, one after another in buf. */
+/* How far ahead rows_f32 asks for cached rows: 4 KiB (16 f16 positions of a
+ * 128-wide head) took decode at depth 3968 from 2.9-3.1 to 2.0-2.2 ms a layer
+ * (BENCHMARKS.md, "Long contexts"). */
+#define ATTN_PREFETCH_BYTES 4096
 static const float *rows_f32(int type, const uint8_t *src, size_t stride, int steps, float *buf,
                              int n) {
+    /* The positions of a head lie one after another: ask for the bytes a few steps on. */
+    for (size_t at = 0; at < (size_t)steps * stride; at += 64)
+        __builtin_prefetch(src + ATTN_PREFETCH_BYTES + at);
     if (type == BL_KV_F32 && stride == (size_t)n * sizeof(float)) return (const float *)src;
     for (int p = 0; p < steps; p++) {
         const float *row = row_f32(type, src + (size_t)p * stride, buf + (size_t)p * n, n);
@@ -154,20 +386,31 @@ static void scores(const bl_attn_chunk *c) {
             const float *q = c->q + (size_t)r * c->q_stride;
             float *s = c->scores + (size_t)r * g_count * BL_ATTN_CHUNK + (j - c->start);
             int seen = c->pos[r] - j + 1 < steps ? c->pos[r] - j + 1 : steps;
-            for (int g = 0; g < g_count; g++) {
-                float *sg = s + (size_t)g * BL_ATTN_CHUNK, dots[BL_ATTN_STEP];
-                dot_step(q + (size_t)g * hd, k, seen, hd, dots);
-                for (int p = 0; p < seen; p++) sg[p] = dots[p] * c->scale;
-            }
+            dot_heads(q, g_count, k, seen, hd, c->scale, s);
         }
     }
+}
+
+/* The largest of s[0 .. n), n >= 1, in 16 lanes (s[j] into lane j % 16, each lane
+ * keeping the first of equal values), the lanes then taken in a fixed order: one
+ * answer, zeros' signs and NaNs included, on every ISA, and no chain of dependent
+ * compares. */
+static inline float max_of(const float *s, int32_t n) {
+    float lane[VEC_LANES];
+    for (int j = 0; j < VEC_LANES; j++) lane[j] = s[0];
+    int32_t i = 0;
+    for (; i + VEC_LANES <= n; i += VEC_LANES)
+        for (int j = 0; j < VEC_LANES; j++) lane[j] = s[i + j] > lane[j] ? s[i + j] : lane[j];
+    for (; i < n; i++) lane[i % VEC_LANES] = s[i] > lane[i % VEC_LANES] ? s[i] : lane[i % VEC_LANES];
+    float max = lane[0];
+    for (int j = 1; j < VEC_LANES; j++) max = lane[j] > max ? lane[j] : max;
+    return max;
 }
 
 /* Scores to e^(s - m) in place; m and l out. */
 static void softmax(const bl_attn_chunk *c, int i, int32_t n) {
     float *s = c->scores + (size_t)i * BL_ATTN_CHUNK;
-    float max = s[0];
-    for (int32_t j = 1; j < n; j++) max = s[j] > max ? s[j] : max;
+    float max = max_of(s, n);
     for (int32_t j = 0; j < n; j++) s[j] = bl_exp(s[j] - max);
     c->m[i] = max;
     c->l[i] = bl_vec_sum(s, (size_t)n);
@@ -185,11 +428,9 @@ static void weighted_values(const bl_attn_chunk *c) {
             rows_f32(c->type_v, c->v + (size_t)j * c->v_stride, c->v_stride, steps, c->row, hd);
         for (int r = c->rows - 1; r >= 0 && c->pos[r] >= j; r--) {
             int seen = c->pos[r] - j + 1 < steps ? c->pos[r] - j + 1 : steps;
-            for (int g = 0; g < g_count; g++) {
-                size_t i = (size_t)r * g_count + g;
-                const float *w = c->scores + i * BL_ATTN_CHUNK + (j - c->start);
-                axpy_step(c->acc + i * hd, w, seen, v, hd);
-            }
+            size_t i = (size_t)r * g_count;
+            axpy_heads(c->acc + i * hd, c->scores + i * BL_ATTN_CHUNK + (j - c->start), g_count,
+                       seen, v, hd);
         }
     }
 }

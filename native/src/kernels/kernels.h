@@ -8,7 +8,9 @@
  * Names follow bl_<gemv|gemm>_<type>_<act>_<algo>__<isa>, e.g.
  * bl_gemv_bt2_i8_mad__avx512 (tests/native/test_kernel_names.py checks them).
  * Each ISA lists the kernels it implements in one table of rows,
- * kernels/<isa>/register.c; slots it leaves empty keep the scalar kernel. */
+ * kernels/<isa>/register.c, beside its attention chunk kernel
+ * (bl_attn_chunk__<isa>, attention_chunk.h); slots it leaves empty keep the
+ * kernel of the ISA it extends. */
 #ifndef BL_KERNELS_H
 #define BL_KERNELS_H
 
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #include "bitllm.h"
+#include "attention_chunk.h"
 #include "base/activations.h"
 #include "types/types.h"
 
@@ -46,6 +49,8 @@ typedef struct bl_kernel_table {
     /* AUTO runs the LUT GEMM from this many activation rows on (0: never);
      * set where benchmarks show the batched tables beat multiply-add. */
     size_t auto_lut_min_rows[BL_TYPE_COUNT][BL_ACT_COUNT];
+    /* The attention chunk kernel (attention_chunk.h), bl_attn_chunk__<isa>. */
+    bl_attn_chunk_fn attn_chunk;
 } bl_kernel_table;
 
 /* Whether an ISA's kernels are compiled into this library (runs none of them). */
@@ -88,6 +93,7 @@ typedef struct bl_isa_kernels {
     size_t n_rows;
     const bl_auto_lut_row *auto_lut;
     size_t n_auto_lut;
+    bl_attn_chunk_fn attn_chunk; /* NULL: the one of the ISA it extends */
     void (*init)(void);
 } bl_isa_kernels;
 

@@ -64,6 +64,7 @@ static void add(bl_kernel_table *t, const bl_isa_kernels *isa) {
         const bl_auto_lut_row *row = &isa->auto_lut[i];
         t->auto_lut_min_rows[row->type][row->act] = row->min_rows;
     }
+    if (isa->attn_chunk) t->attn_chunk = isa->attn_chunk;
 }
 
 static void build_scalar(void) {

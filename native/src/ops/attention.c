@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include "bitllm.h"
+#include "base/error.h"
 #include "base/threadpool.h"
 #include "base/vec.h"
+#include "kernels/kernels.h"
 
 #define TILE_ROWS 16   /* query rows sharing each converted K/V row in prefill   */
 #define DECODE_ROWS 4  /* calls of at most this many rows may split positions    */
@@ -115,10 +117,10 @@ static bl_attn_chunk task_for(const run *r, int row0, int rows, int kvh, int chu
         .group = r->group,
         .head_dim = a->head_dim,
         .scale = a->scale,
-        .k = bl_kv_key_row(c, a->layer, 0) + (size_t)kvh * bl_kv_head_bytes(c->type_k, hd),
-        .v = bl_kv_value_row(c, a->layer, 0) + (size_t)kvh * bl_kv_head_bytes(c->type_v, hd),
-        .k_stride = c->k_row_bytes,
-        .v_stride = c->v_row_bytes,
+        .k = bl_kv_key_head(c, a->layer, kvh),
+        .v = bl_kv_value_head(c, a->layer, kvh),
+        .k_stride = c->k_head_bytes,
+        .v_stride = c->v_head_bytes,
         .type_k = c->type_k,
         .type_v = c->type_v,
         .start = chunk * BL_ATTN_CHUNK,
@@ -244,18 +246,12 @@ static int make_tiles(const bl_attention *a, tile *tiles) {
     return n;
 }
 
-static bl_attn_chunk_fn kernel_for(int isa) {
-#ifdef BL_HAVE_AVX2
-    if (isa == BL_ISA_AVX2 || isa == BL_ISA_AVX512) return bl_attn_chunk__avx2;
-#endif
-    (void)isa;
-    return bl_attn_chunk__scalar;
-}
-
 int bl_attention_run(const bl_attention *a) {
+    const bl_kernel_table *table = bl_kernels_for((bl_isa)a->isa);
+    if (!table) return bl_fail(BL_ERR_UNSUPPORTED, "attention: no kernels for ISA %d", a->isa);
     run r = {
         .a = a,
-        .kernel = kernel_for(a->isa),
+        .kernel = table->attn_chunk,
         .lay = layout_for(a->n, a->threads, a->n_head, a->n_head_kv, a->head_dim),
         .group = a->n_head / a->n_head_kv,
     };

@@ -47,8 +47,17 @@ static void free_caches(bl_kv_cache *caches, int32_t count) {
 int bl_attend(const float *q, int32_t n, const int32_t *pos, const int32_t *seq, const float *k,
               const float *v, int32_t n_seq, int32_t n_ctx, int32_t n_head, int32_t n_head_kv,
               int32_t head_dim, int type_k, int type_v, int isa, int threads, float *out) {
+    return bl_attend_repeat(q, n, pos, seq, k, v, n_seq, n_ctx, n_head, n_head_kv, head_dim,
+                            type_k, type_v, isa, threads, 1, out);
+}
+
+int bl_attend_repeat(const float *q, int32_t n, const int32_t *pos, const int32_t *seq,
+                     const float *k, const float *v, int32_t n_seq, int32_t n_ctx,
+                     int32_t n_head, int32_t n_head_kv, int32_t head_dim, int type_k,
+                     int type_v, int isa, int threads, int repeat, float *out) {
     if (!q || !pos || !seq || !k || !v || !out)
         return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: NULL argument");
+    if (repeat < 1) return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: repeat %d is not >= 1", repeat);
     int rc = check_shape(n, n_seq, n_ctx, n_head, n_head_kv, head_dim);
     if (rc == BL_OK) rc = check_rows(pos, seq, n, n_seq, n_ctx);
     if (rc != BL_OK) return rc;
@@ -84,7 +93,7 @@ int bl_attend(const float *q, int32_t n, const int32_t *pos, const int32_t *seq,
             .pool = engine.pool, .threads = engine.threads, .isa = engine.isa,
             .scratch = scratch,
         };
-        rc = bl_attention_run(&a);
+        for (int r = 0; rc == BL_OK && r < repeat; r++) rc = bl_attention_run(&a);
     }
     free_caches(caches, caches ? made : 0);
     free(row_cache);

@@ -29,16 +29,18 @@ int bl_kv_cache_init(bl_kv_cache *c, int32_t n_layer, int32_t n_ctx, int32_t n_h
                        Q8_BLOCK, head_dim);
     c->n_layer = n_layer;
     c->n_ctx = n_ctx;
+    c->n_head_kv = n_head_kv;
     c->head_dim = head_dim;
     c->kv_dim = n_head_kv * head_dim;
     c->type_k = type_k;
     c->type_v = type_v;
-    c->k_row_bytes = bl_kv_row_bytes(type_k, (size_t)c->kv_dim);
-    c->v_row_bytes = bl_kv_row_bytes(type_v, (size_t)c->kv_dim);
-    size_t rows, k_bytes, v_bytes;
+    c->k_head_bytes = bl_kv_head_bytes(type_k, (size_t)head_dim);
+    c->v_head_bytes = bl_kv_head_bytes(type_v, (size_t)head_dim);
+    size_t rows, heads, k_bytes, v_bytes;
     if (__builtin_mul_overflow((size_t)n_layer, (size_t)n_ctx, &rows)
-        || __builtin_mul_overflow(rows, c->k_row_bytes, &k_bytes)
-        || __builtin_mul_overflow(rows, c->v_row_bytes, &v_bytes))
+        || __builtin_mul_overflow(rows, (size_t)n_head_kv, &heads)
+        || __builtin_mul_overflow(heads, c->k_head_bytes, &k_bytes)
+        || __builtin_mul_overflow(heads, c->v_head_bytes, &v_bytes))
         return bl_fail(BL_ERR_OUT_OF_MEMORY, "a KV cache of %d positions is too large", n_ctx);
     c->k = calloc(k_bytes, 1);
     c->v = calloc(v_bytes, 1);
@@ -66,16 +68,24 @@ static void store_row(int type, const float *src, size_t n, uint8_t *dst) {
     }
 }
 
+/* Each head goes to its own run of positions; q8_0 heads are whole blocks, so
+ * the bytes of a head are those its part of the row would have had. */
 void bl_kv_store(bl_kv_cache *c, int layer, int32_t pos, const float *k, const float *v) {
-    store_row(c->type_k, k, (size_t)c->kv_dim, (uint8_t *)bl_kv_key_row(c, layer, pos));
-    store_row(c->type_v, v, (size_t)c->kv_dim, (uint8_t *)bl_kv_value_row(c, layer, pos));
+    size_t hd = (size_t)c->head_dim;
+    for (int h = 0; h < c->n_head_kv; h++) {
+        uint8_t *k_at = (uint8_t *)bl_kv_key_head(c, layer, h) + (size_t)pos * c->k_head_bytes;
+        uint8_t *v_at = (uint8_t *)bl_kv_value_head(c, layer, h) + (size_t)pos * c->v_head_bytes;
+        store_row(c->type_k, k + (size_t)h * hd, hd, k_at);
+        store_row(c->type_v, v + (size_t)h * hd, hd, v_at);
+    }
 }
 
 void bl_kv_cache_copy(bl_kv_cache *dst, const bl_kv_cache *src, int32_t n) {
-    for (int layer = 0; layer < src->n_layer; layer++) {
-        memcpy((uint8_t *)bl_kv_key_row(dst, layer, 0), bl_kv_key_row(src, layer, 0),
-               (size_t)n * src->k_row_bytes);
-        memcpy((uint8_t *)bl_kv_value_row(dst, layer, 0), bl_kv_value_row(src, layer, 0),
-               (size_t)n * src->v_row_bytes);
-    }
+    for (int layer = 0; layer < src->n_layer; layer++)
+        for (int h = 0; h < src->n_head_kv; h++) {
+            memcpy((uint8_t *)bl_kv_key_head(dst, layer, h), bl_kv_key_head(src, layer, h),
+                   (size_t)n * src->k_head_bytes);
+            memcpy((uint8_t *)bl_kv_value_head(dst, layer, h), bl_kv_value_head(src, layer, h),
+                   (size_t)n * src->v_head_bytes);
+        }
 }

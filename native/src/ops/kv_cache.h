@@ -1,5 +1,7 @@
-/* The key/value cache of one sequence: [layer][position][kv_dim] for keys and
- * for values, each stored in its bl_kv_type (docs/FORMAT.md, "KV cache"):
+/* The key/value cache of one sequence: [layer][K/V head][position][head_dim]
+ * for keys and for values, so that the positions of one head, which attention
+ * reads in order, lie one after another; each is stored in its bl_kv_type
+ * (docs/FORMAT.md, "KV cache"):
  *   f32   kv_dim floats;
  *   f16   kv_dim IEEE halves, rounded to nearest even;
  *   q8_0  kv_dim / 32 blocks of llama.cpp's q8_0 (f16 scale, 32 int8), so a
@@ -15,9 +17,10 @@
 
 typedef struct bl_kv_cache {
     uint8_t *k, *v;
-    int32_t n_ctx, n_layer, kv_dim, head_dim;
-    int type_k, type_v;             /* bl_kv_type, resolved                 */
-    size_t k_row_bytes, v_row_bytes; /* one position of one layer           */
+    int32_t n_ctx, n_layer, n_head_kv, kv_dim, head_dim;
+    int type_k, type_v;               /* bl_kv_type, resolved                 */
+    size_t k_head_bytes, v_head_bytes; /* one head at one position: the stride
+                                          between positions of a head          */
 } bl_kv_cache;
 
 /* Bytes of one row of kv_dim elements in a cache type. */
@@ -35,15 +38,20 @@ void bl_kv_cache_free(bl_kv_cache *c);
 /* dst's first n positions of every layer become src's (same shape). */
 void bl_kv_cache_copy(bl_kv_cache *dst, const bl_kv_cache *src, int32_t n);
 
-/* Stores one position's key and value rows (kv_dim floats each) of a layer. */
+/* Stores one position's key and value rows (kv_dim floats each, heads one
+ * after another) of a layer. */
 void bl_kv_store(bl_kv_cache *c, int layer, int32_t pos, const float *k, const float *v);
 
-/* The key / value row of a layer at a position. */
-static inline const uint8_t *bl_kv_key_row(const bl_kv_cache *c, int layer, int32_t pos) {
-    return c->k + ((size_t)layer * (size_t)c->n_ctx + (size_t)pos) * c->k_row_bytes;
+/* Where K/V head `head` of a layer starts (position 0); its position p is
+ * k_head_bytes (v_head_bytes) further on per position. */
+static inline size_t bl_kv_head_index(const bl_kv_cache *c, int layer, int head) {
+    return ((size_t)layer * (size_t)c->n_head_kv + (size_t)head) * (size_t)c->n_ctx;
 }
-static inline const uint8_t *bl_kv_value_row(const bl_kv_cache *c, int layer, int32_t pos) {
-    return c->v + ((size_t)layer * (size_t)c->n_ctx + (size_t)pos) * c->v_row_bytes;
+static inline const uint8_t *bl_kv_key_head(const bl_kv_cache *c, int layer, int head) {
+    return c->k + bl_kv_head_index(c, layer, head) * c->k_head_bytes;
+}
+static inline const uint8_t *bl_kv_value_head(const bl_kv_cache *c, int layer, int head) {
+    return c->v + bl_kv_head_index(c, layer, head) * c->v_head_bytes;
 }
 
 #endif

@@ -26,6 +26,7 @@ bl_gemm_kernel bl_gemv_bt2_i8_mad__avx2, bl_gemm_bt2_i8_mad__avx2,
     bl_gemv_bt1_i16_lut__avx2, bl_gemm_bt1_i16_lut__avx2,
     bl_gemv_bs1_i8_lut__avx2, bl_gemm_bs1_i8_lut__avx2,
     bl_gemv_bs1_i16_lut__avx2, bl_gemm_bs1_i16_lut__avx2;
+bl_attn_chunk_kernel bl_attn_chunk__avx2;
 
 static const bl_kernel_row rows[] = {
     {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt2_i8_mad__avx2,
@@ -90,6 +91,7 @@ static const bl_auto_lut_row auto_lut[] = {
 const bl_isa_kernels bl_kernels_avx2 = {
     .rows = rows,
     .n_rows = BL_COUNT(rows),
+    .attn_chunk = bl_attn_chunk__avx2,
     .auto_lut = auto_lut,
     .n_auto_lut = BL_COUNT(auto_lut),
 };

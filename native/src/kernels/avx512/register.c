@@ -23,6 +23,7 @@ bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512,
     bl_gemv_bt1_i16_lut__avx512, bl_gemm_bt1_i16_lut__avx512,
     bl_gemv_bs1_i8_lut__avx512, bl_gemm_bs1_i8_lut__avx512,
     bl_gemv_bs1_i16_lut__avx512, bl_gemm_bs1_i16_lut__avx512;
+bl_attn_chunk_kernel bl_attn_chunk__avx512;
 
 void bl_avx512_bt1_tables_init(void);
 void bl_avx512_quant_tables_init(void);
@@ -91,6 +92,7 @@ static const bl_auto_lut_row auto_lut[] = {
 const bl_isa_kernels bl_kernels_avx512 = {
     .rows = rows,
     .n_rows = BL_COUNT(rows),
+    .attn_chunk = bl_attn_chunk__avx512,
     .auto_lut = auto_lut,
     .n_auto_lut = BL_COUNT(auto_lut),
     .init = init,

@@ -23,6 +23,7 @@ bl_gemm_kernel bl_gemv_bt2_i8_mad__neon, bl_gemm_bt2_i8_mad__neon,
     bl_gemv_bt1_i16_lut__neon, bl_gemm_bt1_i16_lut__neon,
     bl_gemv_bs1_i8_lut__neon, bl_gemm_bs1_i8_lut__neon,
     bl_gemv_bs1_i16_lut__neon, bl_gemm_bs1_i16_lut__neon;
+bl_attn_chunk_kernel bl_attn_chunk__neon;
 
 static const bl_kernel_row rows[] = {
     {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemv_bt2_i8_mad__neon,
@@ -74,4 +75,5 @@ static const bl_kernel_row rows[] = {
 const bl_isa_kernels bl_kernels_neon = {
     .rows = rows,
     .n_rows = BL_COUNT(rows),
+    .attn_chunk = bl_attn_chunk__neon,
 };

@@ -14,6 +14,7 @@ bl_gemm_kernel bl_gemm_bt2_i8_mad__scalar, bl_gemm_bt2_i16_mad__scalar,
     bl_gemm_q6_k_q8_mad__scalar, bl_gemm_tq1_0_q8_mad__scalar, bl_gemm_tq2_0_q8_mad__scalar,
     bl_gemm_q6_k_q8_mad__scalar, bl_gemm_q1_0_q8_mad__scalar, bl_gemm_q2_0_q8_mad__scalar,
     bl_gemm_q2_0_g128_q8_mad__scalar;
+bl_attn_chunk_kernel bl_attn_chunk__scalar;
 
 static const bl_kernel_row rows[] = {
     {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemm_bt2_i8_mad__scalar,
@@ -71,4 +72,5 @@ static const bl_kernel_row rows[] = {
 const bl_isa_kernels bl_kernels_scalar = {
     .rows = rows,
     .n_rows = BL_COUNT(rows),
+    .attn_chunk = bl_attn_chunk__scalar,
 };
