@@ -12,8 +12,7 @@ bl_gemm_kernel bl_gemm_bt2_i8_mad__scalar, bl_gemm_bt2_i16_mad__scalar,
     bl_gemm_bt1_i16_lut__scalar, bl_gemm_bs1_i8_lut__scalar,
     bl_gemm_bs1_i16_lut__scalar, bl_gemm_q4_k_q8_mad__scalar, bl_gemm_q5_k_q8_mad__scalar,
     bl_gemm_q6_k_q8_mad__scalar, bl_gemm_tq1_0_q8_mad__scalar, bl_gemm_tq2_0_q8_mad__scalar,
-    bl_gemm_q6_k_q8_mad__scalar, bl_gemm_q1_0_q8_mad__scalar, bl_gemm_q2_0_q8_mad__scalar,
-    bl_gemm_q2_0_g128_q8_mad__scalar;
+    bl_gemm_q1_0_q8_mad__scalar, bl_gemm_q2_0_q8_mad__scalar, bl_gemm_q2_0_g128_q8_mad__scalar;
 bl_attn_chunk_kernel bl_attn_chunk__scalar;
 
 static const bl_kernel_row rows[] = {
