@@ -22,8 +22,6 @@ pytestmark = pytest.mark.slow
 
 # "<s>The quick brown fox jumps over the lazy dog." as the LLaMA SPM tokenizer splits it
 PROMPT = [1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203, 29889]
-NOT_LOADED_YET: set[str] = set()  # issue 14: every type llama.cpp writes loads
-ARCH_NOT_LOADED_YET: set[str] = set()  # issue 14
 # Centered cosine floors per file type. llama.cpp multiplies f16 weights with f16-rounded
 # activations, bf16 weights with bf16-rounded ones, and quantized weights with activations
 # quantized per block (q8_0 / q8_K), so only f16 is near-exact.
@@ -53,16 +51,6 @@ class Case:
     def id(self) -> str:
         mix = "" if self.type_name in ("f16", "bf16") else ("-pure" if self.pure else "-mix")
         return f"{self.arch}-{self.type_name}{mix}"
-
-    def param(self):
-        marks = []
-        missing = sorted(self.types & NOT_LOADED_YET)
-        if self.arch in ARCH_NOT_LOADED_YET:
-            missing.insert(0, f"architecture {self.arch}")
-        if missing:
-            reason = f"issue 14: {', '.join(missing)} not loaded yet"
-            marks.append(pytest.mark.xfail(strict=True, reason=reason))
-        return pytest.param(self, id=self.id, marks=marks)
 
 
 def _case(arch: str, type_name: str, pure: bool = True, *others: str) -> Case:
@@ -124,7 +112,7 @@ def test_llama_cpp_wrote_these_types(llama_cpp_file: FileFactory, case: Case) ->
     assert matrices == case.types, types
 
 
-@pytest.mark.parametrize("case", [c.param() for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_bitllm_matches_llama_cpp(
     llama_cpp_file: FileFactory,
     llama_cpp_logits: Callable[[Path, list[int]], np.ndarray],
