@@ -59,3 +59,13 @@ def test_blocks_of_differing_scales_run_in_their_own_type(tq: str, tmp_path: Pat
     expected = reference.forward(w, TOKENS, act_bits=0)
     error = float(np.abs(got - expected).max() / np.abs(expected).max())
     assert error < 3e-2
+
+
+def test_a_tq_embedding_and_head_stay_tq(tmp_path: Path) -> None:
+    """llama.cpp's pure tq files hold the embedding (tied: also the head) in the tq type: its
+    rows are looked up, so it is never repacked to bt2, which has no rows of floats."""
+    c = config_for("llama", weight_type="tq2_0", head_type="tq2_0", tied=True, n_embd=256, n_ff=512)
+    w = random_weights(c, seed=6)
+    got = _logits(write_model(tmp_path / "pure.gguf", w))
+    expected = reference.forward(w, TOKENS, act_bits=0)
+    assert float(np.abs(got - expected).max() / np.abs(expected).max()) < 3e-2

@@ -214,7 +214,10 @@ static int repack_matrix(loader *ld, const bl_gguf_tensor *t, const bl_repack_ro
     return BL_OK;
 }
 
-static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols, bl_weight *w) {
+/* projection: a linear layer's weight, which an optional repack row may turn into
+ * a faster type; embeddings (looked up by row) and heads keep the file's type. */
+static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols, int projection,
+                       bl_weight *w) {
     const bl_gguf_tensor *t = take_tensor(ld, name);
     if (!t) return fail(ld, "tensor '%s' is missing", name);
     if (t->n_dims != 2)
@@ -225,7 +228,7 @@ static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols,
                     name, (long long)t->ne[1], (long long)t->ne[0], (long long)rows,
                     (long long)cols);
     if (t->repack) return repack_matrix(ld, t, t->repack, rows, cols, w);
-    const bl_repack_row *faster = bl_repack_find_faster(t->type);
+    const bl_repack_row *faster = projection ? bl_repack_find_faster(t->type) : NULL;
     if (faster) return repack_matrix(ld, t, faster, rows, cols, w);
     bl_weight_bind(w, t->type, t->data, rows, cols);
     return BL_OK;
@@ -273,7 +276,7 @@ static int bind_proj(loader *ld, int layer, const struct proj_spec *spec, bl_pro
     int64_t rows = dim_size(hp, spec->rows), cols = dim_size(hp, spec->cols);
     char name[96];
     snprintf(name, sizeof name, BL_LAYER_PREFIX "%s" BL_SUFFIX_WEIGHT, layer, spec->name);
-    int rc = bind_matrix(ld, name, rows, cols, &p->w);
+    int rc = bind_matrix(ld, name, rows, cols, 1, &p->w);
     if (rc != BL_OK) return rc;
     if ((rc = bl_engine_check(&ld->m->engine, &p->w)) != BL_OK) return rc;
     if (!ld->m->arch.scaled_projections) return BL_OK;
@@ -319,7 +322,7 @@ static int bind_embeddings(loader *ld) {
         return fail(ld, TOKEN_EMBD " is %s: embeddings must be a float or quant type",
                     embd->repack->name);
     m->hp.n_vocab = (int32_t)embd->ne[1];
-    int rc = bind_matrix(ld, TOKEN_EMBD, m->hp.n_vocab, m->hp.n_embd, &m->token_embd);
+    int rc = bind_matrix(ld, TOKEN_EMBD, m->hp.n_vocab, m->hp.n_embd, 0, &m->token_embd);
     if (rc != BL_OK) return rc;
     bl_kind kind = m->token_embd.traits->info.kind;
     if (kind != BL_KIND_FLOAT && kind != BL_KIND_QUANT)
@@ -340,7 +343,7 @@ static int bind_embeddings(loader *ld) {
         return fail(ld, BL_KEY_TIED_HEAD " is true but the file has " OUTPUT);
     if (tied)
         m->output = m->token_embd;
-    else if ((rc = bind_matrix(ld, OUTPUT, m->hp.n_vocab, m->hp.n_embd, &m->output)))
+    else if ((rc = bind_matrix(ld, OUTPUT, m->hp.n_vocab, m->hp.n_embd, 0, &m->output)))
         return rc;
     if ((rc = bl_engine_check(&m->engine, &m->output)) != BL_OK) return rc;
     return bind_vector(ld, OUTPUT_NORM, m->hp.n_embd, &m->output_norm);
