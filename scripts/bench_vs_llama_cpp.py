@@ -12,6 +12,12 @@ llama.cpp knows BitNet-2B-4T's graph under the architecture name `bitnet`, not
 tensors are untouched, so the timing compares the same work). `--q6k-head` then has llama.cpp
 itself requantize that copy to TQ2_0 with its default Q6_K output head (llama_model_quantize).
 
+`--same-file` has bitllm run THEIRS too (after those steps): a file llama.cpp wrote, whose
+TQ2_0 matrices bitllm repacks to bt2 as it opens. `--plain-cpu-buffers` loads llama.cpp with
+its extra buffer types off: on a CPU reporting AMX_INT8, llama-cpp-python 0.3.36 repacks the
+Q6_K head into its AMX buffer and then segfaults in decode (this project's Sapphire Rapids VM).
+Load times (open to first logits of one token) are printed for both engines.
+
 `--avx2` compares the AVX2 paths: bitllm runs with BITLLM_ISA=avx2, and the script refuses a
 llama.cpp whose system info reports AVX-512 (build one with CMAKE_ARGS turning GGML_NATIVE and
 the GGML_AVX512* options off, in its own venv, and run this script with that venv's python).
@@ -81,10 +87,32 @@ def tokens(n: int) -> list[int]:
     return [int(v) for v in np.random.default_rng(0).integers(100, 30000, n)]
 
 
-def llama_cpp_rates(path: Path, threads: int) -> tuple[float, float]:
-    import llama_cpp
+PLAIN_CPU_BUFFERS = False
 
-    llm = llama_cpp.Llama(
+
+def open_llama_cpp(**kwargs: object):  # noqa: ANN201 (llama_cpp.Llama)
+    import llama_cpp
+    from llama_cpp import llama as llama_module
+
+    library = llama_module.llama_cpp
+    defaults = library.llama_model_default_params
+
+    def plain() -> object:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    if PLAIN_CPU_BUFFERS:
+        library.llama_model_default_params = plain
+    try:
+        return llama_cpp.Llama(**kwargs)
+    finally:
+        library.llama_model_default_params = defaults
+
+
+def llama_cpp_rates(path: Path, threads: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    llm = open_llama_cpp(
         model_path=str(path),
         n_ctx=512,
         n_batch=512,
@@ -93,6 +121,8 @@ def llama_cpp_rates(path: Path, threads: int) -> tuple[float, float]:
         verbose=False,
     )
     prompt = tokens(128)
+    llm.eval(prompt[:1])
+    LOADS.setdefault("llama.cpp", []).append(time.perf_counter() - started)
     llm.eval(prompt[:8])  # warm-up: page in the weights
     llm.reset()
     started = time.perf_counter()
@@ -106,13 +136,19 @@ def llama_cpp_rates(path: Path, threads: int) -> tuple[float, float]:
     return pp, tg
 
 
+LOADS: dict[str, list[float]] = {}  # engine -> seconds from open to the first token's logits
+
+
 def bitllm_rates(path: Path, threads: int) -> tuple[float, float]:
     from bitllm.runtime.bench import decode_rates, prompt_rates
     from bitllm.runtime.model import NativeModel
 
+    started = time.perf_counter()
     model = NativeModel(path, threads=threads)
     context = model.new_context(512)
     prompt = tokens(128)
+    context.eval(prompt[:1], 0)  # positions are explicit: later evals overwrite this one
+    LOADS.setdefault("bitllm", []).append(time.perf_counter() - started)
     pp = prompt_rates(context, prompt, 1)[0]
     tg = decode_rates(context, prompt[:64], 1)[0]
     return pp, tg
@@ -127,30 +163,37 @@ def main() -> None:
     p.add_argument("--rename-arch", default=None)
     p.add_argument("--q6k-head", action="store_true", help="requantize THEIRS to TQ2_0 + Q6_K")
     p.add_argument("--avx2", action="store_true", help="AVX2 paths only, in both engines")
+    p.add_argument("--same-file", action="store_true", help="bitllm runs THEIRS too")
+    p.add_argument("--plain-cpu-buffers", action="store_true", help="llama.cpp without AMX")
     args = p.parse_args()
+    global PLAIN_CPU_BUFFERS
+    PLAIN_CPU_BUFFERS = args.plain_cpu_buffers
     if args.avx2:
         os.environ["BITLLM_ISA"] = "avx2"
         require_avx2_only_llama_cpp()
     theirs = rename_arch(args.theirs, args.rename_arch) if args.rename_arch else args.theirs
     if args.q6k_head:
         theirs = q6k_head(theirs)
+    ours = theirs if args.same_file else args.ours
     print("| threads | engine | pp128 t/s | tg64 t/s |\n|---|---|---:|---:|")
     for threads in args.threads:
         runs: dict[str, list[tuple[float, float]]] = {"bitllm": [], "llama.cpp": []}
         for _ in range(args.repetitions):
             runs["llama.cpp"].append(llama_cpp_rates(theirs, threads))
-            runs["bitllm"].append(bitllm_rates(args.ours, threads))
+            runs["bitllm"].append(bitllm_rates(ours, threads))
         medians = {
             k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v))
             for k, v in runs.items()
         }
         for engine, (pp, tg) in medians.items():
             print(f"| {threads} | {engine} | {pp:.1f} | {tg:.1f} |")
-        ours, theirs_ = medians["bitllm"], medians["llama.cpp"]
+        mine, theirs_ = medians["bitllm"], medians["llama.cpp"]
         print(
-            f"| {threads} | ratio | {ours[0] / theirs_[0]:.2f}x | {ours[1] / theirs_[1]:.2f}x |",
+            f"| {threads} | ratio | {mine[0] / theirs_[0]:.2f}x | {mine[1] / theirs_[1]:.2f}x |",
             flush=True,
         )
+    for engine, seconds in LOADS.items():
+        print(f"load to first token, {engine}: median {statistics.median(seconds):.2f} s")
 
 
 if __name__ == "__main__":
