@@ -9,11 +9,39 @@ bl_type_id bl_tq_repack_target(bl_type_id type) {
                                    : BL_TYPE_COUNT;
 }
 
+/* tq2_0 and bt2 store the same 2-bit codes (trit + 1), in another order: bt2's
+ * byte j holds weights j + 64k (k = 0..3) in bits 2k; tq2_0 holds weight
+ * 128h + 32l + m in bits 2l of byte 32h + m. So weight 64k + j is tq2_0's byte
+ * 32 (k / 2) + j % 32, bits 2 (2 (k % 2) + j / 32): a bit shuffle, no decode.
+ * Returns 0 when a code is 3 (no trit). */
+static int tq2_0_block_to_bt2(const uint8_t *src, uint8_t *dst) {
+    uint8_t any3 = 0;
+    for (int j = 0; j < 64; j++) {
+        uint8_t byte = 0;
+        for (int k = 0; k < 4; k++) {
+            int shift = 2 * (2 * (k & 1) + (j >> 5));
+            byte |= (uint8_t)(((src[32 * (k >> 1) + (j & 31)] >> shift) & 3) << (2 * k));
+        }
+        any3 |= byte & (byte >> 1) & 0x55;
+        dst[j] = byte;
+    }
+    return !any3;
+}
+
 int bl_tq_repack_row(bl_type_id type, const uint8_t *row, int64_t cols, int8_t *values,
                      uint8_t *dst, float *row_scale) {
     bl_type_id target = bl_tq_repack_target(type);
     if (target == BL_TYPE_COUNT || cols <= 0 || cols % BL_TQ_BLOCK) return 0;
     const int tq2 = type == BL_TYPE_TQ2_0;
+    if (tq2) { /* the fast path: whole blocks, bytes to bytes */
+        for (int64_t b = 0; b < cols / BL_TQ_BLOCK; b++) {
+            const uint8_t *block = row + b * (int64_t)BL_TQ2_0_BYTES;
+            if (memcmp(block + BL_TQ2_0_D, row + BL_TQ2_0_D, 2) != 0) return 0;
+            if (!tq2_0_block_to_bt2(block, dst + b * 64)) return 0;
+        }
+        *row_scale = bl_tq_load_d(row + BL_TQ2_0_D);
+        return 1;
+    }
     const size_t bytes = tq2 ? BL_TQ2_0_BYTES : BL_TQ1_0_BYTES;
     const size_t d_at = tq2 ? BL_TQ2_0_D : BL_TQ1_0_D;
     for (int64_t b = 0; b < cols / BL_TQ_BLOCK; b++) {
