@@ -95,12 +95,11 @@ def test_only_tq_types_repack(repack_row: Repack) -> None:
 
 @pytest.mark.parametrize("name", list(TARGET))
 def test_whole_tensors_repack_in_row_ranges(name: str, rng: np.random.Generator) -> None:
-    """The tensor-level check and converter (the shape of a load-time repack row): a tensor
-    of one scale per row repacks, range by range, to the floats it held; one block of
-    another scale, or one code 3, makes the check say no."""
+    """The tensor-level converter (the shape of a load-time repack row): a tensor of one
+    scale per row repacks, range by range, to the floats it held; one block of another
+    scale, or one code 3, makes it count that row as not repacked."""
     ffi = cffi.FFI()
     ffi.cdef(
-        "int bl_tq_tensor_repacks(int type, const uint8_t *data, int64_t rows, int64_t cols);"
         "int64_t bl_tq_repack_rows(int type, const uint8_t *data, int64_t rows, int64_t cols,"
         " int64_t r0, int64_t r1, int8_t *values, uint8_t *dst);"
     )
@@ -112,14 +111,14 @@ def test_whole_tensors_repack_in_row_ranges(name: str, rng: np.random.Generator)
     scales = rng.uniform(0.01, 3, rows).astype(np.float32)
     tq = kernels.quantize(name, trits * scales[:, None])
     data = tq.data.copy()
-    assert lib.bl_tq_tensor_repacks(type_id, ffi.from_buffer("uint8_t[]", data), rows, cols) == 1
     target = tensor_types.tensor_type(TARGET[name])
     dst = np.zeros(target.tensor_bytes(rows, cols), np.uint8)
     values = np.zeros(cols, np.int8)
-    for r0, r1 in ((0, 3), (3, 4), (4, 7)):
-        failed = lib.bl_tq_repack_rows(
+
+    def failed_rows(tensor: np.ndarray, r0: int = 0, r1: int = rows) -> int:
+        return lib.bl_tq_repack_rows(
             type_id,
-            ffi.from_buffer("uint8_t[]", data),
+            ffi.from_buffer("uint8_t[]", tensor),
             rows,
             cols,
             r0,
@@ -127,7 +126,9 @@ def test_whole_tensors_repack_in_row_ranges(name: str, rng: np.random.Generator)
             ffi.from_buffer("int8_t[]", values),
             ffi.from_buffer("uint8_t[]", dst),
         )
-        assert failed == 0
+
+    for r0, r1 in ((0, 3), (3, 4), (4, 7)):
+        assert failed_rows(data, r0, r1) == 0
     repacked = kernels.from_bytes(TARGET[name], dst, rows, cols)
     np.testing.assert_array_equal(kernels.dequantize(repacked), kernels.dequantize(tq))
 
@@ -135,10 +136,8 @@ def test_whole_tensors_repack_in_row_ranges(name: str, rng: np.random.Generator)
     other = data.copy()
     scale_at = {"tq2_0": 64, "tq1_0": 52}[name]
     other[5 * row_bytes + 2 * tensor_types.tensor_type(name).block_bytes + scale_at] ^= 1
-    assert lib.bl_tq_tensor_repacks(type_id, ffi.from_buffer("uint8_t[]", other), rows, cols) == 0
+    assert failed_rows(other) == 1
     if name == "tq2_0":
         code3 = data.copy()
         code3[6 * row_bytes + 66 + 40] |= 0x30  # weight 128 + 64 + 8 of the row's second block
-        assert (
-            lib.bl_tq_tensor_repacks(type_id, ffi.from_buffer("uint8_t[]", code3), rows, cols) == 0
-        )
+        assert failed_rows(code3) == 1

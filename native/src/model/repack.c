@@ -134,16 +134,7 @@ static int64_t i2s_to_bt2_rows(const bl_repack_source *src, int64_t r0, int64_t 
 
 /* ---- tq2_0 / tq1_0 ---------------------------------------------------- */
 
-static int tq_check(bl_type_id type, const bl_repack_source *src, char *why, size_t why_size) {
-    if (bl_tq_tensor_repacks(type, src->data, src->rows, src->cols)) return 0;
-    snprintf(why, why_size, "its rows do not each hold one scale");
-    return -1;
-}
-
 #define TQ_ROW(id, lower)                                                                       \
-    static int lower##_check(const bl_repack_source *src, char *why, size_t why_size) {         \
-        return tq_check(id, src, why, why_size);                                                \
-    }                                                                                           \
     static int64_t lower##_convert_rows(const bl_repack_source *src, int64_t r0, int64_t r1,    \
                                         int8_t *values, uint8_t *dst) {                         \
         return bl_tq_repack_rows(id, src->data, src->rows, src->cols, r0, r1, values, dst);     \
@@ -157,9 +148,9 @@ static const bl_repack_row rows[] = {
     {.name = "i2_s", .gguf_type = I2S_TYPE_ID, .target = BL_TYPE_BT2,
      .source_bytes = i2s_source_bytes, .check = i2s_check, .convert_rows = i2s_to_bt2_rows},
     {.name = "tq2_0", .optional = 1, .own_source = BL_TYPE_TQ2_0, .target = BL_TYPE_BT2,
-     .check = tq2_0_check, .convert_rows = tq2_0_convert_rows},
+     .convert_rows = tq2_0_convert_rows},
     {.name = "tq1_0", .optional = 1, .own_source = BL_TYPE_TQ1_0, .target = BL_TYPE_BT1,
-     .check = tq1_0_check, .convert_rows = tq1_0_convert_rows},
+     .convert_rows = tq1_0_convert_rows},
 };
 
 const bl_repack_row *bl_repack_find(uint32_t gguf_type) {
@@ -210,7 +201,7 @@ static void drop_pages(const uint8_t *data, int64_t nbytes) {
 int bl_repack_tensor(const bl_repack_row *row, const bl_repack_source *src, struct bl_pool *pool,
                      uint8_t **out, char *why, size_t why_size) {
     *out = NULL;
-    if (row->check(src, why, why_size) != 0) return row->optional ? BL_OK : BL_ERR_INVALID_ARGUMENT;
+    if (!row->optional && row->check(src, why, why_size) != 0) return BL_ERR_INVALID_ARGUMENT;
     const bl_type_traits *target = bl_traits(row->target);
     size_t size = (size_t)bl_tensor_size(target, src->rows, src->cols);
     uint8_t *dst = aligned_alloc(64, (size + 63) / 64 * 64);
@@ -241,12 +232,10 @@ int bl_repack_tensor(const bl_repack_row *row, const bl_repack_source *src, stru
     free(j);
     if (out_of_memory || invalid) {
         free(dst);
+        if (!out_of_memory && row->optional) return BL_OK; /* a row does not fit: keep the type */
         if (out_of_memory)
             snprintf(why, why_size, "out of memory for a row of %lld weights",
                      (long long)src->cols);
-        else if (row->optional) /* the check said every row fits */
-            snprintf(why, why_size, "%lld rows did not repack after the check passed",
-                     (long long)invalid);
         else
             snprintf(why, why_size, "%lld of its codes are 3, which no ternary weight has",
                      (long long)invalid);

@@ -32,8 +32,9 @@ typedef struct bl_repack_row {
     const char *name;  /* the source type's name, as its own project spells it */
     /* 0: a type bitllm does not run, known by its GGUF id; every tensor must
      * repack. 1: one of bitllm's own types (own_source; it runs as it is), and
-     * the repack only makes it faster: a tensor the check refuses keeps its type
-     * and the traits size it (no source_bytes). */
+     * the repack only makes it faster. It has no check and no source_bytes (the
+     * traits size it): the converter's count of rows that do not fit decides, and
+     * a tensor with any keeps its type (no separate pass over its bytes). */
     int optional;
     uint32_t gguf_type;
     bl_type_id own_source;
@@ -57,8 +58,8 @@ const bl_repack_row *bl_repack_find_faster(bl_type_id type);
 
 /* Checks and converts src into a new 64-byte aligned buffer of row->target
  * (*out, freed with free()), its rows split over pool, then drops the source's
- * pages from memory. An optional row whose check says no returns BL_OK with
- * *out NULL: the tensor stays as the file holds it. On an error, the status
+ * pages from memory. An optional row with a row that does not fit returns BL_OK
+ * with *out NULL: the tensor stays as the file holds it. On an error, the status
  * and a one-line reason in why. */
 int bl_repack_tensor(const bl_repack_row *row, const bl_repack_source *src, struct bl_pool *pool,
                      uint8_t **out, char *why, size_t why_size);

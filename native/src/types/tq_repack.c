@@ -59,30 +59,6 @@ int bl_tq_repack_row(bl_type_id type, const uint8_t *row, int64_t cols, int8_t *
     return 1;
 }
 
-int bl_tq_tensor_repacks(bl_type_id type, const uint8_t *data, int64_t rows, int64_t cols) {
-    if (bl_tq_repack_target(type) == BL_TYPE_COUNT || rows <= 0 || cols <= 0 ||
-        cols % BL_TQ_BLOCK)
-        return 0;
-    const int tq2 = type == BL_TYPE_TQ2_0;
-    const int64_t bytes = tq2 ? BL_TQ2_0_BYTES : BL_TQ1_0_BYTES;
-    const int64_t d_at = tq2 ? BL_TQ2_0_D : BL_TQ1_0_D;
-    const int64_t blocks = cols / BL_TQ_BLOCK;
-    for (int64_t r = 0; r < rows; r++) {
-        const uint8_t *row = data + r * blocks * bytes;
-        for (int64_t b = 0; b < blocks; b++) {
-            const uint8_t *block = row + b * bytes;
-            if (memcmp(block + d_at, row + d_at, 2) != 0) return 0;
-            if (!tq2) continue; /* every tq1_0 byte decodes to digits 0..2 */
-            for (int i = 0; i < BL_TQ2_0_D; i += 8) {
-                uint64_t w;
-                memcpy(&w, block + i, 8);
-                if (w & (w >> 1) & 0x5555555555555555ull) return 0; /* a pair 11: code 3 */
-            }
-        }
-    }
-    return 1;
-}
-
 int64_t bl_tq_repack_rows(bl_type_id type, const uint8_t *data, int64_t rows, int64_t cols,
                           int64_t r0, int64_t r1, int8_t *values, uint8_t *dst) {
     bl_type_id target = bl_tq_repack_target(type);

@@ -22,14 +22,11 @@ bl_type_id bl_tq_repack_target(bl_type_id type);
 int bl_tq_repack_row(bl_type_id type, const uint8_t *row, int64_t cols, int8_t *values,
                      uint8_t *dst, float *row_scale);
 
-/* The same for a whole rows x cols tensor, in the shape of a load-time repack
- * table's row (model/repack.h on the i2s branch): whether every row repacks
- * (cheap: compares the block scales and, tq2_0, looks for code 3 without
- * decoding), and rows [r0, r1) into dst, a whole target tensor (all packed
- * rows, then the float32 row scales: bl_tensor_size of the target), returning
- * the number of those rows that did not repack (0 after a yes from the check;
- * values: cols bytes of scratch). */
-int bl_tq_tensor_repacks(bl_type_id type, const uint8_t *data, int64_t rows, int64_t cols);
+/* The same for rows [r0, r1) of a whole rows x cols tensor, in the shape of a
+ * load-time repack row (model/repack.h), into dst, a whole target tensor (all
+ * packed rows, then the float32 row scales: bl_tensor_size of the target),
+ * returning the number of those rows that did not repack (values: cols bytes
+ * of scratch). */
 int64_t bl_tq_repack_rows(bl_type_id type, const uint8_t *data, int64_t rows, int64_t cols,
                           int64_t r0, int64_t r1, int8_t *values, uint8_t *dst);
 
