@@ -128,6 +128,25 @@ def test_the_reference_tells_cache_types_apart() -> None:
     assert np.abs(got - exact).max() > 2e-6 * np.abs(v).max()
 
 
+@pytest.mark.parametrize("isa", kernels.isas())
+def test_a_weight_below_e_to_the_minus_64_is_exactly_zero(isa: str) -> None:
+    # Position 0 scores 70 below position 1 (e^-70 ~ 4e-31, below the cut) and holds a
+    # huge value: had its weight been kept at FLT_MIN (as bl_exp's clamp made it), its
+    # product with 1e32 would show as 1.2e-6. Position 2 scores 60 below (e^-60, kept).
+    head_dim = 16
+    k = np.zeros((1, 3, 1, head_dim), np.float32)
+    k[0, :, 0, 0] = [-70.0, 0.0, -60.0]
+    v = np.ones((1, 3, 1, head_dim), np.float32)
+    v[0, 0, 0, :] = 1e32
+    v[0, 2, 0, :] = 1e20
+    q = np.zeros((1, 1, head_dim), np.float32)
+    q[0, 0, 0] = np.sqrt(head_dim)  # undo the 1/sqrt(head_dim) scale
+    got = attend(q, np.array([2]), np.zeros(1), k, v, 1, isa=isa)
+    kept = (1.0 + np.exp(np.float64(-60.0)) * 1e20) / (1.0 + np.exp(np.float64(-60.0)))
+    np.testing.assert_allclose(got[0, 0], kept, rtol=1e-6)
+    assert abs(got[0, 0, 0] - kept) < abs(kept + np.exp(-70.0) * 1e32 - kept) / 100
+
+
 @pytest.mark.parametrize("types", [("f32", "f32"), ("f16", "f16"), ("q8_0", "q8_0")])
 def test_bits_do_not_depend_on_isa_threads_or_neighbours(types: tuple[str, str]) -> None:
     # Three sequences of different lengths; sequence 1 has a run of prefill rows that

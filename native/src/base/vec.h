@@ -67,6 +67,17 @@ static inline float bl_exp(float x) {
     return e * scale;
 }
 
+/* A softmax weight e^d for d = score - max <= 0. Below e^-64 (about 1.6e-28,
+ * 2^-92 of the largest weight, which is 1) the weight is exactly 0: it cannot
+ * move a float32 sum of any practical length, and bl_exp would have made it at
+ * least FLT_MIN, whose products with cached values are subnormal floats; x86
+ * cores take a microcode assist of about a hundred cycles for each of those,
+ * which made prompt processing twice as slow (BENCHMARKS.md, AVX2). */
+#define BL_SOFTMAX_NEGLIGIBLE -64.0f
+static inline float bl_softmax_weight(float d) {
+    return d < BL_SOFTMAX_NEGLIGIBLE ? 0.0f : bl_exp(d);
+}
+
 /* y += a * x */
 static inline void bl_vec_axpy(float *restrict y, float a, const float *restrict x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];

@@ -411,7 +411,7 @@ static inline float max_of(const float *s, int32_t n) {
 static void softmax(const bl_attn_chunk *c, int i, int32_t n) {
     float *s = c->scores + (size_t)i * BL_ATTN_CHUNK;
     float max = max_of(s, n);
-    for (int32_t j = 0; j < n; j++) s[j] = bl_exp(s[j] - max);
+    for (int32_t j = 0; j < n; j++) s[j] = bl_softmax_weight(s[j] - max);
     c->m[i] = max;
     c->l[i] = bl_vec_sum(s, (size_t)n);
 }

@@ -66,7 +66,7 @@ static partials partials_at(float *base, size_t count, int head_dim) {
 /* Folds chunk partial (m, l, a) into the running state (M, L, acc). */
 static void fold(float *M, float *L, float *acc, float m, float l, const float *a, int head_dim) {
     float max = m > *M ? m : *M;
-    float old = bl_exp(*M - max), new = bl_exp(m - max);
+    float old = bl_softmax_weight(*M - max), new = bl_softmax_weight(m - max);
     *L = *L * old + l * new;
     for (int d = 0; d < head_dim; d++) acc[d] = acc[d] * old + a[d] * new;
     *M = max;
