@@ -81,9 +81,9 @@ class LlamaCpp:
         self.contexts: dict[int, object] = {}
 
     def _llama(self, n_ctx: int) -> object:
-        import llama_cpp
+        from bench_vs_llama_cpp import open_llama_cpp
 
-        return llama_cpp.Llama(
+        return open_llama_cpp(
             model_path=str(self.path), n_ctx=n_ctx, n_batch=512, n_threads=self.threads,
             n_threads_batch=self.threads, verbose=False,
         )  # fmt: skip
@@ -132,7 +132,12 @@ def main() -> None:
     p.add_argument("--cache-types", default="f32,f16,q8_0")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--pp-rounds", type=int, default=2)
+    p.add_argument("--plain-cpu-buffers", action="store_true", help="see bench_vs_llama_cpp.py")
     args = p.parse_args()
+    if args.plain_cpu_buffers:
+        import bench_vs_llama_cpp
+
+        bench_vs_llama_cpp.PLAIN_CPU_BUFFERS = True
     depths = [int(d) for d in args.depths.split(",")]
     prompts = [int(n) for n in args.prompts.split(",") if n]
     cache_types = args.cache_types.split(",")
