@@ -32,7 +32,7 @@ def types() -> dict[str, str]:
 
 
 @cache
-def _isa_names() -> tuple[str, ...]:
+def isa_names() -> tuple[str, ...]:
     """ISA names, index = bl_isa, as the library spells them."""
     ffi, lib = library()
     return tuple(ffi.string(lib.bl_isa_name(i)).decode() for i in range(lib.BL_ISA_COUNT))
@@ -41,13 +41,13 @@ def _isa_names() -> tuple[str, ...]:
 def isas() -> list[str]:
     """The ISAs this CPU and this build can run, scalar first."""
     _, lib = library()
-    return [name for i, name in enumerate(_isa_names()) if lib.bl_isa_supported(i)]
+    return [name for i, name in enumerate(isa_names()) if lib.bl_isa_supported(i)]
 
 
 def default_isa() -> str:
     """What isa=None resolves to ($BITLLM_ISA if set, else the best available)."""
     _, lib = library()
-    return _isa_names()[check(lib.bl_isa_default())]
+    return isa_names()[check(lib.bl_isa_default())]
 
 
 def matrix_args(ffi: object, matrix: PackedMatrix) -> tuple:
@@ -86,10 +86,11 @@ def dequantize(matrix: PackedMatrix) -> np.ndarray:
     return tensor_types.dequantize(matrix.type, matrix.data, matrix.rows, matrix.cols)
 
 
-def _isa_index(isa: str | None) -> int:
+def isa_index(isa: str | None) -> int:
+    """bl_isa of an ISA name (None: BL_ISA_AUTO), or ValueError."""
     if isa is None:
         return int(library()[1].BL_ISA_AUTO)
-    names = _isa_names()
+    names = isa_names()
     if isa not in names:
         raise ValueError(f"unknown ISA {isa!r} (known: {', '.join(names)})")
     return names.index(isa)
@@ -136,7 +137,7 @@ def matmul(
     options = ffi.new(
         "bl_matmul_options *",
         {
-            "isa": _isa_index(isa),
+            "isa": isa_index(isa),
             "threads": threads or 0,
             "act_bits": act_bits,
             "algo": algo_index,

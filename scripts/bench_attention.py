@@ -26,7 +26,6 @@ from bitllm import kernels
 from bitllm.runtime.native import check, library
 from bitllm.runtime.native_context import cache_types
 
-ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")  # index = bl_isa
 BYTES_PER_ELEMENT = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32}
 
 
@@ -54,7 +53,7 @@ class Problem:
                 ffi.cast("float *", f(self.q)), n, ffi.cast("int32_t *", f(pos)),
                 ffi.cast("int32_t *", f(seq)), ffi.cast("float *", f(self.k)),
                 ffi.cast("float *", f(self.v)), 1, self.n_ctx, self.n_head, self.n_head_kv,
-                self.head_dim, t, t, ISAS.index(isa), threads, repeat,
+                self.head_dim, t, t, kernels.isa_index(isa), threads, repeat,
                 ffi.cast("float *", f(out)),
             )
         )  # fmt: skip

@@ -12,7 +12,6 @@ from bitllm.runtime import tensor_types
 from bitllm.runtime.native import check, library
 
 CACHE_TYPES = ("f32", "f16", "q8_0")  # index = bl_kv_type
-ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")  # index = bl_isa
 
 
 def _dequantized(cache_type: str, x: np.ndarray) -> np.ndarray:
@@ -47,7 +46,7 @@ def attend(
             ffi.cast("int32_t *", f(seq32)), ffi.cast("float *", f(k)),
             ffi.cast("float *", f(v)), n_seq, n_ctx, n_head, n_head_kv, head_dim,
             CACHE_TYPES.index(types[0]), CACHE_TYPES.index(types[1]),
-            -1 if isa is None else ISAS.index(isa), threads, ffi.cast("float *", f(out)),
+            kernels.isa_index(isa), threads, ffi.cast("float *", f(out)),
         )
     )  # fmt: skip
     return out

@@ -65,6 +65,17 @@ def test_bit_types_are_exact(
             np.testing.assert_array_equal(y, expected, err_msg=f"{rows}x{cols}, n={n}")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+def test_every_token_count_of_a_tile_is_exact(isa: str, rng: np.random.Generator) -> None:
+    # GEMM kernels instantiate one tile per token count (AVX-512: up to 6, AVX-VNNI: up to
+    # 8, AVX2: 4) and take what is left over on its own; 1 .. 17 tokens meet them all.
+    values, scale, matrix = _random_matrix(rng, "bt2", 19, 768)
+    for n in range(1, 18):
+        x = _activations(rng, n, 768)
+        y = kernels.matmul(matrix, x, isa=isa, algo="mad", threads=2)
+        np.testing.assert_array_equal(y, bit_matmul(values, scale, x, 8), err_msg=f"n={n}")
+
+
 @pytest.mark.parametrize("name", BIT_TYPES)
 def test_gemm_with_many_rows_is_exact(name: str, rng: np.random.Generator) -> None:
     values, scale, matrix = _random_matrix(rng, name, 300, 2560)

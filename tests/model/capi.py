@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from bitllm import kernels
 from bitllm.runtime.native import check, library
 
-ISAS = ("scalar", "avx2", "avx512", "neon", "neon_dotprod")
 DEVICES = ("cpu", "cuda")  # index = bl_device
 CACHE_TYPES = ("f32", "f16", "q8_0")  # index = bl_kv_type
 
@@ -29,7 +29,7 @@ class NativeModel:
         params = ffi.new("bl_model_params *")
         params.i2s_packing = i2s_packing
         params.threads = threads
-        params.isa = -1 if isa is None else ISAS.index(isa)
+        params.isa = kernels.isa_index(isa)
         params.act_bits = act_bits
         params.device = DEVICES.index(device)
         out = ffi.new("bl_model **")

@@ -13,7 +13,7 @@ from gguf import GGUFValueType
 from bitllm import kernels
 
 from .builder import TensorData, gguf_metadata, gguf_tensors, write_gguf
-from .capi import ISAS, NativeModel
+from .capi import NativeModel
 from .conftest import ModelFactory
 
 
@@ -228,5 +228,5 @@ def test_bad_qwen3_tensors(tmp_path: Path, make_model: ModelFactory) -> None:
 def test_bad_parameters(make_model: ModelFactory) -> None:
     _, path = make_model("bitnet")
     _open_fails(path, "act_bits must be 8 or 16, got 4", act_bits=4)
-    missing = next(i for i in ISAS if i not in kernels.isas())
+    missing = next(i for i in kernels.isa_names() if i not in kernels.isas())
     _open_fails(path, f"ISA {missing} is not available", isa=missing)

@@ -24,6 +24,10 @@ static int cpu_has(bl_isa isa) {
     int avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
     int vbmi = (c >> 1) & 1, vnni = (c >> 11) & 1;
     if (isa == BL_ISA_AVX2) return ymm_state && avx2 && fma && f16c && bmi2;
+    if (isa == BL_ISA_AVX_VNNI) {
+        int avx2_set = ymm_state && avx2 && fma && f16c && bmi2;
+        return avx2_set && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1);
+    }
     if (isa == BL_ISA_AVX512)
         return ymm_state && zmm_state && avx2 && fma && f16c && avx512f && avx512bw &&
                avx512vl && vbmi && vnni;

@@ -9,7 +9,7 @@
 #include "kernels.h"
 
 static const char *const isa_names[BL_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon",
-                                                    "neon_dotprod"};
+                                                    "neon_dotprod", "avx_vnni"};
 
 const char *bl_isa_name(int isa) {
     return isa >= 0 && isa < BL_ISA_COUNT ? isa_names[isa] : "unknown";
@@ -22,8 +22,8 @@ int bl_isa_supported(int isa) {
 }
 
 static int best_isa(void) {
-    static const bl_isa preference[] = {BL_ISA_AVX512, BL_ISA_AVX2, BL_ISA_NEON_DOTPROD,
-                                        BL_ISA_NEON};
+    static const bl_isa preference[] = {BL_ISA_AVX512, BL_ISA_AVX_VNNI, BL_ISA_AVX2,
+                                        BL_ISA_NEON_DOTPROD, BL_ISA_NEON};
     for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++)
         if (bl_isa_supported(preference[i])) return preference[i];
     return BL_ISA_SCALAR;
@@ -40,7 +40,10 @@ int bl_isa_default(void) {
                            forced);
         return isa;
     }
-    return bl_fail(BL_ERR_INVALID_ARGUMENT,
-                   "BITLLM_ISA=%s is not an ISA (scalar, avx2, avx512, neon, neon_dotprod)",
-                   forced);
+    char names[128] = "";
+    for (int isa = 0; isa < BL_ISA_COUNT; isa++) {
+        if (isa) strncat(names, ", ", sizeof names - strlen(names) - 1);
+        strncat(names, isa_names[isa], sizeof names - strlen(names) - 1);
+    }
+    return bl_fail(BL_ERR_INVALID_ARGUMENT, "BITLLM_ISA=%s is not an ISA (%s)", forced, names);
 }

@@ -25,6 +25,9 @@ static const bl_isa_kernels *const compiled[BL_ISA_COUNT] = {
 #ifdef BL_HAVE_NEON_DOTPROD
     [BL_ISA_NEON_DOTPROD] = &bl_kernels_neon_dotprod,
 #endif
+#ifdef BL_HAVE_AVX_VNNI
+    [BL_ISA_AVX_VNNI] = &bl_kernels_avx_vnni,
+#endif
 };
 
 /* The ISA each one extends: a CPU that runs an ISA runs the one below it, so
@@ -34,13 +37,14 @@ static const bl_isa extends[BL_ISA_COUNT] = {
     [BL_ISA_AVX512] = BL_ISA_AVX2,
     [BL_ISA_NEON] = BL_ISA_SCALAR,
     [BL_ISA_NEON_DOTPROD] = BL_ISA_NEON,
+    [BL_ISA_AVX_VNNI] = BL_ISA_AVX2,
 };
 
 static bl_kernel_table tables[BL_ISA_COUNT];
-_Static_assert(BL_ISA_COUNT == 5, "one PTHREAD_ONCE_INIT and one builder per ISA");
+_Static_assert(BL_ISA_COUNT == 6, "one PTHREAD_ONCE_INIT and one builder per ISA");
 static pthread_once_t built[BL_ISA_COUNT] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
                                              PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
-                                             PTHREAD_ONCE_INIT};
+                                             PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
 
 static void fill_auto(bl_kernel_table *t) {
     for (int type = 0; type < BL_TYPE_COUNT; type++) {
@@ -89,12 +93,14 @@ static void build_avx2(void) { build(BL_ISA_AVX2); }
 static void build_avx512(void) { build(BL_ISA_AVX512); }
 static void build_neon(void) { build(BL_ISA_NEON); }
 static void build_neon_dotprod(void) { build(BL_ISA_NEON_DOTPROD); }
+static void build_avx_vnni(void) { build(BL_ISA_AVX_VNNI); }
 static void (*const builders[BL_ISA_COUNT])(void) = {
     [BL_ISA_SCALAR] = build_scalar,
     [BL_ISA_AVX2] = build_avx2,
     [BL_ISA_AVX512] = build_avx512,
     [BL_ISA_NEON] = build_neon,
     [BL_ISA_NEON_DOTPROD] = build_neon_dotprod,
+    [BL_ISA_AVX_VNNI] = build_avx_vnni,
 };
 
 int bl_kernels_compiled(bl_isa isa) {
