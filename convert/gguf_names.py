@@ -58,6 +58,19 @@ SCALE_CONVENTION = "bitllm.scale_convention"
 CONVERTER_VERSION = "bitllm.converter_version"
 POST_LAYERNORM_EPS = "bitllm.post_layernorm_eps"
 
+# PrismML's prism.hadamard contract (Bonsai 2): the library reads it, bit-convert writes none
+HADAMARD_VERSION = "prism.hadamard.version"
+HADAMARD_BLOCK_SIZE = "prism.hadamard.block_size"
+HADAMARD_TRANSFORM = "prism.hadamard.transform"
+HADAMARD_AXIS = "prism.hadamard.axis"
+HADAMARD_SIGN_MODE = "prism.hadamard.sign_mode"
+HADAMARD_SIGN_WIDTHS = "prism.hadamard.sign_widths"
+HADAMARD_SIGN_VALUES = "prism.hadamard.sign_values"
+HADAMARD_WEIGHT_NAMES = "prism.hadamard.weight_names"
+HADAMARD_INVERSE_WEIGHT_NAMES = "prism.hadamard.inverse_weight_names"
+HADAMARD_GDN_V_GROUPED = "prism.hadamard.gdn_v_grouped"
+HADAMARD_TIED_OUTPUT = "prism.hadamard.tied_output"
+
 # ---- tensor names; "{bid}" is the layer number -------------------------------------------
 TOKEN_EMBD = TENSOR_NAMES[MODEL_TENSOR.TOKEN_EMBD]
 OUTPUT_NORM = TENSOR_NAMES[MODEL_TENSOR.OUTPUT_NORM]

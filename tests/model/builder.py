@@ -278,12 +278,13 @@ def gguf_metadata(c: Config) -> dict[str, tuple[Any, GGUFValueType]]:
 def write_gguf(
     path: Path,
     arch: str,
-    metadata: dict[str, tuple[Any, GGUFValueType]],
+    metadata: dict[str, tuple[Any, ...]],
     tensors: dict[str, TensorData],
 ) -> Path:
+    """metadata: key -> (value, value type) or, for an array, (values, ARRAY, item type)."""
     writer = GGUFWriter(str(path), arch)
-    for key, (value, vtype) in metadata.items():
-        writer.add_key_value(key, value, vtype)
+    for key, (value, vtype, *item_type) in metadata.items():
+        writer.add_key_value(key, value, vtype, *item_type)
     for name, t in tensors.items():
         # Bytes as int8 so that gguf-py keeps the logical shape for our own type ids.
         writer.add_tensor(name, t.data.view(np.int8), raw_shape=t.shape, raw_dtype=t.type_id)

@@ -33,7 +33,8 @@ static int alloc_scratch(bl_context *c) {
     c->att = floats(b, q, &ok);
     c->gate = floats(b, ff, &ok);
     c->up = floats(b, ff, &ok);
-    c->scaled = c->model->arch.scaled_projections ? floats(b, widest, &ok) : NULL;
+    int transforms_input = c->model->arch.scaled_projections || c->model->n_rotations;
+    c->scaled = transforms_input ? floats(b, widest, &ok) : NULL;
     c->rope_cos = floats(b, (size_t)hp->n_rot / 2, &ok);
     c->rope_sin = floats(b, (size_t)hp->n_rot / 2, &ok);
     size_t att = bl_attention_scratch_bytes(c->batch, c->model->engine.threads, hp->n_head,

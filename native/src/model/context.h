@@ -28,7 +28,7 @@ struct bl_context {
     float *k, *v;            /* [batch, kv_dim]  new keys and values, then cached   */
     float *att;              /* [batch, q_dim]   attention output                   */
     float *gate, *up;        /* [batch, n_ff]                                       */
-    float *scaled;           /* [batch, max in]  x * in_scale (scaled projections)  */
+    float *scaled;           /* [batch, max in]  x * in_scale, or rotated x          */
     float *rope_cos, *rope_sin; /* [batch, n_rot / 2]                               */
     int32_t *positions;      /* [batch]                                             */
     const bl_kv_cache **row_cache; /* [batch] each row's sequence's cache           */

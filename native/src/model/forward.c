@@ -9,6 +9,10 @@
  *     x += down(g)
  *   logits = head(RMSNorm(x))
  *
+ * A file with rotations folded into its weights (model/rotation.c) has x
+ * rotated before each folded projection and head, and its rotated embedding
+ * rows turned back after the lookup.
+ *
  * What differs between architectures (activation, sub-norms, q/k norms,
  * scaled projections, tied head) is data in the model, not branches here. A batch
  * holds rows of one or several sequences: everything but attention works on
@@ -27,11 +31,22 @@ static size_t kv_dim(const bl_hparams *hp) {
     return (size_t)hp->n_head_kv * (size_t)hp->head_dim;
 }
 
+/* rows of x [n, r->width] into H (s * x), in place. */
+static void rotate(float *x, size_t n, const bl_rotation *r) {
+    if (r->signs) bl_scale_columns(x, x, r->signs, n, (size_t)r->width);
+    bl_hadamard_rows(x, n, (size_t)r->width, (size_t)r->block);
+}
+
+/* A rotated table's rows come back as s * (H z): H is its own inverse. */
 static void embed(const bl_model *m, const int32_t *tokens, int32_t n, float *x) {
     const bl_weight *e = &m->token_embd;
     for (int32_t t = 0; t < n; t++)
         e->traits->dequantize_row(e->data + (size_t)tokens[t] * e->row_bytes, e->cols,
                                   x + (size_t)t * (size_t)e->cols);
+    const bl_rotation *r = m->embd_rotation;
+    if (!r) return;
+    bl_hadamard_rows(x, (size_t)n, (size_t)r->width, (size_t)r->block);
+    if (r->signs) bl_scale_columns(x, x, r->signs, (size_t)n, (size_t)r->width);
 }
 
 /* x [n, w->cols] into the activation format w's kernels take. */
@@ -43,12 +58,14 @@ static int quantize_for(bl_context *c, const bl_weight *w, const float *x, size_
 }
 
 static int shares_input(const bl_engine *e, const bl_proj *a, const bl_proj *b) {
-    return !a->in_scale && !b->in_scale && bl_engine_format(e, &a->w) == bl_engine_format(e, &b->w)
-           && bl_padded_cols(a->w.traits, a->w.cols) == bl_padded_cols(b->w.traits, b->w.cols);
+    return !a->in_scale && !b->in_scale && a->in_rotation == b->in_rotation &&
+           bl_engine_format(e, &a->w) == bl_engine_format(e, &b->w) &&
+           bl_padded_cols(a->w.traits, a->w.cols) == bl_padded_cols(b->w.traits, b->w.cols);
 }
 
 /* y[i] [n, rows_i] = projection i of x [n, cols] for count projections that
- * read the same x. Those without an input scale share one quantization of x. */
+ * read the same x. Those without an input scale and with the same rotation
+ * (q, k and v of a folded file) share one rotation and quantization of x. */
 static int project(bl_context *c, const float *x, int32_t n, const bl_proj *const *p,
                    float *const *y, int count) {
     const bl_engine *e = &c->model->engine;
@@ -58,6 +75,11 @@ static int project(bl_context *c, const float *x, int32_t n, const bl_proj *cons
         int group = 1;
         if (p[i]->in_scale) {
             bl_scale_columns(c->scaled, x, p[i]->in_scale, (size_t)n, (size_t)w->cols);
+            in = c->scaled;
+        }
+        if (p[i]->in_rotation) {
+            if (in != c->scaled) memcpy(c->scaled, in, (size_t)n * (size_t)w->cols * sizeof *in);
+            rotate(c->scaled, (size_t)n, p[i]->in_rotation);
             in = c->scaled;
         }
         while (i + group < count && shares_input(e, p[i], p[i + group])) group++;
@@ -159,6 +181,7 @@ static int head(bl_context *c, const bl_ubatch *b, float *logits) {
             bl_rmsnorm(c->xn + rows++ * embd, c->x + (size_t)t * embd, m->output_norm, 1, embd,
                        hp->rms_eps);
     if (rows == 0) return BL_OK;
+    if (m->output_rotation) rotate(c->xn, rows, m->output_rotation);
     const bl_weight *w = &m->output;
     int rc = quantize_for(c, w, c->xn, rows);
     if (rc != BL_OK) return rc;

@@ -162,14 +162,15 @@ static const bl_gguf_foreign_type *foreign_type(const bl_gguf_params *params, ui
 }
 
 static int find_type(const cursor *c, bl_gguf_tensor *t) {
+    bl_type_id first;
+    if (bl_type_layouts(t->gguf_type, &first, 1) > 0) { /* several: gguf_layouts.c picks */
+        t->type = first;
+        t->known = 1;
+        return BL_OK;
+    }
     char known[256] = "";
     for (int i = 0; i < BL_TYPE_COUNT; i++) {
         const bl_type_info *info = &bl_traits((bl_type_id)i)->info;
-        if (info->gguf_type == t->gguf_type) {
-            t->type = (bl_type_id)i;
-            t->known = 1;
-            return BL_OK;
-        }
         size_t used = strlen(known);
         snprintf(known + used, sizeof known - used, "%s%s %u", i ? ", " : "", info->name,
                  info->gguf_type);

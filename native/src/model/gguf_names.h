@@ -18,6 +18,19 @@
 #define BL_KEY_POST_LAYERNORM_EPS "bitllm.post_layernorm_eps"
 #define BL_KEY_TIED_HEAD "bitllm.tied_head"
 
+/* PrismML's prism.hadamard contract (Bonsai 2; model/rotation.c), read, not written */
+#define BL_KEY_HADAMARD_VERSION "prism.hadamard.version"
+#define BL_KEY_HADAMARD_BLOCK_SIZE "prism.hadamard.block_size"
+#define BL_KEY_HADAMARD_TRANSFORM "prism.hadamard.transform"
+#define BL_KEY_HADAMARD_AXIS "prism.hadamard.axis"
+#define BL_KEY_HADAMARD_SIGN_MODE "prism.hadamard.sign_mode"
+#define BL_KEY_HADAMARD_SIGN_WIDTHS "prism.hadamard.sign_widths"
+#define BL_KEY_HADAMARD_SIGN_VALUES "prism.hadamard.sign_values"
+#define BL_KEY_HADAMARD_WEIGHT_NAMES "prism.hadamard.weight_names"
+#define BL_KEY_HADAMARD_INVERSE_WEIGHT_NAMES "prism.hadamard.inverse_weight_names"
+#define BL_KEY_HADAMARD_GDN_V_GROUPED "prism.hadamard.gdn_v_grouped"
+#define BL_KEY_HADAMARD_TIED_OUTPUT "prism.hadamard.tied_output"
+
 #define BL_ARCH_KEY_CONTEXT_LENGTH "context_length"
 #define BL_ARCH_KEY_EMBEDDING_LENGTH "embedding_length"
 #define BL_ARCH_KEY_BLOCK_COUNT "block_count"

@@ -286,6 +286,21 @@ static int bind_proj(loader *ld, int layer, const struct proj_spec *spec, bl_pro
     return bind_vector(ld, name, rows, &p->out_scale);
 }
 
+bl_proj *bl_model_find_proj(bl_model *m, const char *tensor_name) {
+    int layer, used = 0;
+    if (sscanf(tensor_name, "blk.%d.%n", &layer, &used) != 1 || used == 0 || layer < 0 ||
+        layer >= m->hp.n_layer)
+        return NULL;
+    for (size_t p = 0; p < sizeof proj_specs / sizeof proj_specs[0]; p++) {
+        char name[96];
+        snprintf(name, sizeof name, BL_LAYER_PREFIX "%s" BL_SUFFIX_WEIGHT, layer,
+                 proj_specs[p].name);
+        if (strcmp(name, tensor_name) == 0)
+            return (bl_proj *)((char *)&m->layers[layer] + proj_specs[p].offset);
+    }
+    return NULL;
+}
+
 static int bind_layer(loader *ld, int i, bl_layer *l) {
     const bl_hparams *hp = &ld->m->hp;
     char name[96];
@@ -420,7 +435,7 @@ static int load(loader *ld, const bl_model_params *params) {
     ld->used = calloc((size_t)ld->g->n_tensors + 1, 1);
     m->repacked = calloc((size_t)ld->g->n_tensors + 1, sizeof *m->repacked);
     if (!ld->used || !m->repacked) return bl_fail(BL_ERR_OUT_OF_MEMORY, "out of memory");
-    if ((rc = bind_tensors(ld))) return rc;
+    if ((rc = bind_tensors(ld)) || (rc = bl_rotations_load(m, ld->g))) return rc;
     int device = params ? params->device : BL_DEVICE_CPU;
     if (device != BL_DEVICE_CPU && device != BL_DEVICE_CUDA)
         return bl_fail(BL_ERR_INVALID_ARGUMENT, "unknown device %d (0: cpu, 1: cuda)", device);
@@ -430,6 +445,9 @@ static int load(loader *ld, const bl_model_params *params) {
         return bl_fail(BL_ERR_UNSUPPORTED,
                        "cuda: architecture '%s' (per-head q/k norms) runs on the cpu device only",
                        m->arch_name);
+    if (device == BL_DEVICE_CUDA && m->n_rotations)
+        return bl_fail(BL_ERR_UNSUPPORTED,
+                       "cuda: Hadamard-folded weights (prism.hadamard) run on the cpu device only");
     if (device == BL_DEVICE_CUDA && (rc = check_cuda_types(m)) != BL_OK) return rc;
     m->backend = device == BL_DEVICE_CUDA ? &bl_backend_cuda : &bl_backend_cpu;
     snprintf(m->device_name, sizeof m->device_name, "%s", m->backend->name);
@@ -462,6 +480,7 @@ void bl_model_free(bl_model *m) {
     bl_gguf_free(m->file);
     for (int64_t i = 0; i < m->n_repacked; i++) free(m->repacked[i]);
     free(m->repacked);
+    bl_rotations_free(m);
     free(m->layers);
     free(m->arch_name);
     free(m);

@@ -34,11 +34,26 @@ void bl_arch_names(char *out, size_t size);
 extern const char *const bl_activation_names[BL_FFN_ACTIVATION_COUNT];
 extern const char *const bl_rope_names[BL_ROPE_STYLE_COUNT];
 
+/* A Walsh-Hadamard rotation folded into weights (PrismML's prism.hadamard,
+ * rotation.c): a projection that has one reads H (s * x) instead of x, each
+ * block of `block` values rotated on its own (ops/hadamard.c); an embedding
+ * row z stored in the rotated basis is read back as s * (H z). One per
+ * activation width. */
+typedef struct bl_rotation {
+    int64_t width;
+    int32_t block;  /* a power of two dividing width */
+    float *signs;   /* [width] of +1 and -1, or NULL: no sign flip */
+} bl_rotation;
+
+/* Widths a projection reads: the model, the attention's q and the FFN's. */
+#define BL_MAX_ROTATIONS 3
+
 /* One projection: y = x . W^T, or with in/out scales and a LayerNorm after it. */
 typedef struct bl_proj {
     bl_weight w;
     const float *in_scale;  /* [cols] or NULL */
     const float *out_scale; /* [rows] or NULL; when set, a parameter-free LayerNorm follows */
+    const bl_rotation *in_rotation; /* NULL, or x becomes H (s * x) first */
 } bl_proj;
 
 typedef struct bl_layer {
@@ -63,6 +78,10 @@ struct bl_model {
     bl_weight output;     /* the head; token_embd's matrix when tied */
     const float *output_norm;
     bl_layer *layers;
+    bl_rotation rotations[BL_MAX_ROTATIONS]; /* of n_rotations widths */
+    int32_t n_rotations;
+    const bl_rotation *embd_rotation;   /* token_embd's rows are rotated: undone after lookup */
+    const bl_rotation *output_rotation; /* the head's input is rotated first */
     const bl_backend *backend; /* where the forward pass runs                    */
     void *device_state;        /* the backend's copy of the weights, if any      */
     char device_name[128];     /* bl_model_info.device                           */
@@ -70,5 +89,13 @@ struct bl_model {
     uint8_t **repacked;        /* weights repacked from the file's types (repack.h) */
     int64_t n_repacked;
 };
+
+/* The projection a tensor name ("blk.3.ffn_down.weight") binds, or NULL. */
+bl_proj *bl_model_find_proj(bl_model *m, const char *tensor_name);
+
+/* Reads the prism.hadamard contract when the file has one and attaches its
+ * rotations to the projections, head and embedding it names (rotation.c). */
+int bl_rotations_load(bl_model *m, const bl_gguf *g);
+void bl_rotations_free(bl_model *m);
 
 #endif

@@ -7,7 +7,10 @@
  *   whose rows each hold one f16 scale in every 256-block (what llama.cpp's
  *   quantizer writes for BitNet's absmean weights) is trits times a row scale,
  *   exactly; bt2's kernels run it about 2x faster than tq2_0's (scripts/
- *   bench_tq.py). Any other tq tensor runs in its own type (types/tq2_0.c). */
+ *   bench_tq.py). Any other tq tensor runs in its own type (types/tq2_0.c).
+ *   ptq1_0 (PrismML's fork, id 143) -> q2_0_g128: group-128 tq1_0 digits and
+ *   an f16 scale per group; q2_0_g128 (PrismML's PQ2_0) holds the same trits
+ *   and scale in 34 bytes instead of 28, and every ISA has its kernels. */
 #include "repack.h"
 
 #include <math.h>
@@ -19,6 +22,7 @@
 
 #include "base/threadpool.h"
 #include "bitllm.h"
+#include "types/tq_common.h"
 #include "types/tq_repack.h"
 
 /* ---- i2_s -------------------------------------------------------------- */
@@ -142,11 +146,52 @@ static int64_t i2s_to_bt2_rows(const bl_repack_source *src, int64_t r0, int64_t 
 TQ_ROW(BL_TYPE_TQ2_0, tq2_0)
 TQ_ROW(BL_TYPE_TQ1_0, tq1_0)
 
+/* ---- ptq1_0 ------------------------------------------------------------ */
+
+#define PTQ1_0_TYPE_ID 143
+#define Q2_0_G128_BYTES 34
+
+static int64_t ptq1_0_source_bytes(int64_t n, int64_t cols, char *why, size_t why_size) {
+    if (cols % BL_PTQ1_0_BLOCK) {
+        snprintf(why, why_size, "rows of %lld weights do not fill whole blocks of %d",
+                 (long long)cols, BL_PTQ1_0_BLOCK);
+        return -1;
+    }
+    return n / BL_PTQ1_0_BLOCK * BL_PTQ1_0_BYTES;
+}
+
+/* Every byte decodes to trits 0..2, so every tensor fits. */
+static int ptq1_0_check(const bl_repack_source *src, char *why, size_t why_size) {
+    (void)src, (void)why, (void)why_size;
+    return 0;
+}
+
+/* Block by block: the same f16 scale, and each trit becomes the 2-bit code
+ * of the same value ((c - 1) d in both). */
+static int64_t ptq1_0_to_q2_0_g128_rows(const bl_repack_source *src, int64_t r0, int64_t r1,
+                                        int8_t *values, uint8_t *dst) {
+    (void)values;
+    int64_t blocks = src->cols / BL_PTQ1_0_BLOCK;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t b = 0; b < blocks; b++) {
+            const uint8_t *in = src->data + (r * blocks + b) * BL_PTQ1_0_BYTES;
+            uint8_t *out = dst + (r * blocks + b) * Q2_0_G128_BYTES;
+            memcpy(out, in + BL_PTQ1_0_D, 2);
+            memset(out + 2, 0, Q2_0_G128_BYTES - 2);
+            for (int e = 0; e < BL_PTQ1_0_BLOCK; e++)
+                out[2 + e / 4] |= (uint8_t)(bl_ptq1_0_code(in, e) << (2 * (e % 4)));
+        }
+    return 0;
+}
+
 /* ---- the table ------------------------------------------------------- */
 
 static const bl_repack_row rows[] = {
     {.name = "i2_s", .gguf_type = I2S_TYPE_ID, .target = BL_TYPE_BT2,
      .source_bytes = i2s_source_bytes, .check = i2s_check, .convert_rows = i2s_to_bt2_rows},
+    {.name = "ptq1_0", .gguf_type = PTQ1_0_TYPE_ID, .target = BL_TYPE_Q2_0_G128,
+     .source_bytes = ptq1_0_source_bytes, .check = ptq1_0_check,
+     .convert_rows = ptq1_0_to_q2_0_g128_rows},
     {.name = "tq2_0", .optional = 1, .own_source = BL_TYPE_TQ2_0, .target = BL_TYPE_BT2,
      .convert_rows = tq2_0_convert_rows},
     {.name = "tq1_0", .optional = 1, .own_source = BL_TYPE_TQ1_0, .target = BL_TYPE_BT1,

@@ -22,6 +22,10 @@ void bl_add(float *x, const float *y, size_t count);
 /* out[r, c] = x[r, c] * scale[c] (out may be x). */
 void bl_scale_columns(float *out, const float *x, const float *scale, size_t rows, size_t cols);
 
+/* Each row's blocks of `block` values (a power of two dividing cols) through
+ * the normalized Walsh-Hadamard transform, in place (ops/hadamard.c). */
+void bl_hadamard_rows(float *x, size_t rows, size_t cols, size_t block);
+
 typedef enum bl_ffn_activation { BL_FFN_SILU, BL_FFN_RELU2 } bl_ffn_activation;
 
 /* gate = act(gate) * up: the gated feed-forward's nonlinearity. */

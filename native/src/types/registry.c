@@ -15,6 +15,16 @@ static const bl_type_traits *const registry[BL_TYPE_COUNT] = {
     [BL_TYPE_Q2_0_G128] = &bl_type_q2_0_g128,
 };
 
+/* GGUF ids another project gave to one of these layouts. PrismML's fork named
+ * its group-128 Q2_0 packing Q2_0_G128, then PQ2_0, under its own id 142 (its
+ * ggml.h; docs/INTEROP.md "Bonsai 2"): the bytes are q2_0_g128's. */
+static const struct gguf_alias {
+    uint32_t gguf_type;
+    bl_type_id type;
+} gguf_aliases[] = {
+    {142, BL_TYPE_Q2_0_G128},
+};
+
 const bl_type_traits *bl_traits(bl_type_id id) { return registry[id]; }
 
 int bl_type_layouts(uint32_t gguf_type, bl_type_id *ids, int max) {
@@ -22,6 +32,11 @@ int bl_type_layouts(uint32_t gguf_type, bl_type_id *ids, int max) {
     for (int i = 0; i < BL_TYPE_COUNT; i++) {
         if (registry[i]->info.gguf_type != gguf_type) continue;
         if (n < max) ids[n] = (bl_type_id)i;
+        n++;
+    }
+    for (size_t i = 0; i < sizeof gguf_aliases / sizeof gguf_aliases[0]; i++) {
+        if (gguf_aliases[i].gguf_type != gguf_type) continue;
+        if (n < max) ids[n] = gguf_aliases[i].type;
         n++;
     }
     return n;

@@ -43,6 +43,20 @@ static inline int bl_tq1_0_code(const uint8_t *block, int e) {
     return bl_tq_digit(block[48 + (e - 240) % 4], (e - 240) / 4);
 }
 
+/* PrismML's ptq1_0 (GGUF id 143, group 128: qs[24], qh[2], then d): the tq1_0
+ * digits in stages of 16 and 8 bytes. Bytes 0-15 hold weights 16k + m as digit
+ * k of byte m; bytes 16-23 weights 80 + 8k + m as digit k of byte 16 + m; qh
+ * (bytes 24-25) weights 120 + 2k + j as digit k (k < 4) of byte 24 + j. */
+#define BL_PTQ1_0_BLOCK 128
+#define BL_PTQ1_0_BYTES 28
+#define BL_PTQ1_0_D 26
+
+static inline int bl_ptq1_0_code(const uint8_t *block, int e) {
+    if (e < 80) return bl_tq_digit(block[e % 16], e / 16);
+    if (e < 120) return bl_tq_digit(block[16 + (e - 80) % 8], (e - 80) / 8);
+    return bl_tq_digit(block[24 + (e - 120) % 2], (e - 120) / 2);
+}
+
 /* llama.cpp's reference rule: d = max|w| over the block, code = round(w / d) + 1
  * with w multiplied by the float reciprocal and rounded half away from zero.
  * Returns d; codes[] gets the 256 codes (clamped, so a NaN cannot leave 0..2). */
