@@ -22,6 +22,7 @@
 
 #include "context.h"
 #include "base/error.h"
+#include "base/threadpool.h"
 #include "ops/attention.h"
 
 #define MAX_SHARED 3 /* projections reading one input: q, k, v */
@@ -31,22 +32,41 @@ static size_t kv_dim(const bl_hparams *hp) {
     return (size_t)hp->n_head_kv * (size_t)hp->head_dim;
 }
 
-/* rows of x [n, r->width] into H (s * x), in place. */
-static void rotate(float *x, size_t n, const bl_rotation *r) {
-    if (r->signs) bl_scale_columns(x, x, r->signs, n, (size_t)r->width);
-    bl_hadamard_rows(x, n, (size_t)r->width, (size_t)r->block);
+/* Rows of x [n, r->width] into H (s * x) or, inverse, s * (H x), in place,
+ * split by rows over the model's threads (each row alone: no split changes
+ * a result). */
+typedef struct rotation_job {
+    float *x;
+    size_t n;
+    const bl_rotation *r;
+    int inverse;
+} rotation_job;
+
+static void rotate_part(void *ctx, int index, int count) {
+    const rotation_job *j = ctx;
+    size_t first = j->n * (size_t)index / (size_t)count;
+    size_t rows = j->n * (size_t)(index + 1) / (size_t)count - first;
+    size_t width = (size_t)j->r->width;
+    float *x = j->x + first * width;
+    const float *signs = j->r->signs;
+    if (signs && !j->inverse) bl_scale_columns(x, x, signs, rows, width);
+    bl_hadamard_rows(x, rows, width, (size_t)j->r->block);
+    if (signs && j->inverse) bl_scale_columns(x, x, signs, rows, width);
+}
+
+static int rotate(const bl_model *m, float *x, size_t n, const bl_rotation *r, int inverse) {
+    rotation_job job = {.x = x, .n = n, .r = r, .inverse = inverse};
+    int parts = n < (size_t)m->engine.threads ? (int)n : m->engine.threads;
+    return bl_parallel_run(m->engine.pool, parts, rotate_part, &job);
 }
 
 /* A rotated table's rows come back as s * (H z): H is its own inverse. */
-static void embed(const bl_model *m, const int32_t *tokens, int32_t n, float *x) {
+static int embed(const bl_model *m, const int32_t *tokens, int32_t n, float *x) {
     const bl_weight *e = &m->token_embd;
     for (int32_t t = 0; t < n; t++)
         e->traits->dequantize_row(e->data + (size_t)tokens[t] * e->row_bytes, e->cols,
                                   x + (size_t)t * (size_t)e->cols);
-    const bl_rotation *r = m->embd_rotation;
-    if (!r) return;
-    bl_hadamard_rows(x, (size_t)n, (size_t)r->width, (size_t)r->block);
-    if (r->signs) bl_scale_columns(x, x, r->signs, (size_t)n, (size_t)r->width);
+    return m->embd_rotation ? rotate(m, x, (size_t)n, m->embd_rotation, 1) : BL_OK;
 }
 
 /* x [n, w->cols] into the activation format w's kernels take. */
@@ -79,7 +99,8 @@ static int project(bl_context *c, const float *x, int32_t n, const bl_proj *cons
         }
         if (p[i]->in_rotation) {
             if (in != c->scaled) memcpy(c->scaled, in, (size_t)n * (size_t)w->cols * sizeof *in);
-            rotate(c->scaled, (size_t)n, p[i]->in_rotation);
+            int rc = rotate(c->model, c->scaled, (size_t)n, p[i]->in_rotation, 0);
+            if (rc != BL_OK) return rc;
             in = c->scaled;
         }
         while (i + group < count && shares_input(e, p[i], p[i + group])) group++;
@@ -181,9 +202,10 @@ static int head(bl_context *c, const bl_ubatch *b, float *logits) {
             bl_rmsnorm(c->xn + rows++ * embd, c->x + (size_t)t * embd, m->output_norm, 1, embd,
                        hp->rms_eps);
     if (rows == 0) return BL_OK;
-    if (m->output_rotation) rotate(c->xn, rows, m->output_rotation);
+    int rc = m->output_rotation ? rotate(m, c->xn, rows, m->output_rotation, 0) : BL_OK;
+    if (rc != BL_OK) return rc;
     const bl_weight *w = &m->output;
-    int rc = quantize_for(c, w, c->xn, rows);
+    rc = quantize_for(c, w, c->xn, rows);
     if (rc != BL_OK) return rc;
     return bl_linear(&m->engine, &c->act, &w, &logits, 1);
 }
@@ -193,9 +215,10 @@ int bl_forward_batch(bl_context *c, const bl_ubatch *b, float *logits) {
     const bl_hparams *hp = &m->hp;
     bl_rope_angles(c->rope_cos, c->rope_sin, b->pos, (size_t)b->n, hp->n_rot, hp->rope_theta,
                    hp->rope_factor);
-    embed(m, b->tokens, b->n, c->x);
+    int rc = embed(m, b->tokens, b->n, c->x);
+    if (rc != BL_OK) return rc;
     for (int layer = 0; layer < hp->n_layer; layer++) {
-        int rc = attention_block(c, layer, b);
+        rc = attention_block(c, layer, b);
         if (rc == BL_OK) rc = ffn_block(c, layer, b->n);
         if (rc != BL_OK) return rc;
     }
