@@ -20,6 +20,7 @@ import pytest
 from gguf import GGUFValueType
 
 from bitllm.convert import gguf_names as names
+from bitllm.runtime.gguf_reader import GGUFFile
 
 from . import reference
 from .builder import (
@@ -285,6 +286,12 @@ def prism_model(tmp_path: Path, type_id: int) -> tuple[Weights, Path]:
 def test_pq2_0_and_ptq1_0_files_match_the_unfolded_reference(tmp_path: Path) -> None:
     dense, pq2 = prism_model(tmp_path, PQ2_0_ID)
     _, ptq1 = prism_model(tmp_path, PTQ1_0_ID)
+    down = "blk.0.ffn_down.weight"
+    assert (GGUFFile(pq2).tensors[down].type_name, GGUFFile(ptq1).tensors[down].type_name) == (
+        "q2_0_g128",  # PQ2_0 is PrismML's id for these bytes
+        "ptq1_0",
+    )
+    assert GGUFFile(ptq1).tensors[down].nbytes == 128 * 256 // 128 * 28
     got = NativeModel(pq2, threads=2).context(32).eval(TOKENS)
     expected = reference.forward(dense, TOKENS, act_bits=0)
     # the only rounding: activations to int8 per block of 32 (the weights are exact)
@@ -423,3 +430,16 @@ def test_the_cuda_device_refuses_folded_weights(tmp_path: Path) -> None:
     message = r"^cuda: Hadamard-folded weights \(prism\.hadamard\) run on the cpu device only$"
     with pytest.raises(ValueError, match=message):
         NativeModel(path, device="cuda")
+
+
+def test_the_published_bonsai_2_graph_is_refused_by_name(tmp_path: Path) -> None:
+    """Ternary-Bonsai-2-27B is qwen35 (gated DeltaNet + attention), which bitllm does not run."""
+    w = dense_model(tied=False)
+    signs = sign_vectors(w.config)
+    metadata = {
+        k.replace("qwen3.", "qwen35.", 1): v
+        for k, v in (gguf_metadata(w.config) | contract(w.config, signs)).items()
+    }
+    path = write_gguf(tmp_path / "qwen35.gguf", "qwen35", metadata, gguf_tensors(w))
+    with pytest.raises(ValueError, match=r"architecture 'qwen35' is not supported \(known: "):
+        NativeModel(path)
