@@ -282,17 +282,34 @@ static void axpy_step(float *restrict y, const float *w, int steps, const float 
 }
 
 #if defined(ATTN_AVX512)
-/* Four query heads (q + g * n) against four whole rows of k: each k slice is loaded
- * once for the four heads (16 accumulators); per (head, row) the same fused
- * multiply-adds and reduction as dot_rows. out + g * out_stride. */
-ATTN_INLINE void dot_4x4_512(const float *restrict q, const float *restrict k, int n, float scale,
-                             float *restrict out, size_t out_stride) {
+/* Elements i .. i + 15 (i a multiple of 16) of a row of type (bl_kv_type),
+ * converted in the register exactly as f16_row and q8_0_row convert them. */
+ATTN_INLINE __m512 load16(const uint8_t *row, int i, int type) {
+    if (type == BL_KV_F16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
+    if (type == BL_KV_Q8_0) {
+        const uint8_t *block = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES;
+        uint16_t dh;
+        memcpy(&dh, block, 2);
+        __m128i q = _mm_loadu_si128((const __m128i *)(block + 2 + i % Q8_BLOCK));
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)),
+                             _mm512_set1_ps(half_to_float(dh)));
+    }
+    return _mm512_loadu_ps((const float *)row + i);
+}
+
+/* Four query heads (q + g * n) against four whole rows of k (k + p * stride bytes,
+ * of type bl_kv_type): each k slice is loaded once for the four heads (16
+ * accumulators); per (head, row) the same fused multiply-adds and reduction as
+ * dot_rows. out + g * out_stride. */
+ATTN_INLINE void dot_4x4_512(const float *restrict q, const uint8_t *k, size_t stride, int type,
+                             int n, float scale, float *restrict out, size_t out_stride) {
     __m512 acc[4][BL_ATTN_STEP];
     for (int g = 0; g < 4; g++)
         for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_setzero_ps();
     for (int i = 0; i < n; i += VEC_LANES) {
         __m512 kv[BL_ATTN_STEP];
-        for (int p = 0; p < BL_ATTN_STEP; p++) kv[p] = _mm512_loadu_ps(k + (size_t)p * n + i);
+        for (int p = 0; p < BL_ATTN_STEP; p++) kv[p] = load16(k + (size_t)p * stride, i, type);
         for (int g = 0; g < 4; g++) {
             __m512 qv = _mm512_loadu_ps(q + (size_t)g * n + i);
             for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_fmadd_ps(qv, kv[p], acc[g][p]);
@@ -305,16 +322,17 @@ ATTN_INLINE void dot_4x4_512(const float *restrict q, const float *restrict k, i
 }
 
 /* y[g] += w[g][p] x[p] for four heads (y + g * n, w + g * w_stride) and four whole rows
- * of x: each x slice is loaded once for the four heads; per element the same
- * fused multiply-adds in the same order as axpy_rows. */
+ * of x (x + p * stride bytes, of type bl_kv_type): each x slice is loaded once for the
+ * four heads; per element the same fused multiply-adds in the same order as
+ * axpy_rows. */
 ATTN_INLINE void axpy_4x4_512(float *restrict y, const float *w, size_t w_stride,
-                              const float *restrict x, int n) {
+                              const uint8_t *x, size_t stride, int type, int n) {
     __m512 wz[4][BL_ATTN_STEP];
     for (int g = 0; g < 4; g++)
         for (int p = 0; p < BL_ATTN_STEP; p++) wz[g][p] = _mm512_set1_ps(w[g * w_stride + p]);
     for (int i = 0; i < n; i += 16) {
         __m512 xv[BL_ATTN_STEP];
-        for (int p = 0; p < BL_ATTN_STEP; p++) xv[p] = _mm512_loadu_ps(x + (size_t)p * n + i);
+        for (int p = 0; p < BL_ATTN_STEP; p++) xv[p] = load16(x + (size_t)p * stride, i, type);
         for (int g = 0; g < 4; g++) {
             float *yg = y + (size_t)g * n + i;
             __m512 sum = _mm512_loadu_ps(yg);
@@ -333,8 +351,8 @@ static void dot_heads(const float *restrict q, int heads, const float *restrict 
 #if defined(ATTN_AVX512)
     if (steps == BL_ATTN_STEP && n % VEC_LANES == 0)
         for (; g + 4 <= heads; g += 4)
-            dot_4x4_512(q + (size_t)g * n, k, n, scale, out + (size_t)g * BL_ATTN_CHUNK,
-                        BL_ATTN_CHUNK);
+            dot_4x4_512(q + (size_t)g * n, (const uint8_t *)k, (size_t)n * sizeof(float),
+                        BL_KV_F32, n, scale, out + (size_t)g * BL_ATTN_CHUNK, BL_ATTN_CHUNK);
 #endif
     for (; g < heads; g++)
         dot_step(q + (size_t)g * n, k, steps, n, scale, out + (size_t)g * BL_ATTN_CHUNK);
@@ -347,9 +365,27 @@ static void axpy_heads(float *restrict y, const float *w, int heads, int steps,
 #if defined(ATTN_AVX512)
     if (steps == BL_ATTN_STEP && n % 16 == 0)
         for (; g + 4 <= heads; g += 4)
-            axpy_4x4_512(y + (size_t)g * n, w + (size_t)g * BL_ATTN_CHUNK, BL_ATTN_CHUNK, x, n);
+            axpy_4x4_512(y + (size_t)g * n, w + (size_t)g * BL_ATTN_CHUNK, BL_ATTN_CHUNK,
+                         (const uint8_t *)x, (size_t)n * sizeof(float), BL_KV_F32, n);
 #endif
     for (; g < heads; g++) axpy_step(y + (size_t)g * n, w + (size_t)g * BL_ATTN_CHUNK, steps, x, n);
+}
+
+/* Decode reads each cached row for one query row only: converting it to a
+ * float32 row first (rows_f32) stores and reloads every element for nothing.
+ * Where the 4 x 4 tiles run, an f16 or q8_0 cache is read as it is, each
+ * slice converted in its register (the same values and operations, so the
+ * same results). Tiles of many query rows (prefill) keep the conversion,
+ * which they share. */
+#define ATTN_DIRECT_ROWS 2
+static inline int direct(const bl_attn_chunk *c, int type) {
+#if defined(ATTN_AVX512)
+    return (type == BL_KV_F16 || type == BL_KV_Q8_0) && c->rows <= ATTN_DIRECT_ROWS &&
+           c->group % 4 == 0 && c->head_dim % Q8_BLOCK == 0;
+#else
+    (void)c, (void)type;
+    return 0;
+#endif
 }
 
 /* Positions [start, visible_end) of the chunk that row r sees. */
@@ -378,7 +414,22 @@ static const float *rows_f32(int type, const uint8_t *src, size_t stride, int st
 static void scores(const bl_attn_chunk *c) {
     int hd = c->head_dim, g_count = c->group;
     int32_t last = visible_end(c, c->rows - 1);
-    for (int32_t j = c->start; j < last; j += BL_ATTN_STEP) {
+    int32_t j = c->start;
+#if defined(ATTN_AVX512)
+    if (direct(c, c->type_k))
+        for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
+            const uint8_t *k = c->k + (size_t)j * c->k_stride;
+            for (size_t at = 0; at < BL_ATTN_STEP * c->k_stride; at += 64)
+                __builtin_prefetch(k + ATTN_PREFETCH_BYTES + at);
+            for (int r = 0; r < c->rows; r++)
+                for (int g = 0; g < g_count; g += 4)
+                    dot_4x4_512(c->q + (size_t)r * c->q_stride + (size_t)g * hd, k, c->k_stride,
+                                c->type_k, hd, c->scale,
+                                c->scores + ((size_t)r * g_count + g) * BL_ATTN_CHUNK + (j - c->start),
+                                BL_ATTN_CHUNK);
+        }
+#endif
+    for (; j < last; j += BL_ATTN_STEP) {
         int steps = last - j < BL_ATTN_STEP ? last - j : BL_ATTN_STEP;
         const float *k =
             rows_f32(c->type_k, c->k + (size_t)j * c->k_stride, c->k_stride, steps, c->row, hd);
@@ -422,7 +473,22 @@ static void weighted_values(const bl_attn_chunk *c) {
     for (int r = 0; r < c->rows; r++)
         if (c->pos[r] >= c->start)
             memset(c->acc + (size_t)r * g_count * hd, 0, (size_t)g_count * hd * sizeof(float));
-    for (int32_t j = c->start; j < last; j += BL_ATTN_STEP) {
+    int32_t j = c->start;
+#if defined(ATTN_AVX512)
+    if (direct(c, c->type_v))
+        for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
+            const uint8_t *v = c->v + (size_t)j * c->v_stride;
+            for (size_t at = 0; at < BL_ATTN_STEP * c->v_stride; at += 64)
+                __builtin_prefetch(v + ATTN_PREFETCH_BYTES + at);
+            for (int r = 0; r < c->rows; r++)
+                for (int g = 0; g < g_count; g += 4) {
+                    size_t i = (size_t)r * g_count + g;
+                    axpy_4x4_512(c->acc + i * hd, c->scores + i * BL_ATTN_CHUNK + (j - c->start),
+                                 BL_ATTN_CHUNK, v, c->v_stride, c->type_v, hd);
+                }
+        }
+#endif
+    for (; j < last; j += BL_ATTN_STEP) {
         int steps = last - j < BL_ATTN_STEP ? last - j : BL_ATTN_STEP;
         const float *v =
             rows_f32(c->type_v, c->v + (size_t)j * c->v_stride, c->v_stride, steps, c->row, hd);
