@@ -393,16 +393,22 @@ static inline int32_t visible_end(const bl_attn_chunk *c, int r) {
     return c->pos[r] + 1 < c->end ? c->pos[r] + 1 : c->end;
 }
 
-/* Rows j .. j + steps - 1 of a cached head as float32, one after another in buf. */
-/* How far ahead rows_f32 asks for cached rows: 4 KiB (16 f16 positions of a
+/* How far ahead the cached rows are asked for: 4 KiB (16 f16 positions of a
  * 128-wide head) took decode at depth 3968 from 2.9-3.1 to 2.0-2.2 ms a layer
  * (BENCHMARKS.md, "Long contexts"). */
 #define ATTN_PREFETCH_BYTES 4096
-static const float *rows_f32(int type, const uint8_t *src, size_t stride, int steps, float *buf,
-                             int n) {
-    /* The positions of a head lie one after another: ask for the bytes a few steps on. */
+
+/* The positions of a head lie one after another: asks for the bytes a few
+ * steps on while this step's `steps` rows at src are read. */
+static inline void prefetch_ahead(const uint8_t *src, size_t stride, int steps) {
     for (size_t at = 0; at < (size_t)steps * stride; at += 64)
         __builtin_prefetch(src + ATTN_PREFETCH_BYTES + at);
+}
+
+/* Rows j .. j + steps - 1 of a cached head as float32, one after another in buf. */
+static const float *rows_f32(int type, const uint8_t *src, size_t stride, int steps, float *buf,
+                             int n) {
+    prefetch_ahead(src, stride, steps);
     if (type == BL_KV_F32 && stride == (size_t)n * sizeof(float)) return (const float *)src;
     for (int p = 0; p < steps; p++) {
         const float *row = row_f32(type, src + (size_t)p * stride, buf + (size_t)p * n, n);
@@ -419,8 +425,7 @@ static void scores(const bl_attn_chunk *c) {
     if (direct(c, c->type_k))
         for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
             const uint8_t *k = c->k + (size_t)j * c->k_stride;
-            for (size_t at = 0; at < BL_ATTN_STEP * c->k_stride; at += 64)
-                __builtin_prefetch(k + ATTN_PREFETCH_BYTES + at);
+            prefetch_ahead(k, c->k_stride, BL_ATTN_STEP);
             for (int r = 0; r < c->rows; r++)
                 for (int g = 0; g < g_count; g += 4)
                     dot_4x4_512(c->q + (size_t)r * c->q_stride + (size_t)g * hd, k, c->k_stride,
@@ -478,8 +483,7 @@ static void weighted_values(const bl_attn_chunk *c) {
     if (direct(c, c->type_v))
         for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
             const uint8_t *v = c->v + (size_t)j * c->v_stride;
-            for (size_t at = 0; at < BL_ATTN_STEP * c->v_stride; at += 64)
-                __builtin_prefetch(v + ATTN_PREFETCH_BYTES + at);
+            prefetch_ahead(v, c->v_stride, BL_ATTN_STEP);
             for (int r = 0; r < c->rows; r++)
                 for (int g = 0; g < g_count; g += 4) {
                     size_t i = (size_t)r * g_count + g;
