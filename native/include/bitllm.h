@@ -44,7 +44,8 @@ typedef enum bl_isa {
     BL_ISA_NEON = 3,
     BL_ISA_NEON_DOTPROD = 4, /* NEON with the sdot instruction (ARMv8.2 dotprod) */
     BL_ISA_AVX_VNNI = 5,     /* AVX2 with VEX vpdpbusd (Intel since Alder Lake, AMD Zen 5) */
-    BL_ISA_COUNT = 6
+    BL_ISA_AMX = 6,          /* AVX-512 with AMX-INT8 tiles (Intel Xeon since Sapphire Rapids) */
+    BL_ISA_COUNT = 7
 } bl_isa;
 
 /* Which kernel family to run for ternary/sign types. AUTO picks the measured

@@ -18,7 +18,7 @@ TABLE = re.compile(r"static const bl_kernel_row rows\[\] = \{(.*?)\n\};", re.DOT
 # checked through the tables that name them).
 DEFINED = re.compile(r"^(?:void|int|float) (bl_\w+)\(", re.MULTILINE)
 # An ISA's table may hold kernels compiled for an ISA it extends.
-ALSO_RUNS = {"neon_dotprod": {"neon"}, "avx_vnni": {"avx2"}}
+ALSO_RUNS = {"neon_dotprod": {"neon"}, "avx_vnni": {"avx2"}, "amx": {"avx512"}}
 
 
 def isa_folders() -> list[str]:

@@ -5,11 +5,26 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 static unsigned long long xgetbv0(void) {
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return ((unsigned long long)hi << 32) | lo;
+}
+
+/* AMX tiles hold 8 KiB of state that Linux (5.16 on) gives a process only
+ * when it asks: arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA). */
+static int amx_permitted(void) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    return 0;
+#endif
 }
 
 static int cpu_has(bl_isa isa) {
@@ -28,9 +43,13 @@ static int cpu_has(bl_isa isa) {
         int avx2_set = ymm_state && avx2 && fma && f16c && bmi2;
         return avx2_set && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1);
     }
-    if (isa == BL_ISA_AVX512)
-        return ymm_state && zmm_state && avx2 && fma && f16c && avx512f && avx512bw &&
-               avx512vl && vbmi && vnni;
+    int avx512_set = ymm_state && zmm_state && avx2 && fma && f16c && avx512f && avx512bw &&
+                     avx512vl && vbmi && vnni;
+    if (isa == BL_ISA_AVX512) return avx512_set;
+    if (isa == BL_ISA_AMX) { /* AMX-TILE and AMX-INT8 (EDX 24, 25), tile state in XCR0 (17, 18) */
+        int amx = ((d >> 24) & 1) && ((d >> 25) & 1) && (xcr0 & 0x60000) == 0x60000;
+        return avx512_set && amx && amx_permitted();
+    }
     return 0;
 }
 #elif defined(__aarch64__)

@@ -9,7 +9,7 @@
 #include "kernels.h"
 
 static const char *const isa_names[BL_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon",
-                                                    "neon_dotprod", "avx_vnni"};
+                                                    "neon_dotprod", "avx_vnni", "amx"};
 
 const char *bl_isa_name(int isa) {
     return isa >= 0 && isa < BL_ISA_COUNT ? isa_names[isa] : "unknown";
@@ -22,7 +22,7 @@ int bl_isa_supported(int isa) {
 }
 
 static int best_isa(void) {
-    static const bl_isa preference[] = {BL_ISA_AVX512, BL_ISA_AVX_VNNI, BL_ISA_AVX2,
+    static const bl_isa preference[] = {BL_ISA_AMX, BL_ISA_AVX512, BL_ISA_AVX_VNNI, BL_ISA_AVX2,
                                         BL_ISA_NEON_DOTPROD, BL_ISA_NEON};
     for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++)
         if (bl_isa_supported(preference[i])) return preference[i];

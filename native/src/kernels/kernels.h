@@ -98,7 +98,7 @@ typedef struct bl_isa_kernels {
 } bl_isa_kernels;
 
 extern const bl_isa_kernels bl_kernels_scalar, bl_kernels_avx2, bl_kernels_avx512,
-    bl_kernels_neon, bl_kernels_neon_dotprod, bl_kernels_avx_vnni;
+    bl_kernels_neon, bl_kernels_neon_dotprod, bl_kernels_avx_vnni, bl_kernels_amx;
 
 #define BL_COUNT(array) (sizeof(array) / sizeof((array)[0]))
 

@@ -28,6 +28,9 @@ static const bl_isa_kernels *const compiled[BL_ISA_COUNT] = {
 #ifdef BL_HAVE_AVX_VNNI
     [BL_ISA_AVX_VNNI] = &bl_kernels_avx_vnni,
 #endif
+#ifdef BL_HAVE_AMX
+    [BL_ISA_AMX] = &bl_kernels_amx,
+#endif
 };
 
 /* The ISA each one extends: a CPU that runs an ISA runs the one below it, so
@@ -38,13 +41,15 @@ static const bl_isa extends[BL_ISA_COUNT] = {
     [BL_ISA_NEON] = BL_ISA_SCALAR,
     [BL_ISA_NEON_DOTPROD] = BL_ISA_NEON,
     [BL_ISA_AVX_VNNI] = BL_ISA_AVX2,
+    [BL_ISA_AMX] = BL_ISA_AVX512,
 };
 
 static bl_kernel_table tables[BL_ISA_COUNT];
-_Static_assert(BL_ISA_COUNT == 6, "one PTHREAD_ONCE_INIT and one builder per ISA");
+_Static_assert(BL_ISA_COUNT == 7, "one PTHREAD_ONCE_INIT and one builder per ISA");
 static pthread_once_t built[BL_ISA_COUNT] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
                                              PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
-                                             PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
+                                             PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+                                             PTHREAD_ONCE_INIT};
 
 static void fill_auto(bl_kernel_table *t) {
     for (int type = 0; type < BL_TYPE_COUNT; type++) {
@@ -94,6 +99,7 @@ static void build_avx512(void) { build(BL_ISA_AVX512); }
 static void build_neon(void) { build(BL_ISA_NEON); }
 static void build_neon_dotprod(void) { build(BL_ISA_NEON_DOTPROD); }
 static void build_avx_vnni(void) { build(BL_ISA_AVX_VNNI); }
+static void build_amx(void) { build(BL_ISA_AMX); }
 static void (*const builders[BL_ISA_COUNT])(void) = {
     [BL_ISA_SCALAR] = build_scalar,
     [BL_ISA_AVX2] = build_avx2,
@@ -101,6 +107,7 @@ static void (*const builders[BL_ISA_COUNT])(void) = {
     [BL_ISA_NEON] = build_neon,
     [BL_ISA_NEON_DOTPROD] = build_neon_dotprod,
     [BL_ISA_AVX_VNNI] = build_avx_vnni,
+    [BL_ISA_AMX] = build_amx,
 };
 
 int bl_kernels_compiled(bl_isa isa) {

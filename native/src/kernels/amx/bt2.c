@@ -1,0 +1,192 @@
+/* AMX kernel for bt2 x int8 activations: prompt processing's GEMM.
+ *
+ * One TDPBUSD multiplies a 16 x 64 tile of unsigned bytes (A: 16 weight rows,
+ * 64 columns of codes c = trit + 1) with a 64 x 16 tile of signed bytes (B: 16
+ * tokens, stored as 16 rows of the 4-column groups of each token, "VNNI"
+ * order) into 16 x 16 int32 sums: 16384 products in one instruction, where
+ * vpdpbusd does 64. The 2-bit codes are no operand of it, so the kernel
+ * decodes 32 rows at a time into a slab of code bytes (load, shift, and:
+ * the AVX-512 GEMM's decode) and packs the tokens' activations once per call;
+ * every (32 rows, 32 tokens) block then runs 4 tiles of sums over the row.
+ * Integer sums throughout: dot = sum(c * x) - sum(x), bit for bit the other
+ * kernels' result. A few tokens do not fill a tile and do not pay for the
+ * decode: up to AMX_MIN_TOKENS go to the AVX-512 kernels. */
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels.h"
+
+#define TILE_ROWS 16   /* rows of A and C, tokens of B and C                */
+#define TILE_K 64      /* columns per tile: bytes of an A row               */
+#define BLOCK_ROWS 32  /* weight rows per slab: two A tiles                 */
+#define BLOCK_TOKENS 32 /* tokens per pass over the slab: two B tiles        */
+#define AMX_MIN_TOKENS 16
+
+bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512;
+
+/* Tiles 0-3: C (rows x 16 int32), 4-5: A, 6-7: B; all 16 rows of 64 bytes. */
+typedef struct tile_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+static void configure_tiles(void) {
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = TILE_ROWS;
+        cfg.colsb[t] = TILE_K;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+/* Codes of rows r .. r + BLOCK_ROWS - 1 (zeros past the slice) into slab
+ * [BLOCK_ROWS][cols]: byte j of a block holds columns j + 64k in bits 2k. */
+static void decode_rows(const bl_gemm_task *t, size_t r, uint8_t *slab) {
+    const __m512i three = _mm512_set1_epi8(3);
+    for (size_t i = 0; i < BLOCK_ROWS; i++) {
+        uint8_t *dst = slab + i * t->cols;
+        if (r + i >= t->rows) {
+            memset(dst, 0, t->cols);
+            continue;
+        }
+        const uint8_t *row = t->w + (r + i) * t->w_row_bytes;
+        for (size_t b = 0; b < t->cols / 256; b++) {
+            __m512i q = _mm512_loadu_si512(row + 64 * b);
+            for (int k = 0; k < 4; k++)
+                _mm512_storeu_si512(dst + 256 * b + 64 * k,
+                                    _mm512_and_si512(_mm512_srli_epi16(q, 2 * k), three));
+        }
+    }
+}
+
+/* The 16 x 16 int32 matrix in r[0..15] (r[i] its row i) in place of its
+ * transpose: 32-bit, then 64-bit interleaves, then two 128-bit lane shuffles. */
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_i32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+            t[8 * i + 4 + j] = _mm512_shuffle_i32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_i32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_i32x4(t[j], t[8 + j], 0xdd);
+    }
+}
+
+/* B tiles of every group of 16 tokens (zeros past the last token) and
+ * 64-column chunk: tile row k holds columns 4k .. 4k + 3 of each of the 16
+ * tokens, one after another, i.e. the transpose of the tokens' rows taken
+ * as 16 dwords each. packed[group][chunk][16][64]. */
+static void pack_tokens(const bl_activations *x, size_t cols, size_t groups, int8_t *packed) {
+    size_t chunks = cols / TILE_K;
+    for (size_t g = 0; g < groups; g++)
+        for (size_t c = 0; c < chunks; c++) {
+            __m512i r[TILE_ROWS];
+            for (size_t n = 0; n < TILE_ROWS; n++) {
+                size_t token = g * TILE_ROWS + n;
+                r[n] = token < x->n ? _mm512_loadu_si512(x->data + token * x->row_bytes + c * TILE_K)
+                                    : _mm512_setzero_si512();
+            }
+            transpose16(r);
+            int8_t *tile = packed + (g * chunks + c) * TILE_ROWS * TILE_K;
+            for (size_t k = 0; k < TILE_ROWS; k++) _mm512_store_si512(tile + k * TILE_K, r[k]);
+        }
+}
+
+/* C tiles [2 row halves][2 token halves] out for the rows and tokens that
+ * exist: each tile's columns (tokens) become contiguous runs of rows. */
+static void store_block(const bl_gemm_task *t, size_t r, size_t token,
+                        int32_t sums[2][2][TILE_ROWS][TILE_ROWS]) {
+    int32_t *out = t->out;
+    for (int h = 0; h < 2; h++) {
+        size_t row = r + (size_t)h * TILE_ROWS;
+        if (row >= t->rows) break;
+        size_t left = t->rows - row;
+        __mmask16 rows = left >= TILE_ROWS ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        for (int u = 0; u < 2; u++) {
+            __m512i c[TILE_ROWS];
+            for (size_t i = 0; i < TILE_ROWS; i++) c[i] = _mm512_load_si512(sums[h][u][i]);
+            transpose16(c);
+            for (size_t n = 0; n < TILE_ROWS; n++) {
+                size_t tok = token + (size_t)u * TILE_ROWS + n;
+                if (tok >= t->x->n) break;
+                __m512i dot = _mm512_sub_epi32(c[n], _mm512_set1_epi32(t->x->sums[tok]));
+                _mm512_mask_storeu_epi32(out + tok * t->out_stride + row, rows, dot);
+            }
+        }
+    }
+}
+
+static void gemm_blocks(const bl_gemm_task *t, uint8_t *slab, const int8_t *packed,
+                        size_t groups) {
+    const size_t chunks = t->cols / TILE_K, stride = t->cols, tile_bytes = TILE_ROWS * TILE_K;
+    _Alignas(64) int32_t sums[2][2][TILE_ROWS][TILE_ROWS];
+    for (size_t r = 0; r < t->rows; r += BLOCK_ROWS) {
+        decode_rows(t, r, slab);
+        for (size_t g = 0; g < groups; g += 2) {
+            const int8_t *b0 = packed + g * chunks * tile_bytes;
+            const int8_t *b1 = b0 + chunks * tile_bytes; /* a zero group when groups is odd */
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (size_t c = 0; c < chunks; c++) {
+                _tile_loadd(4, slab + c * TILE_K, stride);
+                _tile_loadd(5, slab + TILE_ROWS * stride + c * TILE_K, stride);
+                _tile_loadd(6, b0 + c * tile_bytes, TILE_K);
+                _tile_loadd(7, b1 + c * tile_bytes, TILE_K);
+                _tile_dpbusd(0, 4, 6);
+                _tile_dpbusd(1, 4, 7);
+                _tile_dpbusd(2, 5, 6);
+                _tile_dpbusd(3, 5, 7);
+            }
+            _tile_stored(0, sums[0][0], TILE_ROWS * sizeof(int32_t));
+            _tile_stored(1, sums[0][1], TILE_ROWS * sizeof(int32_t));
+            _tile_stored(2, sums[1][0], TILE_ROWS * sizeof(int32_t));
+            _tile_stored(3, sums[1][1], TILE_ROWS * sizeof(int32_t));
+            store_block(t, r, g * TILE_ROWS, sums);
+        }
+    }
+}
+
+void bl_gemm_bt2_i8_mad__amx(const bl_gemm_task *t) {
+    if (t->x->n == 1) {
+        bl_gemv_bt2_i8_mad__avx512(t);
+        return;
+    }
+    if (t->x->n < AMX_MIN_TOKENS) {
+        bl_gemm_bt2_i8_mad__avx512(t);
+        return;
+    }
+    /* groups of 16 tokens, rounded up to whole passes of BLOCK_TOKENS */
+    size_t groups = (t->x->n + BLOCK_TOKENS - 1) / BLOCK_TOKENS * (BLOCK_TOKENS / TILE_ROWS);
+    uint8_t *slab = aligned_alloc(64, BLOCK_ROWS * t->cols);
+    int8_t *packed = aligned_alloc(64, groups * TILE_ROWS * t->cols);
+    if (!slab || !packed) { /* no memory for the tiles: the AVX-512 GEMM needs none */
+        free(slab);
+        free(packed);
+        bl_gemm_bt2_i8_mad__avx512(t);
+        return;
+    }
+    pack_tokens(t->x, t->cols, groups, packed);
+    configure_tiles();
+    gemm_blocks(t, slab, packed, groups);
+    _tile_release();
+    free(slab);
+    free(packed);
+}
