@@ -62,12 +62,15 @@ static void fill_auto(bl_kernel_table *t) {
     }
 }
 
-/* Later rows of a slot replace earlier ones. */
+/* Later rows of a slot replace earlier ones. A (type, act) whose kernels an
+ * ISA replaces loses the LUT threshold measured against the ones below, unless
+ * the ISA states its own. */
 static void add(bl_kernel_table *t, const bl_isa_kernels *isa) {
     if (isa->init) isa->init();
     for (size_t i = 0; i < isa->n_rows; i++) {
         const bl_kernel_row *row = &isa->rows[i];
         t->k[row->type][row->act][row->algo] = (bl_kernel){row->gemv, row->gemm};
+        t->auto_lut_min_rows[row->type][row->act] = 0;
     }
     for (size_t i = 0; i < isa->n_auto_lut; i++) {
         const bl_auto_lut_row *row = &isa->auto_lut[i];
@@ -88,7 +91,6 @@ static void build(bl_isa isa) {
     for (int type = 0; type < BL_TYPE_COUNT; type++)
         for (int act = 0; act < BL_ACT_COUNT; act++)
             memset(&t->k[type][act][BL_ALGO_AUTO], 0, sizeof(bl_kernel));
-    memset(t->auto_lut_min_rows, 0, sizeof t->auto_lut_min_rows);
     add(t, compiled[isa]);
     fill_auto(t);
 }
