@@ -21,7 +21,7 @@
 #define TILE_K 64      /* columns per tile: bytes of an A row               */
 #define BLOCK_ROWS 32  /* weight rows per slab: two A tiles                 */
 #define BLOCK_TOKENS 32 /* tokens per pass over the slab: two B tiles        */
-#define AMX_MIN_TOKENS 16
+#define AMX_MIN_TOKENS 32
 
 bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512;
 
