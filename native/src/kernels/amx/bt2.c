@@ -9,8 +9,10 @@
  * the AVX-512 GEMM's decode) and packs the tokens' activations once per call;
  * every (32 rows, 32 tokens) block then runs 4 tiles of sums over the row.
  * Integer sums throughout: dot = sum(c * x) - sum(x), bit for bit the other
- * kernels' result. A few tokens do not fill a tile and do not pay for the
- * decode: up to AMX_MIN_TOKENS go to the AVX-512 kernels. */
+ * kernels' result. Up to 32 tokens (batched decode) make one pass over the
+ * rows, decoding each chunk of codes just before its tiles load it; fewer
+ * than AMX_MIN_TOKENS do not fill enough of a tile and go to the AVX-512
+ * kernels. */
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@
 #define TILE_K 64      /* columns per tile: bytes of an A row               */
 #define BLOCK_ROWS 32  /* weight rows per slab: two A tiles                 */
 #define BLOCK_TOKENS 32 /* tokens per pass over the slab: two B tiles        */
-#define AMX_MIN_TOKENS 32
+#define AMX_MIN_TOKENS 8
 
 bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512;
 
@@ -118,7 +120,7 @@ static void store_block(const bl_gemm_task *t, size_t r, size_t token,
         if (row >= t->rows) break;
         size_t left = t->rows - row;
         __mmask16 rows = left >= TILE_ROWS ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-        for (int u = 0; u < 2; u++) {
+        for (int u = 0; u < 2 && token + (size_t)u * TILE_ROWS < t->x->n; u++) {
             __m512i c[TILE_ROWS];
             for (size_t i = 0; i < TILE_ROWS; i++) c[i] = _mm512_load_si512(sums[h][u][i]);
             transpose16(c);
@@ -129,6 +131,54 @@ static void store_block(const bl_gemm_task *t, size_t r, size_t token,
                 _mm512_mask_storeu_epi32(out + tok * t->out_stride + row, rows, dot);
             }
         }
+    }
+}
+
+/* Codes of 64-column chunk c of rows r .. r + BLOCK_ROWS - 1 (zeros past the
+ * slice) into chunk [BLOCK_ROWS][TILE_K]: plane c % 4 of block c / 4. */
+static void decode_chunk(const bl_gemm_task *t, size_t r, size_t c, uint8_t *chunk) {
+    const __m512i three = _mm512_set1_epi8(3);
+    for (size_t i = 0; i < BLOCK_ROWS; i++) {
+        __m512i codes = _mm512_setzero_si512();
+        if (r + i < t->rows) {
+            __m512i q = _mm512_loadu_si512(t->w + (r + i) * t->w_row_bytes + 64 * (c / 4));
+            codes = _mm512_and_si512(_mm512_srli_epi16(q, (unsigned)(2 * (c % 4))), three);
+        }
+        _mm512_store_si512(chunk + i * TILE_K, codes);
+    }
+}
+
+/* One pass of at most BLOCK_TOKENS tokens (two_groups: more than 16): each
+ * chunk of codes is decoded into a buffer that stays in L1, just before its
+ * tiles load it, rather than into a slab that several passes share. */
+static void gemm_one_pass(const bl_gemm_task *t, const int8_t *packed, const int two_groups) {
+    const size_t chunks = t->cols / TILE_K, tile_bytes = TILE_ROWS * TILE_K;
+    _Alignas(64) uint8_t chunk[BLOCK_ROWS * TILE_K];
+    _Alignas(64) int32_t sums[2][2][TILE_ROWS][TILE_ROWS];
+    const int8_t *b1 = packed + chunks * tile_bytes;
+    for (size_t r = 0; r < t->rows; r += BLOCK_ROWS) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (size_t c = 0; c < chunks; c++) {
+            decode_chunk(t, r, c, chunk);
+            _tile_loadd(4, chunk, TILE_K);
+            _tile_loadd(5, chunk + TILE_ROWS * TILE_K, TILE_K);
+            _tile_loadd(6, packed + c * tile_bytes, TILE_K);
+            _tile_dpbusd(0, 4, 6);
+            _tile_dpbusd(2, 5, 6);
+            if (two_groups) {
+                _tile_loadd(7, b1 + c * tile_bytes, TILE_K);
+                _tile_dpbusd(1, 4, 7);
+                _tile_dpbusd(3, 5, 7);
+            }
+        }
+        _tile_stored(0, sums[0][0], TILE_ROWS * sizeof(int32_t));
+        _tile_stored(1, sums[0][1], TILE_ROWS * sizeof(int32_t));
+        _tile_stored(2, sums[1][0], TILE_ROWS * sizeof(int32_t));
+        _tile_stored(3, sums[1][1], TILE_ROWS * sizeof(int32_t));
+        store_block(t, r, 0, sums);
     }
 }
 
@@ -173,11 +223,13 @@ void bl_gemm_bt2_i8_mad__amx(const bl_gemm_task *t) {
         bl_gemm_bt2_i8_mad__avx512(t);
         return;
     }
-    /* groups of 16 tokens, rounded up to whole passes of BLOCK_TOKENS */
-    size_t groups = (t->x->n + BLOCK_TOKENS - 1) / BLOCK_TOKENS * (BLOCK_TOKENS / TILE_ROWS);
-    uint8_t *slab = aligned_alloc(64, BLOCK_ROWS * t->cols);
+    /* groups of 16 tokens: one, or whole passes of BLOCK_TOKENS */
+    size_t n = t->x->n, groups = n <= TILE_ROWS ? 1
+                                 : (n + BLOCK_TOKENS - 1) / BLOCK_TOKENS * (BLOCK_TOKENS / TILE_ROWS);
+    int one_pass = n <= BLOCK_TOKENS;
+    uint8_t *slab = one_pass ? NULL : aligned_alloc(64, BLOCK_ROWS * t->cols);
     int8_t *packed = aligned_alloc(64, groups * TILE_ROWS * t->cols);
-    if (!slab || !packed) { /* no memory for the tiles: the AVX-512 GEMM needs none */
+    if (!packed || (!one_pass && !slab)) { /* no memory for the tiles: AVX-512 needs none */
         free(slab);
         free(packed);
         bl_gemm_bt2_i8_mad__avx512(t);
@@ -185,7 +237,10 @@ void bl_gemm_bt2_i8_mad__amx(const bl_gemm_task *t) {
     }
     pack_tokens(t->x, t->cols, groups, packed);
     configure_tiles();
-    gemm_blocks(t, slab, packed, groups);
+    if (one_pass)
+        gemm_one_pass(t, packed, groups == 2);
+    else
+        gemm_blocks(t, slab, packed, groups);
     _tile_release();
     free(slab);
     free(packed);
