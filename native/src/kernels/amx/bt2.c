@@ -148,68 +148,70 @@ static void decode_chunk(const bl_gemm_task *t, size_t r, size_t c, uint8_t *chu
     }
 }
 
+/* Sums of one block: C tiles 0-3, rows h x tokens u at tile 2h + u. */
+static void start_block(void) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+}
+
+/* One 64-column chunk: A tiles of 16 rows each at a and a + 16 rows (a_stride
+ * bytes between rows), B tiles of tokens b0 and (two_groups) b1. */
+static inline void multiply_chunk(const uint8_t *a, size_t a_stride, const int8_t *b0,
+                                  const int8_t *b1, const int two_groups) {
+    _tile_loadd(4, a, a_stride);
+    _tile_loadd(5, a + TILE_ROWS * a_stride, a_stride);
+    _tile_loadd(6, b0, TILE_K);
+    _tile_dpbusd(0, 4, 6);
+    _tile_dpbusd(2, 5, 6);
+    if (two_groups) {
+        _tile_loadd(7, b1, TILE_K);
+        _tile_dpbusd(1, 4, 7);
+        _tile_dpbusd(3, 5, 7);
+    }
+}
+
+static void finish_block(const bl_gemm_task *t, size_t r, size_t token) {
+    _Alignas(64) int32_t sums[2][2][TILE_ROWS][TILE_ROWS];
+    _tile_stored(0, sums[0][0], TILE_ROWS * sizeof(int32_t));
+    _tile_stored(1, sums[0][1], TILE_ROWS * sizeof(int32_t));
+    _tile_stored(2, sums[1][0], TILE_ROWS * sizeof(int32_t));
+    _tile_stored(3, sums[1][1], TILE_ROWS * sizeof(int32_t));
+    store_block(t, r, token, sums);
+}
+
 /* One pass of at most BLOCK_TOKENS tokens (two_groups: more than 16): each
  * chunk of codes is decoded into a buffer that stays in L1, just before its
  * tiles load it, rather than into a slab that several passes share. */
 static void gemm_one_pass(const bl_gemm_task *t, const int8_t *packed, const int two_groups) {
     const size_t chunks = t->cols / TILE_K, tile_bytes = TILE_ROWS * TILE_K;
     _Alignas(64) uint8_t chunk[BLOCK_ROWS * TILE_K];
-    _Alignas(64) int32_t sums[2][2][TILE_ROWS][TILE_ROWS];
-    const int8_t *b1 = packed + chunks * tile_bytes;
     for (size_t r = 0; r < t->rows; r += BLOCK_ROWS) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
+        start_block();
         for (size_t c = 0; c < chunks; c++) {
             decode_chunk(t, r, c, chunk);
-            _tile_loadd(4, chunk, TILE_K);
-            _tile_loadd(5, chunk + TILE_ROWS * TILE_K, TILE_K);
-            _tile_loadd(6, packed + c * tile_bytes, TILE_K);
-            _tile_dpbusd(0, 4, 6);
-            _tile_dpbusd(2, 5, 6);
-            if (two_groups) {
-                _tile_loadd(7, b1 + c * tile_bytes, TILE_K);
-                _tile_dpbusd(1, 4, 7);
-                _tile_dpbusd(3, 5, 7);
-            }
+            multiply_chunk(chunk, TILE_K, packed + c * tile_bytes,
+                           packed + (chunks + c) * tile_bytes, two_groups);
         }
-        _tile_stored(0, sums[0][0], TILE_ROWS * sizeof(int32_t));
-        _tile_stored(1, sums[0][1], TILE_ROWS * sizeof(int32_t));
-        _tile_stored(2, sums[1][0], TILE_ROWS * sizeof(int32_t));
-        _tile_stored(3, sums[1][1], TILE_ROWS * sizeof(int32_t));
-        store_block(t, r, 0, sums);
+        finish_block(t, r, 0);
     }
 }
 
+/* Passes of BLOCK_TOKENS tokens over a slab of 32 decoded rows. */
 static void gemm_blocks(const bl_gemm_task *t, uint8_t *slab, const int8_t *packed,
                         size_t groups) {
-    const size_t chunks = t->cols / TILE_K, stride = t->cols, tile_bytes = TILE_ROWS * TILE_K;
-    _Alignas(64) int32_t sums[2][2][TILE_ROWS][TILE_ROWS];
+    const size_t chunks = t->cols / TILE_K, tile_bytes = TILE_ROWS * TILE_K;
     for (size_t r = 0; r < t->rows; r += BLOCK_ROWS) {
         decode_rows(t, r, slab);
         for (size_t g = 0; g < groups; g += 2) {
             const int8_t *b0 = packed + g * chunks * tile_bytes;
             const int8_t *b1 = b0 + chunks * tile_bytes; /* a zero group when groups is odd */
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            for (size_t c = 0; c < chunks; c++) {
-                _tile_loadd(4, slab + c * TILE_K, stride);
-                _tile_loadd(5, slab + TILE_ROWS * stride + c * TILE_K, stride);
-                _tile_loadd(6, b0 + c * tile_bytes, TILE_K);
-                _tile_loadd(7, b1 + c * tile_bytes, TILE_K);
-                _tile_dpbusd(0, 4, 6);
-                _tile_dpbusd(1, 4, 7);
-                _tile_dpbusd(2, 5, 6);
-                _tile_dpbusd(3, 5, 7);
-            }
-            _tile_stored(0, sums[0][0], TILE_ROWS * sizeof(int32_t));
-            _tile_stored(1, sums[0][1], TILE_ROWS * sizeof(int32_t));
-            _tile_stored(2, sums[1][0], TILE_ROWS * sizeof(int32_t));
-            _tile_stored(3, sums[1][1], TILE_ROWS * sizeof(int32_t));
-            store_block(t, r, g * TILE_ROWS, sums);
+            start_block();
+            for (size_t c = 0; c < chunks; c++)
+                multiply_chunk(slab + c * TILE_K, t->cols, b0 + c * tile_bytes,
+                               b1 + c * tile_bytes, 1);
+            finish_block(t, r, g * TILE_ROWS);
         }
     }
 }
