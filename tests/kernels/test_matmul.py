@@ -70,11 +70,13 @@ def test_every_token_count_of_a_tile_is_exact(isa: str, rng: np.random.Generator
     # GEMM kernels instantiate one tile per token count (AVX-512: up to 6, AVX-VNNI: up to
     # 8, AVX2: 4) and take what is left over on its own; 1 .. 17 tokens meet them all. AMX
     # tiles take 32 tokens and more, in passes of 32 (a last pass of 1 .. 32 of them).
-    values, scale, matrix = _random_matrix(rng, "bt2", 19, 768)
-    for n in [*range(1, 18), 31, 32, 33, 47, 48, 49, 64, 65]:
-        x = _activations(rng, n, 768)
-        y = kernels.matmul(matrix, x, isa=isa, algo="mad", threads=2)
-        np.testing.assert_array_equal(y, bit_matmul(values, scale, x, 8), err_msg=f"n={n}")
+    for name in ("bt2", "bt1"):  # 1280 columns: whole blocks of both
+        values, scale, matrix = _random_matrix(rng, name, 19, 1280)
+        for n in [*range(1, 18), 31, 32, 33, 47, 48, 49, 64, 65]:
+            x = _activations(rng, n, 1280)
+            y = kernels.matmul(matrix, x, isa=isa, algo="mad", threads=2)
+            expected = bit_matmul(values, scale, x, 8)
+            np.testing.assert_array_equal(y, expected, err_msg=f"{name}, n={n}")
 
 
 @pytest.mark.parametrize("name", BIT_TYPES)

@@ -11,6 +11,11 @@
 typedef void (*bl_avx512_decode_fn)(const uint8_t *row, size_t first_col, size_t cols,
                                     uint8_t *codes);
 
+/* The ternary types' decoders (ternary.c; bt1's needs the avx512 table built,
+ * which builds its digit tables): code = trit + 1. */
+void bl_avx512_decode_bt2(const uint8_t *row, size_t first_col, size_t cols, uint8_t *codes);
+void bl_avx512_decode_bt1(const uint8_t *row, size_t first_col, size_t cols, uint8_t *codes);
+
 /* What the codes mean:
  *   ternary: code = trit + 1,  dot = sum(code * x) - sum(x)
  *   sign:    code = 1 for -1,  dot = sum(x) - 2 * sum(code * x) */

@@ -71,7 +71,7 @@ void bl_gemv_bt2_i8_mad__avx512(const bl_gemm_task *t) {
     }
 }
 
-static void decode_bt2(const uint8_t *row, size_t first_col, size_t cols, uint8_t *codes) {
+void bl_avx512_decode_bt2(const uint8_t *row, size_t first_col, size_t cols, uint8_t *codes) {
     for (size_t c = 0; c < cols; c += 256) {
         __m512i k[4];
         bt2_codes(bl_loadu(row + (first_col + c) / 4), k);
@@ -81,10 +81,10 @@ static void decode_bt2(const uint8_t *row, size_t first_col, size_t cols, uint8_
 
 /* The shared GEMM reads x as I8 or I16 from the task; both widths share it. */
 void bl_gemm_bt2_i8_mad__avx512(const bl_gemm_task *t) {
-    bl_avx512_int_gemm(t, decode_bt2, BL_CODES_TERNARY);
+    bl_avx512_int_gemm(t, bl_avx512_decode_bt2, BL_CODES_TERNARY);
 }
 void bl_gemm_bt2_i16_mad__avx512(const bl_gemm_task *t) {
-    bl_avx512_int_gemm(t, decode_bt2, BL_CODES_TERNARY);
+    bl_avx512_int_gemm(t, bl_avx512_decode_bt2, BL_CODES_TERNARY);
 }
 
 /* ---- bt1 ---- */
@@ -188,7 +188,7 @@ void bl_gemv_bt1_i8_mad__avx512(const bl_gemm_task *t) {
     }
 }
 
-static void decode_bt1(const uint8_t *row, size_t first_col, size_t cols, uint8_t *codes) {
+void bl_avx512_decode_bt1(const uint8_t *row, size_t first_col, size_t cols, uint8_t *codes) {
     const bt1_luts l = bt1_luts_load();
     for (size_t c = 0; c < cols; c += 320) {
         __m512i k[5];
@@ -198,10 +198,10 @@ static void decode_bt1(const uint8_t *row, size_t first_col, size_t cols, uint8_
 }
 
 void bl_gemm_bt1_i8_mad__avx512(const bl_gemm_task *t) {
-    bl_avx512_int_gemm(t, decode_bt1, BL_CODES_TERNARY);
+    bl_avx512_int_gemm(t, bl_avx512_decode_bt1, BL_CODES_TERNARY);
 }
 void bl_gemm_bt1_i16_mad__avx512(const bl_gemm_task *t) {
-    bl_avx512_int_gemm(t, decode_bt1, BL_CODES_TERNARY);
+    bl_avx512_int_gemm(t, bl_avx512_decode_bt1, BL_CODES_TERNARY);
 }
 
 /* ---- 16-bit activations ---- */

@@ -1,12 +1,13 @@
-/* AMX kernel for bt2 x int8 activations: prompt processing's GEMM.
+/* AMX kernels for the ternary types (bt2, bt1) x int8 activations: prompt
+ * processing's GEMM and batched decode.
  *
  * One TDPBUSD multiplies a 16 x 64 tile of unsigned bytes (A: 16 weight rows,
  * 64 columns of codes c = trit + 1) with a 64 x 16 tile of signed bytes (B: 16
  * tokens, stored as 16 rows of the 4-column groups of each token, "VNNI"
  * order) into 16 x 16 int32 sums: 16384 products in one instruction, where
- * vpdpbusd does 64. The 2-bit codes are no operand of it, so the kernel
- * decodes 32 rows at a time into a slab of code bytes (load, shift, and:
- * the AVX-512 GEMM's decode) and packs the tokens' activations once per call;
+ * vpdpbusd does 64. Packed codes are no operand of it, so the kernel
+ * decodes 32 rows at a time into a slab of code bytes (the AVX-512 GEMM's
+ * decoders, int_gemm.h) and packs the tokens' activations once per call;
  * every (32 rows, 32 tokens) block then runs 4 tiles of sums over the row.
  * Integer sums throughout: dot = sum(c * x) - sum(x), bit for bit the other
  * kernels' result. Up to 32 tokens (batched decode) make one pass over the
@@ -18,14 +19,30 @@
 #include <string.h>
 
 #include "../kernels.h"
+#include "../avx512/int_gemm.h"
 
 #define TILE_ROWS 16   /* rows of A and C, tokens of B and C                */
 #define TILE_K 64      /* columns per tile: bytes of an A row               */
 #define BLOCK_ROWS 32  /* weight rows per slab: two A tiles                 */
 #define BLOCK_TOKENS 32 /* tokens per pass over the slab: two B tiles        */
 #define AMX_MIN_TOKENS 8
+#define MAX_BLOCK_COLS 320 /* bt1's block, the widest */
 
-bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512;
+bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512,
+    bl_gemv_bt1_i8_mad__avx512, bl_gemm_bt1_i8_mad__avx512;
+
+/* What differs between the types: how a row decodes, in blocks of how many
+ * columns, and the AVX-512 kernels that take one token and a few. */
+typedef struct ternary_type {
+    bl_avx512_decode_fn decode;
+    size_t block_cols;
+    bl_gemm_fn gemv, gemm;
+} ternary_type;
+
+static const ternary_type bt2 = {bl_avx512_decode_bt2, 256, bl_gemv_bt2_i8_mad__avx512,
+                                 bl_gemm_bt2_i8_mad__avx512};
+static const ternary_type bt1 = {bl_avx512_decode_bt1, 320, bl_gemv_bt1_i8_mad__avx512,
+                                 bl_gemm_bt1_i8_mad__avx512};
 
 /* Tiles 0-3: C (rows x 16 int32), 4-5: A, 6-7: B; all 16 rows of 64 bytes. */
 typedef struct tile_config {
@@ -45,23 +62,15 @@ static void configure_tiles(void) {
     _tile_loadconfig(&cfg);
 }
 
-/* Codes of rows r .. r + BLOCK_ROWS - 1 (zeros past the slice) into slab
- * [BLOCK_ROWS][cols]: byte j of a block holds columns j + 64k in bits 2k. */
-static void decode_rows(const bl_gemm_task *t, size_t r, uint8_t *slab) {
-    const __m512i three = _mm512_set1_epi8(3);
+/* Codes of columns [first, first + cols) of rows r .. r + BLOCK_ROWS - 1
+ * (zeros past the slice) into codes [BLOCK_ROWS][cols]. */
+static void decode_rows(const bl_gemm_task *t, const ternary_type *type, size_t r, size_t first,
+                        size_t cols, uint8_t *codes) {
     for (size_t i = 0; i < BLOCK_ROWS; i++) {
-        uint8_t *dst = slab + i * t->cols;
-        if (r + i >= t->rows) {
-            memset(dst, 0, t->cols);
-            continue;
-        }
-        const uint8_t *row = t->w + (r + i) * t->w_row_bytes;
-        for (size_t b = 0; b < t->cols / 256; b++) {
-            __m512i q = _mm512_loadu_si512(row + 64 * b);
-            for (int k = 0; k < 4; k++)
-                _mm512_storeu_si512(dst + 256 * b + 64 * k,
-                                    _mm512_and_si512(_mm512_srli_epi16(q, 2 * k), three));
-        }
+        if (r + i < t->rows)
+            type->decode(t->w + (r + i) * t->w_row_bytes, first, cols, codes + i * cols);
+        else
+            memset(codes + i * cols, 0, cols);
     }
 }
 
@@ -134,20 +143,6 @@ static void store_block(const bl_gemm_task *t, size_t r, size_t token,
     }
 }
 
-/* Codes of 64-column chunk c of rows r .. r + BLOCK_ROWS - 1 (zeros past the
- * slice) into chunk [BLOCK_ROWS][TILE_K]: plane c % 4 of block c / 4. */
-static void decode_chunk(const bl_gemm_task *t, size_t r, size_t c, uint8_t *chunk) {
-    const __m512i three = _mm512_set1_epi8(3);
-    for (size_t i = 0; i < BLOCK_ROWS; i++) {
-        __m512i codes = _mm512_setzero_si512();
-        if (r + i < t->rows) {
-            __m512i q = _mm512_loadu_si512(t->w + (r + i) * t->w_row_bytes + 64 * (c / 4));
-            codes = _mm512_and_si512(_mm512_srli_epi16(q, (unsigned)(2 * (c % 4))), three);
-        }
-        _mm512_store_si512(chunk + i * TILE_K, codes);
-    }
-}
-
 /* Sums of one block: C tiles 0-3, rows h x tokens u at tile 2h + u. */
 static void start_block(void) {
     _tile_zero(0);
@@ -182,28 +177,31 @@ static void finish_block(const bl_gemm_task *t, size_t r, size_t token) {
 }
 
 /* One pass of at most BLOCK_TOKENS tokens (two_groups: more than 16): each
- * chunk of codes is decoded into a buffer that stays in L1, just before its
+ * block of codes is decoded into a buffer that stays in L1, just before its
  * tiles load it, rather than into a slab that several passes share. */
-static void gemm_one_pass(const bl_gemm_task *t, const int8_t *packed, const int two_groups) {
+static void gemm_one_pass(const bl_gemm_task *t, const ternary_type *type, const int8_t *packed,
+                          const int two_groups) {
     const size_t chunks = t->cols / TILE_K, tile_bytes = TILE_ROWS * TILE_K;
-    _Alignas(64) uint8_t chunk[BLOCK_ROWS * TILE_K];
+    const size_t per_block = type->block_cols / TILE_K;
+    _Alignas(64) uint8_t block[BLOCK_ROWS * MAX_BLOCK_COLS];
     for (size_t r = 0; r < t->rows; r += BLOCK_ROWS) {
         start_block();
-        for (size_t c = 0; c < chunks; c++) {
-            decode_chunk(t, r, c, chunk);
-            multiply_chunk(chunk, TILE_K, packed + c * tile_bytes,
-                           packed + (chunks + c) * tile_bytes, two_groups);
+        for (size_t first = 0; first < t->cols; first += type->block_cols) {
+            decode_rows(t, type, r, first, type->block_cols, block);
+            for (size_t j = 0, c = first / TILE_K; j < per_block; j++, c++)
+                multiply_chunk(block + j * TILE_K, type->block_cols, packed + c * tile_bytes,
+                               packed + (chunks + c) * tile_bytes, two_groups);
         }
         finish_block(t, r, 0);
     }
 }
 
 /* Passes of BLOCK_TOKENS tokens over a slab of 32 decoded rows. */
-static void gemm_blocks(const bl_gemm_task *t, uint8_t *slab, const int8_t *packed,
-                        size_t groups) {
+static void gemm_blocks(const bl_gemm_task *t, const ternary_type *type, uint8_t *slab,
+                        const int8_t *packed, size_t groups) {
     const size_t chunks = t->cols / TILE_K, tile_bytes = TILE_ROWS * TILE_K;
     for (size_t r = 0; r < t->rows; r += BLOCK_ROWS) {
-        decode_rows(t, r, slab);
+        decode_rows(t, type, r, 0, t->cols, slab);
         for (size_t g = 0; g < groups; g += 2) {
             const int8_t *b0 = packed + g * chunks * tile_bytes;
             const int8_t *b1 = b0 + chunks * tile_bytes; /* a zero group when groups is odd */
@@ -216,13 +214,13 @@ static void gemm_blocks(const bl_gemm_task *t, uint8_t *slab, const int8_t *pack
     }
 }
 
-void bl_gemm_bt2_i8_mad__amx(const bl_gemm_task *t) {
+static void ternary_gemm(const bl_gemm_task *t, const ternary_type *type) {
     if (t->x->n == 1) {
-        bl_gemv_bt2_i8_mad__avx512(t);
+        type->gemv(t);
         return;
     }
     if (t->x->n < AMX_MIN_TOKENS) {
-        bl_gemm_bt2_i8_mad__avx512(t);
+        type->gemm(t);
         return;
     }
     /* groups of 16 tokens: one, or whole passes of BLOCK_TOKENS */
@@ -234,16 +232,19 @@ void bl_gemm_bt2_i8_mad__amx(const bl_gemm_task *t) {
     if (!packed || (!one_pass && !slab)) { /* no memory for the tiles: AVX-512 needs none */
         free(slab);
         free(packed);
-        bl_gemm_bt2_i8_mad__avx512(t);
+        type->gemm(t);
         return;
     }
     pack_tokens(t->x, t->cols, groups, packed);
     configure_tiles();
     if (one_pass)
-        gemm_one_pass(t, packed, groups == 2);
+        gemm_one_pass(t, type, packed, groups == 2);
     else
-        gemm_blocks(t, slab, packed, groups);
+        gemm_blocks(t, type, slab, packed, groups);
     _tile_release();
     free(slab);
     free(packed);
 }
+
+void bl_gemm_bt2_i8_mad__amx(const bl_gemm_task *t) { ternary_gemm(t, &bt2); }
+void bl_gemm_bt1_i8_mad__amx(const bl_gemm_task *t) { ternary_gemm(t, &bt1); }
