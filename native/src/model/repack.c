@@ -149,7 +149,6 @@ TQ_ROW(BL_TYPE_TQ1_0, tq1_0)
 /* ---- ptq1_0 ------------------------------------------------------------ */
 
 #define PTQ1_0_TYPE_ID 143
-#define Q2_0_G128_BYTES 34
 
 static int64_t ptq1_0_source_bytes(int64_t n, int64_t cols, char *why, size_t why_size) {
     if (cols % BL_PTQ1_0_BLOCK) {
@@ -160,24 +159,20 @@ static int64_t ptq1_0_source_bytes(int64_t n, int64_t cols, char *why, size_t wh
     return n / BL_PTQ1_0_BLOCK * BL_PTQ1_0_BYTES;
 }
 
-/* Every byte decodes to trits 0..2, so every tensor fits. */
-static int ptq1_0_check(const bl_repack_source *src, char *why, size_t why_size) {
-    (void)src, (void)why, (void)why_size;
-    return 0;
-}
-
 /* Block by block: the same f16 scale, and each trit becomes the 2-bit code
- * of the same value ((c - 1) d in both). */
+ * of the same value ((c - 1) d in both). Every byte decodes to trits 0..2, so
+ * every tensor fits (the row has no check). */
 static int64_t ptq1_0_to_q2_0_g128_rows(const bl_repack_source *src, int64_t r0, int64_t r1,
                                         int8_t *values, uint8_t *dst) {
     (void)values;
-    int64_t blocks = src->cols / BL_PTQ1_0_BLOCK;
+    const int64_t blocks = src->cols / BL_PTQ1_0_BLOCK;
+    const size_t out_bytes = bl_type_q2_0_g128.info.block_bytes;
     for (int64_t r = r0; r < r1; r++)
         for (int64_t b = 0; b < blocks; b++) {
             const uint8_t *in = src->data + (r * blocks + b) * BL_PTQ1_0_BYTES;
-            uint8_t *out = dst + (r * blocks + b) * Q2_0_G128_BYTES;
+            uint8_t *out = dst + (size_t)(r * blocks + b) * out_bytes;
             memcpy(out, in + BL_PTQ1_0_D, 2);
-            memset(out + 2, 0, Q2_0_G128_BYTES - 2);
+            memset(out + 2, 0, out_bytes - 2);
             for (int e = 0; e < BL_PTQ1_0_BLOCK; e++)
                 out[2 + e / 4] |= (uint8_t)(bl_ptq1_0_code(in, e) << (2 * (e % 4)));
         }
@@ -190,8 +185,7 @@ static const bl_repack_row rows[] = {
     {.name = "i2_s", .gguf_type = I2S_TYPE_ID, .target = BL_TYPE_BT2,
      .source_bytes = i2s_source_bytes, .check = i2s_check, .convert_rows = i2s_to_bt2_rows},
     {.name = "ptq1_0", .gguf_type = PTQ1_0_TYPE_ID, .target = BL_TYPE_Q2_0_G128,
-     .source_bytes = ptq1_0_source_bytes, .check = ptq1_0_check,
-     .convert_rows = ptq1_0_to_q2_0_g128_rows},
+     .source_bytes = ptq1_0_source_bytes, .convert_rows = ptq1_0_to_q2_0_g128_rows},
     {.name = "tq2_0", .optional = 1, .own_source = BL_TYPE_TQ2_0, .target = BL_TYPE_BT2,
      .convert_rows = tq2_0_convert_rows},
     {.name = "tq1_0", .optional = 1, .own_source = BL_TYPE_TQ1_0, .target = BL_TYPE_BT1,
@@ -246,7 +240,8 @@ static void drop_pages(const uint8_t *data, int64_t nbytes) {
 int bl_repack_tensor(const bl_repack_row *row, const bl_repack_source *src, struct bl_pool *pool,
                      uint8_t **out, char *why, size_t why_size) {
     *out = NULL;
-    if (!row->optional && row->check(src, why, why_size) != 0) return BL_ERR_INVALID_ARGUMENT;
+    if (!row->optional && row->check && row->check(src, why, why_size) != 0)
+        return BL_ERR_INVALID_ARGUMENT;
     const bl_type_traits *target = bl_traits(row->target);
     size_t size = (size_t)bl_tensor_size(target, src->rows, src->cols);
     uint8_t *dst = aligned_alloc(64, (size + 63) / 64 * 64);

@@ -42,7 +42,8 @@ typedef struct bl_repack_row {
     /* Bytes of a tensor of n weights in rows of cols; -1 when no tensor of this
      * type has that shape (the reason in why). */
     int64_t (*source_bytes)(int64_t n, int64_t cols, char *why, size_t why_size);
-    /* 0 when the target holds this tensor exactly, else -1 and the reason in why. */
+    /* 0 when the target holds this tensor exactly, else -1 and the reason in why;
+     * NULL when every tensor of the right size fits. */
     int (*check)(const bl_repack_source *src, char *why, size_t why_size);
     /* Rows [r0, r1) into dst, a whole target tensor (bl_tensor_size bytes), with
      * values (cols of scratch); returns the number of codes the target cannot

@@ -53,13 +53,10 @@ typedef struct contract {
 
 /* ---- reading the keys -------------------------------------------------- */
 
-static int has_contract(const bl_gguf *g) {
-    for (int64_t i = 0; i < g->n_kv; i++)
-        if (strncmp(g->kv[i].key, KEY_PREFIX, strlen(KEY_PREFIX)) == 0) return 1;
-    return 0;
-}
-
-static int check_known_keys(const contract *ct) {
+/* How many keys of the contract the file has (0: none, no rotation), or an
+ * error for one this reader does not know. */
+static int contract_keys(const contract *ct) {
+    int found = 0;
     for (int64_t i = 0; i < ct->g->n_kv; i++) {
         const char *key = ct->g->kv[i].key;
         if (strncmp(key, KEY_PREFIX, strlen(KEY_PREFIX)) != 0) continue;
@@ -71,8 +68,9 @@ static int check_known_keys(const contract *ct) {
                                 "metadata %s is not part of the prism.hadamard contract this "
                                 "bitllm reads (refused rather than run without it)",
                                 key);
+        found++;
     }
-    return BL_OK;
+    return found;
 }
 
 /* An array-valued key: 1 and the array, 0 when absent. */
@@ -309,11 +307,10 @@ static int tie_head(contract *ct) {
 }
 
 int bl_rotations_load(bl_model *m, const bl_gguf *g) {
-    if (!has_contract(g)) return BL_OK;
     contract ct = {.g = g, .m = m};
-    int rc;
-    if ((rc = check_known_keys(&ct)) || (rc = read_scalars(&ct)) || (rc = read_signs(&ct)))
-        return rc;
+    int rc = contract_keys(&ct);
+    if (rc <= 0) return rc;
+    if ((rc = read_scalars(&ct)) || (rc = read_signs(&ct))) return rc;
     if (m->arch.scaled_projections)
         return bl_gguf_fail(g, BL_ERR_UNSUPPORTED, "prism.hadamard on architecture '%s' (scaled "
                             "projections) is not supported", m->arch_name);

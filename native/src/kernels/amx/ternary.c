@@ -11,7 +11,8 @@
  * every (32 rows, 32 tokens) block then runs 4 tiles of sums over the row.
  * Integer sums throughout: dot = sum(c * x) - sum(x), bit for bit the other
  * kernels' result. Up to 32 tokens (batched decode) make one pass over the
- * rows, decoding each chunk of codes just before its tiles load it; fewer
+ * rows, decoding each block of codes (256 or 320 columns of 32 rows, in L1)
+ * just before its tiles load it; fewer
  * than AMX_MIN_TOKENS do not fill enough of a tile and go to the AVX-512
  * kernels. */
 #include <immintrin.h>
@@ -26,22 +27,22 @@
 #define BLOCK_ROWS 32  /* weight rows per slab: two A tiles                 */
 #define BLOCK_TOKENS 32 /* tokens per pass over the slab: two B tiles        */
 #define AMX_MIN_TOKENS 8
-#define MAX_BLOCK_COLS 320 /* bt1's block, the widest */
+#define MAX_BLOCK_COLS 320 /* the widest block of the types below (bt1's) */
 
 bl_gemm_kernel bl_gemv_bt2_i8_mad__avx512, bl_gemm_bt2_i8_mad__avx512,
     bl_gemv_bt1_i8_mad__avx512, bl_gemm_bt1_i8_mad__avx512;
 
-/* What differs between the types: how a row decodes, in blocks of how many
- * columns, and the AVX-512 kernels that take one token and a few. */
+/* What differs between the types: the type (its block width), how a row
+ * decodes, and the AVX-512 kernels that take one token and a few. */
 typedef struct ternary_type {
+    bl_type_id id;
     bl_avx512_decode_fn decode;
-    size_t block_cols;
     bl_gemm_fn gemv, gemm;
 } ternary_type;
 
-static const ternary_type bt2 = {bl_avx512_decode_bt2, 256, bl_gemv_bt2_i8_mad__avx512,
+static const ternary_type bt2 = {BL_TYPE_BT2, bl_avx512_decode_bt2, bl_gemv_bt2_i8_mad__avx512,
                                  bl_gemm_bt2_i8_mad__avx512};
-static const ternary_type bt1 = {bl_avx512_decode_bt1, 320, bl_gemv_bt1_i8_mad__avx512,
+static const ternary_type bt1 = {BL_TYPE_BT1, bl_avx512_decode_bt1, bl_gemv_bt1_i8_mad__avx512,
                                  bl_gemm_bt1_i8_mad__avx512};
 
 /* Tiles 0-3: C (rows x 16 int32), 4-5: A, 6-7: B; all 16 rows of 64 bytes. */
@@ -182,14 +183,14 @@ static void finish_block(const bl_gemm_task *t, size_t r, size_t token) {
 static void gemm_one_pass(const bl_gemm_task *t, const ternary_type *type, const int8_t *packed,
                           const int two_groups) {
     const size_t chunks = t->cols / TILE_K, tile_bytes = TILE_ROWS * TILE_K;
-    const size_t per_block = type->block_cols / TILE_K;
+    const size_t block_cols = bl_traits(type->id)->info.block_weights;
     _Alignas(64) uint8_t block[BLOCK_ROWS * MAX_BLOCK_COLS];
     for (size_t r = 0; r < t->rows; r += BLOCK_ROWS) {
         start_block();
-        for (size_t first = 0; first < t->cols; first += type->block_cols) {
-            decode_rows(t, type, r, first, type->block_cols, block);
-            for (size_t j = 0, c = first / TILE_K; j < per_block; j++, c++)
-                multiply_chunk(block + j * TILE_K, type->block_cols, packed + c * tile_bytes,
+        for (size_t first = 0; first < t->cols; first += block_cols) {
+            decode_rows(t, type, r, first, block_cols, block);
+            for (size_t j = 0, c = first / TILE_K; j < block_cols / TILE_K; j++, c++)
+                multiply_chunk(block + j * TILE_K, block_cols, packed + c * tile_bytes,
                                packed + (chunks + c) * tile_bytes, two_groups);
         }
         finish_block(t, r, 0);
