@@ -122,6 +122,23 @@ def test_a_token_gets_the_same_result_alone_or_in_a_batch(
             np.testing.assert_array_equal(alone[0], batch[t], err_msg=f"{rows}x{cols}, token {t}")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("name", ["q8_0", "q4_0"])
+def test_a_token_gets_the_same_result_in_batches_of_every_size(
+    name: str, isa: str, rng: np.random.Generator
+) -> None:
+    # The output heads of batched decode: AMX takes 4 tokens and more on tiles of 8 rows
+    # (37 rows: 4 tiles and 5 rows left to AVX-512), in passes of 32 tokens; 25 blocks
+    # leave the odd-block chain one block short. Every token must get its GEMV result.
+    rows, cols = 37, 800
+    matrix = kernels.quantize(name, rng.standard_normal((rows, cols)).astype(np.float32))
+    x = _activations(rng, 40, cols)
+    alone = np.concatenate([kernels.matmul(matrix, x[t : t + 1], isa=isa) for t in range(40)])
+    for n in (2, 3, 4, 5, 8, 15, 16, 17, 31, 32, 33, 40):
+        batch = kernels.matmul(matrix, x[:n], isa=isa, threads=2)
+        np.testing.assert_array_equal(batch, alone[:n], err_msg=f"n={n}")
+
+
 @pytest.mark.parametrize("name", BIT_TYPES)
 def test_sixteen_bit_activations_track_float(name: str, rng: np.random.Generator) -> None:
     values, scale, matrix = _random_matrix(rng, name, 64, 2560)
@@ -146,7 +163,7 @@ def test_float_and_quant_types(name: str, isa: str, rng: np.random.Generator) ->
         w = rng.standard_normal((rows, cols)).astype(np.float32)
         matrix = kernels.quantize(name, w)
         dense = kernels.dequantize(matrix).astype(np.float64)
-        for n in (1, 4):
+        for n in (1, 4, 20):
             x = _activations(rng, n, cols)
             expected = x.astype(np.float64) @ dense.T
             y = kernels.matmul(matrix, x, isa=isa)

@@ -3,12 +3,13 @@
  * and it lists only the products AMX tiles make faster. */
 #include "../kernels.h"
 
-bl_gemm_kernel bl_gemm_bt2_i8_mad__amx, bl_gemm_bt1_i8_mad__amx;
+bl_gemm_kernel bl_gemm_bt2_i8_mad__amx, bl_gemm_bt1_i8_mad__amx, bl_gemm_q8_0_q8_mad__amx;
 
 static const bl_kernel_row rows[] = {
     /* the GEMM kernel hands one token (and a few) to the AVX-512 kernels */
     {BL_TYPE_BT2, BL_ACT_I8, BL_ALGO_MAD, bl_gemm_bt2_i8_mad__amx, bl_gemm_bt2_i8_mad__amx},
     {BL_TYPE_BT1, BL_ACT_I8, BL_ALGO_MAD, bl_gemm_bt1_i8_mad__amx, bl_gemm_bt1_i8_mad__amx},
+    {BL_TYPE_Q8_0, BL_ACT_Q8, BL_ALGO_MAD, bl_gemm_q8_0_q8_mad__amx, bl_gemm_q8_0_q8_mad__amx},
 };
 
 const bl_isa_kernels bl_kernels_amx = {

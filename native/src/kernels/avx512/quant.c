@@ -1,32 +1,40 @@
 /* AVX-512 kernels for q8_0 and q4_0 weights with Q8 activations (blocks of
  * 32: float d, int32 sum, int8 q[32]).
  *
- * Two blocks (64 weights) at a time: byte permutes gather the two blocks'
- * weights into one vector and their f16 scales into lanes 0-7 / 8-15, so one
- * vpdpbusd yields, in each half, 8 partial dots of one block. vpdpbusd takes
+ * The float order, which every kernel here and the AMX q8_0 kernel
+ * (kernels/amx/quant.c) keep, so that a token's result is the same alone or in
+ * any batch: per (row, token), each block's dot is an exact int32 sum; its
+ * float value times (weight d * activation d) is FMA'd into one of two
+ * chains, even blocks and odd blocks, in block order, from +0; the result is
+ * even chain + odd chain.
+ *
+ * Two blocks (64 weights) at a time, 8 rows per tile: byte permutes gather
+ * the two blocks' weights of a row into one vector, one vpdpbusd yields in
+ * each half 8 partial dots of one block, and a tree of unpacks and adds over
+ * the 8 rows' vectors sums them into one vector of block dots, in lanes
+ *   0-3: rows 0-3 even block | 4-7: rows 0-3 odd | 8-11: rows 4-7 even | 12-15: rows 4-7 odd,
+ * the layout of the chains (one accumulator per token). vpdpbusd takes
  * unsigned weights, so q8_0 weights are biased by +128 (xor 0x80) and q4_0
  * nibbles are unsigned already; the bias times the block's activation sum
- * (128 * sum or 8 * sum) is taken off by starting the dot from -bias / 8 in
- * each of its 8 lanes. The int32 lanes become float and are FMA'd with the
- * product of both scales into one accumulator per (row, token), so a row's
- * result does not depend on its tile.
- * Per 64 weights and row: 1-2 loads, 2 permutes, 1 f16 convert, (1 xor or
- * 1 shift + 1 and), 1 vpdpbusd, 1 int->float, 1 mul, 1 fma. */
+ * (128 * sum or 8 * sum) is taken off by starting each of its 8 partial dots
+ * from -bias / 8.
+ * Per 64 weights, 8 rows and token: 8 vpdpbusd, 21 to sum, 1 int->float,
+ * 1 mul, 1 fma; per 8 rows 8-16 loads, 16 permutes, 7 blends, 1 f16 convert. */
 #include "../kernels.h"
-#include "float_tiling.h"
 #include "simd.h"
 
 typedef enum quant_type { Q8_0, Q4_0 } quant_type;
 
 typedef struct pair_weights {
-    __m512i q;     /* 64 unsigned weights                    */
-    __m512 scale;  /* lanes 0-7: block 0's d, 8-15: block 1's */
+    __m512i q;     /* 64 unsigned weights                                  */
+    __m256i scale; /* 16 f16: block 0's d in words 0-3 and 8-11, block 1's in
+                    * words 4-7 and 12-15 (the chain layout; one row's) */
 } pair_weights;
 
 typedef struct pair_acts {
     __m512i q;     /* 64 int8 activations                                 */
-    __m512 scale;  /* as for the weights                                  */
-    __m512i start; /* -bias * sum / 8 in each lane of the block           */
+    __m512 scale;  /* d in the chain layout, as for the weights           */
+    __m512i start; /* -bias * sum / 8 in each lane of the block (0-7, 8-15) */
 } pair_acts;
 
 /* Byte index vectors, filled once when the avx512 table is built (register.c). */
@@ -39,12 +47,13 @@ void bl_avx512_quant_tables_init(void) {
         /* q8_0 pair: block 0 = bytes 0-33, block 1 = bytes 34-67; the second
          * load starts 4 bytes in, so byte 4 + i sits at i in it */
         q8_0_weights[i] = (uint8_t)(i < 32 ? 2 + i : 64 + i);
-        q8_0_scales[i] = (uint8_t)((word < 8 ? 0 : 34) + byte);
+        int odd_word = word / 4 % 2; /* the chain layout */
+        q8_0_scales[i] = (uint8_t)((odd_word ? 34 : 0) + byte);
         /* q4_0 pair: block 0 = bytes 0-17, block 1 = bytes 18-35; each block's
          * 16 bytes twice (low nibbles, then high nibbles); block 1's bytes
          * 20-35 come from the second load, which starts at byte 4 */
         q4_0_nibbles[i] = (uint8_t)(i < 32 ? 2 + i % 16 : 64 + 16 + i % 16);
-        q4_0_scales[i] = (uint8_t)((word < 8 ? 0 : 18) + byte);
+        q4_0_scales[i] = (uint8_t)((odd_word ? 18 : 0) + byte);
         /* activation pair: q at bytes 8-39 and 48-79; the second load starts
          * 16 bytes in */
         act_bytes[i] = (uint8_t)(i < 32 ? 8 + i : 64 + i);
@@ -68,8 +77,8 @@ BL_INLINE pair_weights load_weights(const uint8_t *row, size_t p, int two, const
         }
         __m512i q = _mm512_permutex2var_epi8(a, _mm512_load_si512(q8_0_weights), b);
         w.q = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
-        w.scale = _mm512_cvtph_ps(
-            _mm512_castsi512_si256(_mm512_permutexvar_epi8(_mm512_load_si512(q8_0_scales), a)));
+        w.scale =
+            _mm512_castsi512_si256(_mm512_permutexvar_epi8(_mm512_load_si512(q8_0_scales), a));
     } else {
         /* a pair is 36 bytes: a holds bytes 0-31 and b bytes 4-35 (plain loads:
          * masked loads reaching over a page boundary are slow) */
@@ -87,8 +96,8 @@ BL_INLINE pair_weights load_weights(const uint8_t *row, size_t p, int two, const
         const long long high = 0x0004000400040004ll;
         const __m512i shift = _mm512_set_epi64(high, high, 0, 0, high, high, 0, 0);
         w.q = _mm512_and_si512(_mm512_srlv_epi16(nibbles, shift), _mm512_set1_epi8(0x0F));
-        w.scale = _mm512_cvtph_ps(
-            _mm512_castsi512_si256(_mm512_permutexvar_epi8(_mm512_load_si512(q4_0_scales), a)));
+        w.scale =
+            _mm512_castsi512_si256(_mm512_permutexvar_epi8(_mm512_load_si512(q4_0_scales), a));
     }
     return w;
 }
@@ -101,7 +110,7 @@ BL_INLINE pair_acts load_acts(const uint8_t *row, size_t p, int two, const quant
     x.q = _mm512_permutex2var_epi8(c, _mm512_load_si512(act_bytes), d);
     /* 32-bit lanes 0 / 1 hold block 0's d / sum, lanes 10 / 11 block 1's */
     const __m512i scale_lanes =
-        _mm512_set_epi32(10, 10, 10, 10, 10, 10, 10, 10, 0, 0, 0, 0, 0, 0, 0, 0);
+        _mm512_set_epi32(10, 10, 10, 10, 0, 0, 0, 0, 10, 10, 10, 10, 0, 0, 0, 0);
     const __m512i sum_lanes =
         _mm512_set_epi32(11, 11, 11, 11, 11, 11, 11, 11, 1, 1, 1, 1, 1, 1, 1, 1);
     x.scale = _mm512_permutexvar_ps(scale_lanes, _mm512_castsi512_ps(c));
@@ -112,48 +121,102 @@ BL_INLINE pair_acts load_acts(const uint8_t *row, size_t p, int two, const quant
     return x;
 }
 
-BL_INLINE void quant_step(__m512 acc[8][4], const uint8_t *const w[8], const uint8_t *const x[4],
-                          size_t p, int two, const int rows, const int tokens,
-                          const quant_type type, size_t ahead) {
+/* The block dots of 8 rows (d[i]: row i's 16 partial dots, block 0 in lanes
+ * 0-7, block 1 in 8-15) summed into the chain layout (header). */
+BL_INLINE __m512i block_dots(const __m512i d[8]) {
+    __m512i pairs[4];
+    for (int i = 0; i < 4; i++) /* per 128-bit lane: 2 partial sums of each row */
+        pairs[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(d[2 * i], d[2 * i + 1]),
+                                    _mm512_unpackhi_epi32(d[2 * i], d[2 * i + 1]));
+    __m512i quads[2]; /* per 128-bit lane L: rows 4h .. 4h + 3, summed over L */
+    for (int h = 0; h < 2; h++)
+        quads[h] = _mm512_add_epi32(_mm512_unpacklo_epi64(pairs[2 * h], pairs[2 * h + 1]),
+                                    _mm512_unpackhi_epi64(pairs[2 * h], pairs[2 * h + 1]));
+    /* lanes L0 + L1 are block 0, L2 + L3 block 1 */
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(quads[0], quads[1], 0x88),
+                            _mm512_shuffle_i32x4(quads[0], quads[1], 0xdd));
+}
+
+/* The 8 rows' weight scales in the chain layout: row i's words from its own
+ * vector (rows 0-3: words i, 4 + i; rows 4-7: words 4 + i, 8 + i). */
+BL_INLINE __m512 chain_scales(const pair_weights w[8]) {
+    __m256i words = w[0].scale;
+    for (int i = 1; i < 8; i++) {
+        int lane = i < 4 ? i : 4 + i;
+        words = _mm256_mask_blend_epi16((__mmask16)(0x11u << lane), words, w[i].scale);
+    }
+    return _mm512_cvtph_ps(words);
+}
+
+BL_INLINE void quant_step(__m512 acc[4], const uint8_t *const w[8], const uint8_t *const x[4],
+                          size_t p, int two, const int tokens, const quant_type type,
+                          size_t ahead) {
     pair_weights wv[8];
-    for (int i = 0; i < rows; i++) {
+    for (int i = 0; i < 8; i++) {
         wv[i] = load_weights(w[i], p, two, type);
         if (ahead) bl_prefetch(w[i] + (type == Q8_0 ? 68 : 36) * p + ahead);
     }
+    __m512 w_scale = chain_scales(wv);
     for (int j = 0; j < tokens; j++) {
         pair_acts xv = load_acts(x[j], p, two, type);
-        for (int i = 0; i < rows; i++) {
-            __m512 dot = _mm512_cvtepi32_ps(bl_dpbusd(xv.start, wv[i].q, xv.q));
-            acc[i][j] = _mm512_fmadd_ps(dot, _mm512_mul_ps(wv[i].scale, xv.scale), acc[i][j]);
+        __m512i d[8];
+        for (int i = 0; i < 8; i++) d[i] = bl_dpbusd(xv.start, wv[i].q, xv.q);
+        __m512 dots = _mm512_cvtepi32_ps(block_dots(d));
+        acc[j] = _mm512_fmadd_ps(dots, _mm512_mul_ps(w_scale, xv.scale), acc[j]);
+    }
+}
+
+/* out for rows r .. r + 7 (those that exist) and tokens tok .. tok + tokens - 1:
+ * each row's even chain + odd chain. */
+BL_INLINE void store_chains(const bl_gemm_task *t, const __m512 acc[4], size_t r, size_t tok,
+                            const int tokens) {
+    size_t left = t->rows - r;
+    __mmask8 rows = left >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left) - 1);
+    for (int j = 0; j < tokens; j++) {
+        __m512 sum = _mm512_add_ps(acc[j], _mm512_shuffle_f32x4(acc[j], acc[j], 0xb1));
+        __m256 out = _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x0f0f, sum));
+        _mm256_mask_storeu_ps((float *)t->out + (tok + (size_t)j) * t->out_stride + r, rows,
+                              out);
+    }
+}
+
+/* 8 rows x tokens (up to 4) over the whole row; ahead > 0 prefetches the
+ * weights that far ahead (GEMV). */
+BL_INLINE void quant_tile(const bl_gemm_task *t, size_t r, size_t tok, const int tokens,
+                          const quant_type type, size_t ahead) {
+    const uint8_t *w[8], *x[4];
+    __m512 acc[4];
+    for (int i = 0; i < 8; i++) w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
+    for (int j = 0; j < tokens; j++) {
+        x[j] = t->x->data + (tok + (size_t)j) * t->x->row_bytes;
+        acc[j] = _mm512_setzero_ps();
+    }
+    size_t blocks = t->cols / 32;
+    for (size_t p = 0; p < blocks / 2; p++) quant_step(acc, w, x, p, 1, tokens, type, ahead);
+    if (blocks % 2) quant_step(acc, w, x, blocks / 2, 0, tokens, type, ahead);
+    store_chains(t, acc, r, tok, tokens);
+}
+
+BL_INLINE void quant_gemv(const bl_gemm_task *t, const quant_type type) {
+    size_t ahead = bl_prefetch_ahead(8 * t->w_row_bytes);
+    for (size_t r = 0; r < t->rows; r += 8) quant_tile(t, r, 0, 1, type, ahead);
+}
+
+/* Tiles of 8 rows x 4 tokens, then the tokens left over. */
+BL_INLINE void quant_gemm(const bl_gemm_task *t, const quant_type type) {
+    for (size_t r = 0; r < t->rows; r += 8) {
+        size_t tok = 0;
+        for (; tok + 4 <= t->x->n; tok += 4) quant_tile(t, r, tok, 4, type, 0);
+        switch (t->x->n - tok) {
+        case 3: quant_tile(t, r, tok, 3, type, 0); break;
+        case 2: quant_tile(t, r, tok, 2, type, 0); break;
+        case 1: quant_tile(t, r, tok, 1, type, 0); break;
+        default: break;
         }
     }
 }
 
-/* As float_tile in float.c: ahead > 0 prefetches the weights (GEMV). */
-BL_INLINE void quant_tile(const bl_gemm_task *t, size_t r, size_t tok, const int rows,
-                          const int tokens, const int type, size_t ahead) {
-    const uint8_t *w[8], *x[4];
-    __m512 acc[8][4];
-    for (int i = 0; i < rows; i++) {
-        w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
-        for (int j = 0; j < tokens; j++) acc[i][j] = _mm512_setzero_ps();
-    }
-    for (int j = 0; j < tokens; j++) x[j] = t->x->data + (tok + (size_t)j) * t->x->row_bytes;
-    size_t blocks = t->cols / 32;
-    for (size_t p = 0; p < blocks / 2; p++) quant_step(acc, w, x, p, 1, rows, tokens, type, ahead);
-    if (blocks % 2) quant_step(acc, w, x, blocks / 2, 0, rows, tokens, type, ahead);
-    bl_store_float_tile(t, acc, r, tok, rows, tokens);
-}
-
-void bl_gemv_q8_0_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemv(t, quant_tile, Q8_0);
-}
-void bl_gemm_q8_0_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemm(t, quant_tile, Q8_0);
-}
-void bl_gemv_q4_0_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemv(t, quant_tile, Q4_0);
-}
-void bl_gemm_q4_0_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemm(t, quant_tile, Q4_0);
-}
+void bl_gemv_q8_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemv(t, Q8_0); }
+void bl_gemm_q8_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemm(t, Q8_0); }
+void bl_gemv_q4_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemv(t, Q4_0); }
+void bl_gemm_q4_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemm(t, Q4_0); }
