@@ -292,8 +292,9 @@ ATTN_INLINE __m512 load16(const uint8_t *row, int i, int type) {
         uint16_t dh;
         memcpy(&dh, block, 2);
         __m128i q = _mm_loadu_si128((const __m128i *)(block + 2 + i % Q8_BLOCK));
+        /* vcvtph2ps, exact as half_to_float, in 2 instructions instead of about 10 */
         return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)),
-                             _mm512_set1_ps(half_to_float(dh)));
+                             _mm512_set1_ps(_cvtsh_ss(dh)));
     }
     return _mm512_loadu_ps((const float *)row + i);
 }
