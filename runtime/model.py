@@ -51,6 +51,7 @@ class ModelInfo:
     file_bytes: int
     device: str  # "cpu", or "cuda: " and the GPU's name
     device_bytes: int  # what the weights take on the GPU (0 on the CPU)
+    repacked_bytes: int = 0  # weights converted as it opened, in the model's own memory
 
 
 @dataclass
@@ -260,6 +261,7 @@ class NativeModel:
             file_bytes=raw.file_bytes,
             device=ffi.string(raw.device).decode(errors="replace"),
             device_bytes=raw.device_bytes,
+            repacked_bytes=raw.repacked_bytes,
         )
 
     def new_context(
@@ -451,6 +453,7 @@ class Model:
             types[str(type_name)] = types.get(str(type_name), 0) + 1
         template = "from the file" if self.metadata.get("tokenizer.chat_template") else "built-in"
         gpu_memory = {"GPU memory": f"{info.device_bytes / 2**20:.1f} MiB"}
+        repacked = {"repacked as it opened": f"{info.repacked_bytes / 2**20:.1f} MiB"}
         context = self._take_context([])  # the cache a generation would use
         try:
             cache = _cache_summary(context)
@@ -469,6 +472,7 @@ class Model:
             "KV cache": cache,
             "tensors": ", ".join(f"{n} x {t}" for t, n in sorted(types.items())),
             "file size": f"{info.file_bytes / 2**20:.1f} MiB",
+            **(repacked if info.repacked_bytes > 0 else {}),
             "chat template": template,
             "device": info.device,
             **(gpu_memory if info.device_bytes > 0 else {}),

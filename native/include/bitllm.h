@@ -152,6 +152,9 @@ typedef struct bl_model_info {
     const char *device;   /* "cpu", or "cuda: " and the GPU's name (valid while
                              the model is open)                                */
     int64_t device_bytes; /* bytes the weights take on the GPU (0 on the CPU)  */
+    int64_t repacked_bytes; /* weights converted as the model opened (foreign
+                               types, and types this ISA runs as another), in
+                               the model's memory rather than the file's pages */
 } bl_model_info;
 
 /* Opens and validates a GGUF (magic, version, counts, lengths, offsets, types,

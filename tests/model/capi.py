@@ -50,6 +50,7 @@ class NativeModel:
             "n_head_kv",
             "n_ff",
             "file_bytes",
+            "repacked_bytes",
         )
         out: dict[str, Any] = {f: getattr(info, f) for f in fields}
         out["arch"] = ffi.string(info.arch).decode()

@@ -193,6 +193,7 @@ def test_model_info(make_model: ModelFactory) -> None:
         "n_head_kv": c.n_head_kv,
         "n_ff": c.n_ff,
         "file_bytes": path.stat().st_size,
+        "repacked_bytes": 0,
     }
 
 

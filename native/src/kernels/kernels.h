@@ -51,6 +51,9 @@ typedef struct bl_kernel_table {
     size_t auto_lut_min_rows[BL_TYPE_COUNT][BL_ACT_COUNT];
     /* The attention chunk kernel (attention_chunk.h), bl_attn_chunk__<isa>. */
     bl_attn_chunk_fn attn_chunk;
+    /* The type a projection of each type runs as on this ISA, after an exact
+     * repack when the model opens (model/repack.h); BL_TYPE_COUNT: as it is. */
+    bl_type_id runs_as[BL_TYPE_COUNT];
 } bl_kernel_table;
 
 /* Whether an ISA's kernels are compiled into this library (runs none of them). */
@@ -85,6 +88,14 @@ typedef struct bl_auto_lut_row {
     size_t min_rows;
 } bl_auto_lut_row;
 
+/* A type this ISA multiplies slower than it streams another that holds the
+ * same weights exactly: its projections run as `as` (set where benchmarks
+ * show it, e.g. bt1 on AVX2, whose base-3 decode costs more than bt2's
+ * 25% more bytes). */
+typedef struct bl_runs_as_row {
+    bl_type_id type, as;
+} bl_runs_as_row;
+
 /* What an ISA puts in its table (kernels/<isa>/register.c): rows are data, and
  * init (NULL if none) fills constant tables its kernels read; the registry
  * calls it when it builds the table, so only once CPUID said yes. */
@@ -94,6 +105,8 @@ typedef struct bl_isa_kernels {
     const bl_auto_lut_row *auto_lut;
     size_t n_auto_lut;
     bl_attn_chunk_fn attn_chunk; /* NULL: the one of the ISA it extends */
+    const bl_runs_as_row *runs_as;
+    size_t n_runs_as;
     void (*init)(void);
 } bl_isa_kernels;
 

@@ -63,23 +63,28 @@ static void fill_auto(bl_kernel_table *t) {
 }
 
 /* Later rows of a slot replace earlier ones. A (type, act) whose kernels an
- * ISA replaces loses the LUT threshold measured against the ones below, unless
- * the ISA states its own. */
+ * ISA replaces loses the LUT threshold measured against the ones below, and a
+ * type whose kernels it replaces runs as itself, unless the ISA states
+ * otherwise. */
 static void add(bl_kernel_table *t, const bl_isa_kernels *isa) {
     if (isa->init) isa->init();
     for (size_t i = 0; i < isa->n_rows; i++) {
         const bl_kernel_row *row = &isa->rows[i];
         t->k[row->type][row->act][row->algo] = (bl_kernel){row->gemv, row->gemm};
         t->auto_lut_min_rows[row->type][row->act] = 0;
+        t->runs_as[row->type] = BL_TYPE_COUNT;
     }
     for (size_t i = 0; i < isa->n_auto_lut; i++) {
         const bl_auto_lut_row *row = &isa->auto_lut[i];
         t->auto_lut_min_rows[row->type][row->act] = row->min_rows;
     }
+    for (size_t i = 0; i < isa->n_runs_as; i++) t->runs_as[isa->runs_as[i].type] = isa->runs_as[i].as;
     if (isa->attn_chunk) t->attn_chunk = isa->attn_chunk;
 }
 
 static void build_scalar(void) {
+    for (int type = 0; type < BL_TYPE_COUNT; type++)
+        tables[BL_ISA_SCALAR].runs_as[type] = BL_TYPE_COUNT;
     add(&tables[BL_ISA_SCALAR], &bl_kernels_scalar);
     fill_auto(&tables[BL_ISA_SCALAR]);
 }

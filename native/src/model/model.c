@@ -210,6 +210,7 @@ static int repack_matrix(loader *ld, const bl_gguf_tensor *t, const bl_repack_ro
         return BL_OK;
     }
     m->repacked[m->n_repacked++] = data;
+    m->repacked_bytes += bl_tensor_size(bl_traits(row->target), rows, cols);
     bl_weight_bind(w, row->target, data, rows, cols);
     return BL_OK;
 }
@@ -228,7 +229,9 @@ static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols,
                     name, (long long)t->ne[1], (long long)t->ne[0], (long long)rows,
                     (long long)cols);
     if (t->repack) return repack_matrix(ld, t, t->repack, rows, cols, w);
-    const bl_repack_row *faster = projection ? bl_repack_find_faster(t->type) : NULL;
+    const bl_repack_row *faster =
+        projection ? bl_repack_find_faster(t->type, ld->m->engine.kernels->runs_as[t->type])
+                   : NULL;
     if (faster) return repack_matrix(ld, t, faster, rows, cols, w);
     bl_weight_bind(w, t->type, t->data, rows, cols);
     return BL_OK;
@@ -505,6 +508,7 @@ int bl_model_get_info(const bl_model *m, bl_model_info *out) {
         .file_bytes = (int64_t)m->file->size,
         .device = m->device_name,
         .device_bytes = m->device_bytes,
+        .repacked_bytes = m->repacked_bytes,
     };
     return BL_OK;
 }

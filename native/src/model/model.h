@@ -88,6 +88,7 @@ struct bl_model {
     int64_t device_bytes;      /* what the weights take on the device            */
     uint8_t **repacked;        /* weights repacked from the file's types (repack.h) */
     int64_t n_repacked;
+    int64_t repacked_bytes;    /* their sizes, summed                          */
 };
 
 /* The projection a tensor name ("blk.3.ffn_down.weight") binds, or NULL. */

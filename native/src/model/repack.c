@@ -8,6 +8,8 @@
  *   quantizer writes for BitNet's absmean weights) is trits times a row scale,
  *   exactly; bt2's kernels run it about 2x faster than tq2_0's (scripts/
  *   bench_tq.py). Any other tq tensor runs in its own type (types/tq2_0.c).
+ *   bt1 -> bt2, optional, on request: where an ISA runs bt1 as bt2 (its
+ *   kernel table says so), every trit and the row scales as they are.
  *   ptq1_0 (PrismML's fork, id 143) -> q2_0_g128: group-128 tq1_0 digits and
  *   an f16 scale per group; q2_0_g128 (PrismML's PQ2_0) holds the same trits
  *   and scale in 34 bytes instead of 28, and every ISA has its kernels. */
@@ -179,6 +181,26 @@ static int64_t ptq1_0_to_q2_0_g128_rows(const bl_repack_source *src, int64_t r0,
     return 0;
 }
 
+/* ---- bt1 -> bt2 --------------------------------------------------------- */
+
+/* Each row's trits through the types' own codecs; the float32 row scales,
+ * which both keep after the rows' blocks, copied as they are. */
+static int64_t bt1_to_bt2_rows(const bl_repack_source *src, int64_t r0, int64_t r1,
+                               int8_t *values, uint8_t *dst) {
+    const bl_type_traits *from = &bl_type_bt1, *to = &bl_type_bt2;
+    const int64_t in_row = bl_row_data_bytes(from, src->cols);
+    const int64_t out_row = bl_row_data_bytes(to, src->cols);
+    const uint8_t *in_scales = src->data + src->rows * in_row;
+    uint8_t *out_scales = dst + src->rows * out_row;
+    int64_t invalid = 0;
+    for (int64_t r = r0; r < r1; r++) {
+        invalid += from->unpack_row(src->data + r * in_row, src->cols, values);
+        to->pack_row(values, src->cols, dst + r * out_row);
+        memcpy(out_scales + 4 * r, in_scales + 4 * r, 4);
+    }
+    return invalid;
+}
+
 /* ---- the table ------------------------------------------------------- */
 
 static const bl_repack_row rows[] = {
@@ -190,6 +212,8 @@ static const bl_repack_row rows[] = {
      .convert_rows = tq2_0_convert_rows},
     {.name = "tq1_0", .optional = 1, .own_source = BL_TYPE_TQ1_0, .target = BL_TYPE_BT1,
      .convert_rows = tq1_0_convert_rows},
+    {.name = "bt1", .optional = 1, .on_request = 1, .own_source = BL_TYPE_BT1,
+     .target = BL_TYPE_BT2, .convert_rows = bt1_to_bt2_rows},
 };
 
 const bl_repack_row *bl_repack_find(uint32_t gguf_type) {
@@ -198,9 +222,11 @@ const bl_repack_row *bl_repack_find(uint32_t gguf_type) {
     return NULL;
 }
 
-const bl_repack_row *bl_repack_find_faster(bl_type_id type) {
+const bl_repack_row *bl_repack_find_faster(bl_type_id type, bl_type_id runs_as) {
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        if (rows[i].optional && rows[i].own_source == type) return &rows[i];
+        if (rows[i].optional && rows[i].own_source == type &&
+            (!rows[i].on_request || rows[i].target == runs_as))
+            return &rows[i];
     return NULL;
 }
 

@@ -36,6 +36,9 @@ typedef struct bl_repack_row {
      * traits size it): the converter's count of rows that do not fit decides, and
      * a tensor with any keeps its type (no separate pass over its bytes). */
     int optional;
+    /* 1: an optional row that runs only where the ISA's kernel table asks for
+     * it (runs_as, kernels/kernels.h); 0: wherever its source loads. */
+    int on_request;
     uint32_t gguf_type;
     bl_type_id own_source;
     bl_type_id target;
@@ -54,8 +57,9 @@ typedef struct bl_repack_row {
 
 /* The row for a foreign GGUF type id, or NULL. */
 const bl_repack_row *bl_repack_find(uint32_t gguf_type);
-/* The optional row that speeds up one of bitllm's own types, or NULL. */
-const bl_repack_row *bl_repack_find_faster(bl_type_id type);
+/* The optional row that speeds up one of bitllm's own types, or NULL;
+ * runs_as: the type the ISA runs it as (BL_TYPE_COUNT: none asked for). */
+const bl_repack_row *bl_repack_find_faster(bl_type_id type, bl_type_id runs_as);
 
 /* Checks and converts src into a new 64-byte aligned buffer of row->target
  * (*out, freed with free()), its rows split over pool, then drops the source's

@@ -88,10 +88,19 @@ static const bl_auto_lut_row auto_lut[] = {
     {BL_TYPE_BS1, BL_ACT_I8, 16},
 };
 
+/* bt1's GEMV decodes base-3 digits at about 0.25 vector instructions per
+ * weight and streams at 38% of the read bandwidth with two threads; bt2's
+ * reads 25% more bytes at 76-93% (BENCHMARKS.md, "bt1 runs as bt2 on AVX2"). */
+static const bl_runs_as_row runs_as[] = {
+    {BL_TYPE_BT1, BL_TYPE_BT2},
+};
+
 const bl_isa_kernels bl_kernels_avx2 = {
     .rows = rows,
     .n_rows = BL_COUNT(rows),
     .attn_chunk = bl_attn_chunk__avx2,
     .auto_lut = auto_lut,
     .n_auto_lut = BL_COUNT(auto_lut),
+    .runs_as = runs_as,
+    .n_runs_as = BL_COUNT(runs_as),
 };
