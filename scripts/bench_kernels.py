@@ -40,6 +40,8 @@ SHAPES = {
 BIT_TYPES = tensor_types.names("ternary", "sign")
 HEAD_TYPES = ("q4_0", "q8_0", "f16")
 MODES = ("gemv1", "gemv2", "gemv2_dram", "gemm128")
+# batched decode's shapes (8 or 16 sequences, heads included); not in the default run
+BATCH_MODES = ("gemm8", "gemm16")
 L3_BYTES = 32 << 20
 
 
@@ -115,8 +117,8 @@ def bench_one(
     rng: np.random.Generator,
     min_seconds: float,
 ) -> tuple[float, int]:
-    n = 128 if mode == "gemm128" else 1
-    threads = 1 if mode in ("gemv1", "gemm128") else 2
+    n = int(mode.removeprefix("gemm")) if mode.startswith("gemm") else 1
+    threads = 1 if mode == "gemv1" or mode.startswith("gemm") else 2
     x = rng.standard_normal((n, matrix.cols), dtype=np.float32)
     copies = [matrix]
     if mode == "gemv2_dram" and matrix.nbytes < 4 * L3_BYTES:
@@ -175,7 +177,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--isas", nargs="+", default=None, help="default: every ISA this CPU runs")
     p.add_argument("--algos", nargs="+", default=["mad", "lut"], choices=["auto", "mad", "lut"])
     p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES + BATCH_MODES))
     p.add_argument("--seconds", type=float, default=0.5, help="minimum timing per figure")
     p.add_argument(
         "--quick",
