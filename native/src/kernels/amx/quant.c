@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../kernels.h"
+#include "tiles.h"
 
 #define ROWS 8        /* weight rows per A and C tile                  */
 #define TOKENS 16     /* tokens per B and C tile                       */
@@ -36,26 +37,13 @@ bl_gemm_kernel bl_gemv_q8_0_q8_mad__avx512, bl_gemm_q8_0_q8_mad__avx512;
 #define TILE_B0 3
 #define TILE_B1 4
 
-typedef struct tile_config {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
 static void configure_tiles(void) {
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    const int c_tiles[GROUPS] = {TILE_C0, TILE_C1}, b_tiles[GROUPS] = {TILE_B0, TILE_B1};
-    for (int g = 0; g < GROUPS; g++) {
-        cfg.rows[c_tiles[g]] = ROWS;
-        cfg.colsb[c_tiles[g]] = TOKENS * 4;
-        cfg.rows[b_tiles[g]] = BLOCK / 4;
-        cfg.colsb[b_tiles[g]] = TOKENS * 4;
-    }
-    cfg.rows[TILE_A] = ROWS;
-    cfg.colsb[TILE_A] = BLOCK;
-    _tile_loadconfig(&cfg);
+    const bl_amx_shape c = {ROWS, TOKENS * 4}, a = {ROWS, BLOCK}, b = {BLOCK / 4, TOKENS * 4};
+    bl_amx_shape shapes[BL_AMX_TILES] = {{0, 0}};
+    shapes[TILE_C0] = shapes[TILE_C1] = c;
+    shapes[TILE_A] = a;
+    shapes[TILE_B0] = shapes[TILE_B1] = b;
+    bl_amx_configure(shapes);
 }
 
 /* One pass's activations: B tiles [group][block][8][64] and the activation
@@ -110,7 +98,7 @@ static void weight_scales(const bl_gemm_task *t, const uint8_t *w, size_t blocks
 /* Rows r .. r + ROWS - 1 for the pass's tokens (first .. first + tokens - 1). */
 static void multiply_tile(const bl_gemm_task *t, size_t r, size_t first, const packed_tokens *p,
                           size_t blocks, int groups) {
-    __m512 chains[2][2][ROWS]; /* [even / odd block][group][row] */
+    __m512 chains[2][GROUPS][ROWS]; /* [even / odd block][group][row] */
     for (int c = 0; c < 2; c++)
         for (int g = 0; g < groups; g++)
             for (int i = 0; i < ROWS; i++) chains[c][g][i] = _mm512_setzero_ps();
@@ -166,13 +154,17 @@ void bl_gemm_q8_0_q8_mad__amx(const bl_gemm_task *t) {
         bl_gemv_q8_0_q8_mad__avx512(t);
         return;
     }
+    if (n < MIN_TOKENS || whole == 0) {
+        bl_gemm_q8_0_q8_mad__avx512(t);
+        return;
+    }
     packed_tokens p = {
         .tiles = aligned_alloc(64, GROUPS * blocks * BLOCK * TOKENS),
         .scales = aligned_alloc(64, GROUPS * blocks * TOKENS * sizeof(float)),
         .weight_scales = malloc(ROWS * blocks * sizeof(float)),
     };
-    if (n < MIN_TOKENS || whole == 0 || !p.tiles || !p.scales || !p.weight_scales) {
-        free(p.tiles); /* AVX-512 needs no buffers */
+    if (!p.tiles || !p.scales || !p.weight_scales) { /* AVX-512 needs no buffers */
+        free(p.tiles);
         free(p.scales);
         free(p.weight_scales);
         bl_gemm_q8_0_q8_mad__avx512(t);

@@ -23,6 +23,7 @@
 
 #include "../kernels.h"
 #include "../avx512/int_gemm.h"
+#include "tiles.h"
 
 #define TILE_ROWS 16   /* rows of A and C, tokens of B and C                */
 #define TILE_K 64      /* columns per tile: bytes of an A row               */
@@ -48,21 +49,10 @@ static const ternary_type bt1 = {BL_TYPE_BT1, bl_avx512_decode_bt1, bl_gemv_bt1_
                                  bl_gemm_bt1_i8_mad__avx512};
 
 /* Tiles 0-3: C (rows x 16 int32), 4-5: A, 6-7: B; all 16 rows of 64 bytes. */
-typedef struct tile_config {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
 static void configure_tiles(void) {
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.rows[t] = TILE_ROWS;
-        cfg.colsb[t] = TILE_K;
-    }
-    _tile_loadconfig(&cfg);
+    bl_amx_shape shapes[BL_AMX_TILES];
+    for (int t = 0; t < BL_AMX_TILES; t++) shapes[t] = (bl_amx_shape){TILE_ROWS, TILE_K};
+    bl_amx_configure(shapes);
 }
 
 /* Codes of columns [first, first + cols) of rows r .. r + BLOCK_ROWS - 1
