@@ -215,6 +215,18 @@ static int repack_matrix(loader *ld, const bl_gguf_tensor *t, const bl_repack_ro
     return BL_OK;
 }
 
+/* The optional row for a projection of `type`: the one to what this ISA runs
+ * it as, else the one to a faster type, or to what the ISA runs that type as
+ * (tq1_0 -> bt1, and bt1 runs as bt2: tq1_0 -> bt2). */
+static const bl_repack_row *faster_row(const bl_kernel_table *k, bl_type_id type) {
+    const bl_repack_row *row = bl_repack_find_faster(type, k->runs_as[type]);
+    if (row && k->runs_as[row->target] != BL_TYPE_COUNT) {
+        const bl_repack_row *further = bl_repack_find_faster(type, k->runs_as[row->target]);
+        if (further) return further;
+    }
+    return row;
+}
+
 /* projection: a linear layer's weight, which an optional repack row may turn into
  * a faster type; embeddings (looked up by row) and heads keep the file's type. */
 static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols, int projection,
@@ -229,9 +241,7 @@ static int bind_matrix(loader *ld, const char *name, int64_t rows, int64_t cols,
                     name, (long long)t->ne[1], (long long)t->ne[0], (long long)rows,
                     (long long)cols);
     if (t->repack) return repack_matrix(ld, t, t->repack, rows, cols, w);
-    const bl_repack_row *faster =
-        projection ? bl_repack_find_faster(t->type, ld->m->engine.kernels->runs_as[t->type])
-                   : NULL;
+    const bl_repack_row *faster = projection ? faster_row(ld->m->engine.kernels, t->type) : NULL;
     if (faster) return repack_matrix(ld, t, faster, rows, cols, w);
     bl_weight_bind(w, t->type, t->data, rows, cols);
     return BL_OK;

@@ -9,7 +9,8 @@
  *   exactly; bt2's kernels run it about 2x faster than tq2_0's (scripts/
  *   bench_tq.py). Any other tq tensor runs in its own type (types/tq2_0.c).
  *   bt1 -> bt2, optional, on request: where an ISA runs bt1 as bt2 (its
- *   kernel table says so), every trit and the row scales as they are.
+ *   kernel table says so), every trit and the row scales as they are; and
+ *   there tq1_0 goes to bt2 directly (through bt1, row by row).
  *   ptq1_0 (PrismML's fork, id 143) -> q2_0_g128: group-128 tq1_0 digits and
  *   an f16 scale per group; q2_0_g128 (PrismML's PQ2_0) holds the same trits
  *   and scale in 34 bytes instead of 28, and every ISA has its kernels. */
@@ -201,6 +202,33 @@ static int64_t bt1_to_bt2_rows(const bl_repack_source *src, int64_t r0, int64_t 
     return invalid;
 }
 
+/* tq1_0 -> bt2, where the ISA runs bt1 as bt2: each row through the exact
+ * tq1_0 -> bt1 repack, then bt1's trits into bt2; a row without one scale
+ * counts as not repacked, as in the tq1_0 -> bt1 row. */
+static int64_t tq1_0_to_bt2_rows(const bl_repack_source *src, int64_t r0, int64_t r1,
+                                 int8_t *values, uint8_t *dst) {
+    const bl_type_traits *to = &bl_type_bt2;
+    const int64_t in_row = bl_row_data_bytes(&bl_type_tq1_0, src->cols);
+    const int64_t out_row = bl_row_data_bytes(to, src->cols);
+    uint8_t *bt1_row = malloc((size_t)bl_row_data_bytes(&bl_type_bt1, src->cols));
+    if (!bt1_row) return r1 - r0; /* no scratch: the tensor keeps its type */
+    uint8_t *out_scales = dst + src->rows * out_row;
+    int64_t failed = 0;
+    for (int64_t r = r0; r < r1; r++) {
+        float scale = 0.0f;
+        if (bl_tq_repack_row(BL_TYPE_TQ1_0, src->data + r * in_row, src->cols, values, bt1_row,
+                             &scale)) {
+            bl_type_bt1.unpack_row(bt1_row, src->cols, values);
+            to->pack_row(values, src->cols, dst + r * out_row);
+        } else {
+            failed++;
+        }
+        memcpy(out_scales + 4 * r, &scale, 4);
+    }
+    free(bt1_row);
+    return failed;
+}
+
 /* ---- the table ------------------------------------------------------- */
 
 static const bl_repack_row rows[] = {
@@ -210,6 +238,9 @@ static const bl_repack_row rows[] = {
      .source_bytes = ptq1_0_source_bytes, .convert_rows = ptq1_0_to_q2_0_g128_rows},
     {.name = "tq2_0", .optional = 1, .own_source = BL_TYPE_TQ2_0, .target = BL_TYPE_BT2,
      .convert_rows = tq2_0_convert_rows},
+    /* before the row to bt1: where bt1 runs as bt2, straight to bt2 */
+    {.name = "tq1_0", .optional = 1, .on_request = 1, .own_source = BL_TYPE_TQ1_0,
+     .target = BL_TYPE_BT2, .convert_rows = tq1_0_to_bt2_rows},
     {.name = "tq1_0", .optional = 1, .own_source = BL_TYPE_TQ1_0, .target = BL_TYPE_BT1,
      .convert_rows = tq1_0_convert_rows},
     {.name = "bt1", .optional = 1, .on_request = 1, .own_source = BL_TYPE_BT1,

@@ -58,7 +58,8 @@ typedef struct bl_repack_row {
 /* The row for a foreign GGUF type id, or NULL. */
 const bl_repack_row *bl_repack_find(uint32_t gguf_type);
 /* The optional row that speeds up one of bitllm's own types, or NULL;
- * runs_as: the type the ISA runs it as (BL_TYPE_COUNT: none asked for). */
+ * runs_as: the type the ISA runs it as (BL_TYPE_COUNT: none asked for). A row
+ * on request comes before a row of the same source without. */
 const bl_repack_row *bl_repack_find_faster(bl_type_id type, bl_type_id runs_as);
 
 /* Checks and converts src into a new 64-byte aligned buffer of row->target
