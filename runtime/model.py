@@ -51,7 +51,7 @@ class ModelInfo:
     file_bytes: int
     device: str  # "cpu", or "cuda: " and the GPU's name
     device_bytes: int  # what the weights take on the GPU (0 on the CPU)
-    repacked_bytes: int = 0  # weights converted as it opened, in the model's own memory
+    repacked_bytes: int  # weights converted as it opened, in the model's own memory
 
 
 @dataclass

@@ -69,7 +69,8 @@ def test_bit_types_are_exact(
 def test_every_token_count_of_a_tile_is_exact(isa: str, rng: np.random.Generator) -> None:
     # GEMM kernels instantiate one tile per token count (AVX-512: up to 6, AVX-VNNI: up to
     # 8, AVX2: 4) and take what is left over on its own; 1 .. 17 tokens meet them all. AMX
-    # tiles take 32 tokens and more, in passes of 32 (a last pass of 1 .. 32 of them).
+    # tiles take 8 tokens and more: up to 32 in one pass over the rows, more in passes of 32
+    # (a last pass of 1 .. 32 of them).
     for name in ("bt2", "bt1"):  # 1280 columns: whole blocks of both
         values, scale, matrix = _random_matrix(rng, name, 19, 1280)
         for n in [*range(1, 18), 31, 32, 33, 47, 48, 49, 64, 65]:
@@ -127,7 +128,7 @@ def test_a_token_gets_the_same_result_alone_or_in_a_batch(
 def test_a_token_gets_the_same_result_in_batches_of_every_size(
     name: str, isa: str, rng: np.random.Generator
 ) -> None:
-    # The output heads of batched decode: AMX takes 4 tokens and more on tiles of 8 rows
+    # The output heads of batched decode: AMX takes 6 tokens and more on tiles of 8 rows
     # (37 rows: 4 tiles and 5 rows left to AVX-512), in passes of 32 tokens; 25 blocks
     # leave the odd-block chain one block short. Every token must get its GEMV result.
     rows, cols = 37, 800

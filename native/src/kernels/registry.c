@@ -78,7 +78,8 @@ static void add(bl_kernel_table *t, const bl_isa_kernels *isa) {
         const bl_auto_lut_row *row = &isa->auto_lut[i];
         t->auto_lut_min_rows[row->type][row->act] = row->min_rows;
     }
-    for (size_t i = 0; i < isa->n_runs_as; i++) t->runs_as[isa->runs_as[i].type] = isa->runs_as[i].as;
+    for (size_t i = 0; i < isa->n_runs_as; i++)
+        t->runs_as[isa->runs_as[i].type] = isa->runs_as[i].as;
     if (isa->attn_chunk) t->attn_chunk = isa->attn_chunk;
 }
 
