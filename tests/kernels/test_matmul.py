@@ -124,13 +124,15 @@ def test_a_token_gets_the_same_result_alone_or_in_a_batch(
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("name", ["q8_0", "q4_0"])
+@pytest.mark.parametrize("name", ["q8_0", "q4_0", "q1_0"])
 def test_a_token_gets_the_same_result_in_batches_of_every_size(
     name: str, isa: str, rng: np.random.Generator
 ) -> None:
     # The output heads of batched decode: AMX takes 6 tokens and more on tiles of 8 rows
     # (37 rows: 4 tiles and 5 rows left to AVX-512), in passes of 32 tokens; 25 blocks
-    # leave the odd-block chain one block short. Every token must get its GEMV result.
+    # leave the odd-block chain one block short. AVX2's q1_0 tables take passes of 4
+    # tokens over tiles of 16 rows (2 tiles, 5 rows one at a time). Every token must get
+    # its GEMV result.
     rows, cols = 37, 800
     matrix = kernels.quantize(name, rng.standard_normal((rows, cols)).astype(np.float32))
     x = _activations(rng, 40, cols)
@@ -138,6 +140,27 @@ def test_a_token_gets_the_same_result_in_batches_of_every_size(
     for n in (2, 3, 4, 5, 8, 15, 16, 17, 31, 32, 33, 40):
         batch = kernels.matmul(matrix, x[:n], isa=isa, threads=2)
         np.testing.assert_array_equal(batch, alone[:n], err_msg=f"n={n}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_a_q1_0_row_gets_the_same_result_in_a_tile_or_alone(
+    isa: str, rng: np.random.Generator
+) -> None:
+    # AVX2 looks q1_0 up sixteen rows at a time and takes the rows past the last tile one
+    # at a time; 2560 columns span three table chunks of 1024. A row's result must not
+    # depend on which of the two paths took it.
+    rows, cols = 37, 2560
+    matrix = kernels.quantize("q1_0", rng.standard_normal((rows, cols)).astype(np.float32))
+    row_bytes = len(matrix.data) // rows
+    x = _activations(rng, 3, cols)
+    together = kernels.matmul(matrix, x, isa=isa, threads=1)
+    for r in (0, 15, 16, 31, 32, 36):
+        alone = kernels.PackedMatrix(
+            "q1_0", 1, cols, matrix.data[r * row_bytes : (r + 1) * row_bytes]
+        )
+        np.testing.assert_array_equal(
+            kernels.matmul(alone, x, isa=isa, threads=1)[:, 0], together[:, r], err_msg=f"row {r}"
+        )
 
 
 @pytest.mark.parametrize("name", BIT_TYPES)

@@ -46,8 +46,8 @@ typedef struct bl_kernel {
 
 typedef struct bl_kernel_table {
     bl_kernel k[BL_TYPE_COUNT][BL_ACT_COUNT][BL_ALGO_SLOTS];
-    /* AUTO runs the LUT GEMM from this many activation rows on (0: never);
-     * set where benchmarks show the batched tables beat multiply-add. */
+    /* AUTO runs the LUT kernels from this many activation rows on (1: GEMV
+     * too; 0: never); set where benchmarks show the tables beat multiply-add. */
     size_t auto_lut_min_rows[BL_TYPE_COUNT][BL_ACT_COUNT];
     /* The attention chunk kernel (attention_chunk.h), bl_attn_chunk__<isa>. */
     bl_attn_chunk_fn attn_chunk;
@@ -81,7 +81,8 @@ typedef struct bl_kernel_row {
     bl_gemm_fn gemv, gemm;
 } bl_kernel_row;
 
-/* From min_rows activation rows on, AUTO runs the (type, act) LUT GEMM. */
+/* From min_rows activation rows on, AUTO runs the (type, act) LUT kernels
+ * (min_rows 1: the GEMV too). */
 typedef struct bl_auto_lut_row {
     bl_type_id type;
     bl_act_format act;

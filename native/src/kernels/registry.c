@@ -131,10 +131,9 @@ const bl_kernel_table *bl_kernels_for(bl_isa isa) {
 bl_gemm_fn bl_kernel_pick(const bl_kernel_table *t, bl_type_id type, bl_act_format act,
                           bl_algo algo, size_t n) {
     const bl_kernel *k = t->k[type][act];
-    if (n == 1) return k[algo].gemv;
     size_t lut_from = t->auto_lut_min_rows[type][act];
-    if (algo == BL_ALGO_AUTO && lut_from && n >= lut_from) return k[BL_ALGO_LUT].gemm;
-    return k[algo].gemm;
+    if (algo == BL_ALGO_AUTO && lut_from && n >= lut_from) algo = BL_ALGO_LUT;
+    return n == 1 ? k[algo].gemv : k[algo].gemm;
 }
 
 bl_act_format bl_act_format_for(bl_kind kind, int act_bits) {

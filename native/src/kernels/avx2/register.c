@@ -25,7 +25,8 @@ bl_gemm_kernel bl_gemv_bt2_i8_mad__avx2, bl_gemm_bt2_i8_mad__avx2,
     bl_gemv_bt1_i8_lut__avx2, bl_gemm_bt1_i8_lut__avx2,
     bl_gemv_bt1_i16_lut__avx2, bl_gemm_bt1_i16_lut__avx2,
     bl_gemv_bs1_i8_lut__avx2, bl_gemm_bs1_i8_lut__avx2,
-    bl_gemv_bs1_i16_lut__avx2, bl_gemm_bs1_i16_lut__avx2;
+    bl_gemv_bs1_i16_lut__avx2, bl_gemm_bs1_i16_lut__avx2,
+    bl_gemv_q1_0_q8_lut__avx2, bl_gemm_q1_0_q8_lut__avx2;
 bl_attn_chunk_kernel bl_attn_chunk__avx2;
 
 static const bl_kernel_row rows[] = {
@@ -79,13 +80,18 @@ static const bl_kernel_row rows[] = {
      bl_gemm_bs1_i8_lut__avx2},
     {BL_TYPE_BS1, BL_ACT_I16, BL_ALGO_LUT, bl_gemv_bs1_i16_lut__avx2,
      bl_gemm_bs1_i16_lut__avx2},
+    {BL_TYPE_Q1_0, BL_ACT_Q8, BL_ALGO_LUT, bl_gemv_q1_0_q8_lut__avx2,
+     bl_gemm_q1_0_q8_lut__avx2},
 };
 
-/* Batched GEMM: the LUT kernels win from one full token tile on
- * (BENCHMARKS.md, kernel table); GEMV stays multiply-add. */
+/* Batched GEMM: the bt1 and bs1 LUT kernels win from one full token tile on
+ * (BENCHMARKS.md, kernel table); their GEMV stays multiply-add. q1_0 looks
+ * sixteen rows up at once, at 2.5-2.9x multiply-add's speed for any number
+ * of tokens (q1_0_lut.c, BENCHMARKS.md). */
 static const bl_auto_lut_row auto_lut[] = {
     {BL_TYPE_BT1, BL_ACT_I8, 16},
     {BL_TYPE_BS1, BL_ACT_I8, 16},
+    {BL_TYPE_Q1_0, BL_ACT_Q8, 1},
 };
 
 /* bt1's GEMV decodes base-3 digits at about 0.25 vector instructions per
