@@ -124,13 +124,13 @@ def test_a_token_gets_the_same_result_alone_or_in_a_batch(
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("name", ["q8_0", "q4_0", "q1_0"])
+@pytest.mark.parametrize("name", ["q8_0", "q4_0", "q1_0", "q2_0", "q2_0_g128"])
 def test_a_token_gets_the_same_result_in_batches_of_every_size(
     name: str, isa: str, rng: np.random.Generator
 ) -> None:
     # The output heads of batched decode: AMX takes 6 tokens and more on tiles of 8 rows
     # (37 rows: 4 tiles and 5 rows left to AVX-512), in passes of 32 tokens; 25 blocks
-    # leave the odd-block chain one block short. AVX2's q1_0 tables take passes of 4
+    # leave the odd-block chain one block short. AVX2's q1_0 and q2_0 tables take passes of 4
     # tokens over tiles of 16 rows (2 tiles, 5 rows one at a time). Every token must get
     # its GEMV result.
     rows, cols = 37, 800
@@ -143,24 +143,29 @@ def test_a_token_gets_the_same_result_in_batches_of_every_size(
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_a_q1_0_row_gets_the_same_result_in_a_tile_or_alone(
-    isa: str, rng: np.random.Generator
+@pytest.mark.parametrize("name", ["q1_0", "q2_0", "q2_0_g128"])
+def test_a_row_gets_the_same_result_in_a_tile_or_alone(
+    name: str, isa: str, rng: np.random.Generator
 ) -> None:
-    # AVX2 looks q1_0 up sixteen rows at a time and takes the rows past the last tile one
-    # at a time; 2560 columns span three table chunks of 1024. A row's result must not
-    # depend on which of the two paths took it.
-    rows, cols = 37, 2560
-    matrix = kernels.quantize("q1_0", rng.standard_normal((rows, cols)).astype(np.float32))
-    row_bytes = len(matrix.data) // rows
-    x = _activations(rng, 3, cols)
-    together = kernels.matmul(matrix, x, isa=isa, threads=1)
-    for r in (0, 15, 16, 31, 32, 36):
-        alone = kernels.PackedMatrix(
-            "q1_0", 1, cols, matrix.data[r * row_bytes : (r + 1) * row_bytes]
-        )
-        np.testing.assert_array_equal(
-            kernels.matmul(alone, x, isa=isa, threads=1)[:, 0], together[:, r], err_msg=f"row {r}"
-        )
+    # AVX2 looks q1_0 and q2_0 up sixteen rows at a time and takes the rows past the last
+    # tile one at a time. A row's result must not depend on which of the two paths took
+    # it; 81920 columns with 4 tokens need more tables than the heap may hold (2 MiB), so
+    # they are built in chunks of columns on the stack. Both track the scalar kernels to
+    # float32 rounding of the sum of |x w|.
+    for rows, cols, n in [(37, 2560, 3), (17, 81920, 4)]:
+        matrix = kernels.quantize(name, rng.standard_normal((rows, cols)).astype(np.float32))
+        row_bytes = len(matrix.data) // rows
+        x = _activations(rng, n, cols)
+        together = kernels.matmul(matrix, x, isa=isa, threads=1)
+        magnitude = np.abs(x) @ np.abs(kernels.dequantize(matrix)).T
+        reference = kernels.matmul(matrix, x, isa="scalar", threads=1)
+        assert np.all(np.abs(together - reference) <= 1e-5 * magnitude), f"{cols} columns"
+        for r in (0, 15, 16, 31, 32, 36):
+            if r >= rows:
+                continue
+            row = matrix.data[r * row_bytes : (r + 1) * row_bytes]
+            alone = kernels.matmul(kernels.PackedMatrix(name, 1, cols, row), x, isa=isa, threads=1)
+            np.testing.assert_array_equal(alone[:, 0], together[:, r], err_msg=f"{cols}, row {r}")
 
 
 @pytest.mark.parametrize("name", BIT_TYPES)

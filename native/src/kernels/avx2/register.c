@@ -26,7 +26,9 @@ bl_gemm_kernel bl_gemv_bt2_i8_mad__avx2, bl_gemm_bt2_i8_mad__avx2,
     bl_gemv_bt1_i16_lut__avx2, bl_gemm_bt1_i16_lut__avx2,
     bl_gemv_bs1_i8_lut__avx2, bl_gemm_bs1_i8_lut__avx2,
     bl_gemv_bs1_i16_lut__avx2, bl_gemm_bs1_i16_lut__avx2,
-    bl_gemv_q1_0_q8_lut__avx2, bl_gemm_q1_0_q8_lut__avx2;
+    bl_gemv_q1_0_q8_lut__avx2, bl_gemm_q1_0_q8_lut__avx2,
+    bl_gemv_q2_0_q8_lut__avx2, bl_gemm_q2_0_q8_lut__avx2,
+    bl_gemv_q2_0_g128_q8_lut__avx2, bl_gemm_q2_0_g128_q8_lut__avx2;
 bl_attn_chunk_kernel bl_attn_chunk__avx2;
 
 static const bl_kernel_row rows[] = {
@@ -82,16 +84,22 @@ static const bl_kernel_row rows[] = {
      bl_gemm_bs1_i16_lut__avx2},
     {BL_TYPE_Q1_0, BL_ACT_Q8, BL_ALGO_LUT, bl_gemv_q1_0_q8_lut__avx2,
      bl_gemm_q1_0_q8_lut__avx2},
+    {BL_TYPE_Q2_0, BL_ACT_Q8, BL_ALGO_LUT, bl_gemv_q2_0_q8_lut__avx2,
+     bl_gemm_q2_0_q8_lut__avx2},
+    {BL_TYPE_Q2_0_G128, BL_ACT_Q8, BL_ALGO_LUT, bl_gemv_q2_0_g128_q8_lut__avx2,
+     bl_gemm_q2_0_g128_q8_lut__avx2},
 };
 
 /* Batched GEMM: the bt1 and bs1 LUT kernels win from one full token tile on
- * (BENCHMARKS.md, kernel table); their GEMV stays multiply-add. q1_0 looks
- * sixteen rows up at once, at 2.5-2.9x multiply-add's speed for any number
- * of tokens (q1_0_lut.c, BENCHMARKS.md). */
+ * (BENCHMARKS.md, kernel table); their GEMV stays multiply-add. q1_0 and
+ * q2_0 look sixteen rows up at once (q1_q2_lut.c), 2.3-2.9x (q1_0) and
+ * 1.5-1.9x (q2_0) multiply-add's speed from one token to 64 (BENCHMARKS.md). */
 static const bl_auto_lut_row auto_lut[] = {
     {BL_TYPE_BT1, BL_ACT_I8, 16},
     {BL_TYPE_BS1, BL_ACT_I8, 16},
     {BL_TYPE_Q1_0, BL_ACT_Q8, 1},
+    {BL_TYPE_Q2_0, BL_ACT_Q8, 1},
+    {BL_TYPE_Q2_0_G128, BL_ACT_Q8, 1},
 };
 
 /* bt1's GEMV decodes base-3 digits at about 0.25 vector instructions per

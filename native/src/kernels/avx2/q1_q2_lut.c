@@ -1,0 +1,319 @@
+/* AVX2 lookup-table kernels for q1_0 and q2_0 (both packings; types/q1_0.c,
+ * q2_0.c) against 32-blocks of int8 activations, with sixteen weight rows in
+ * the lanes of a vector: one vpshufb looks up one nibble (four q1_0 weights,
+ * two q2_0 weights) of sixteen rows.
+ *
+ * Why: multiply-add (q1_q2.c) spends about 0.34 vector instructions per
+ * weight (bits or codes to bytes, vpmaddubsw, widening, and the float work of
+ * every 32-block) and streams these types' 0.14 / 0.28 bytes per weight at a
+ * fifth / a third of the read bandwidth. Here two bytes of sixteen rows take
+ * 3 index operations, 4 vpshufb and 4 byte adds; each 32-column slice 17
+ * operations to turn its sums into floats; each 16 code bytes of sixteen rows
+ * a 16 x 16 byte transpose (40), and each block its rows' scales
+ * (BENCHMARKS.md counts and measures them).
+ *
+ * Tables, per token and nibble group g (the columns one nibble covers): the
+ * 16 partial dots the nibble's values e give, q1_0 sum_b (bit b of e ? +1 :
+ * -1) x[4g + b], q2_0 ((e & 3) - 1) x[2g] + ((e >> 2) - 1) x[2g + 1], both in
+ * [-508, 508]; plus 512 so that they lie in [4, 1020], split into 5-bit halves
+ * lo + 32 hi. One vpshufb finds each half; a slice's groups add up in bytes
+ * (at most 8 per lane: 8 x 31 <= 255), and vpmaddubsw joins lo + 32 hi into
+ * int16.
+ *
+ * Transpose: byte k of 16 code bytes holds nibble groups 2k (low nibble) and
+ * 2k + 1 (high). Rows i and i + 8 share a vector (one per 128-bit lane);
+ * three unpack stages and a vpermq turn sixteen rows into y[j] = [byte 2j of
+ * rows 0..15 | byte 2j + 1 of rows 0..15], so the low nibbles of y[j] index
+ * groups 4j (lane 0) and 4j + 2 (lane 1), its high nibbles groups 4j + 1 and
+ * 4j + 3. The tables of a quad of groups are stored in that order, 128 bytes:
+ * [lo 4j | lo 4j+2] [hi 4j | hi 4j+2] [lo 4j+1 | lo 4j+3] [hi 4j+1 | hi 4j+3].
+ *
+ * Float order, the same for every (row, token) whatever its tile, batch or
+ * thread: each 32-column slice gives its exact int32 dot D; a block's
+ * blk = fma(D_s, d_x(s), blk) over its slices from 0, and the result =
+ * fma(blk, d_w, result) over the blocks from 0. Rows past the last whole tile
+ * of sixteen take the same steps one at a time, from the tables. */
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+typedef enum lowbit_type { Q1_0, Q2_0, Q2_0_G128 } lowbit_type;
+
+ALWAYS_INLINE int block_cols_of(lowbit_type f) { return f == Q2_0 ? 64 : 128; }
+ALWAYS_INLINE int block_bytes_of(lowbit_type f) { return f == Q2_0_G128 ? 34 : 18; }
+/* Columns of one nibble group. */
+ALWAYS_INLINE int group_cols_of(lowbit_type f) { return f == Q1_0 ? 4 : 2; }
+
+#define TILE_ROWS 16
+#define UNIT_BYTES 16 /* code bytes of a row that one transpose takes */
+#define QUAD_BYTES 128
+/* Added to every entry so that both 5-bit halves are unsigned. */
+#define ENTRY_BIAS 512
+/* Tokens whose tables one pass over the rows uses. The tables of whole rows,
+ * up to HEAP_QUADS (2 MiB), come from the heap, so that a pass reads each
+ * weight row once, front to back; wider rows (or a failed allocation) take
+ * passes over chunks of columns with tables on the stack (STACK_QUADS,
+ * 32 KiB), with the same results. */
+#define PASS_TOKENS 4
+#define HEAP_QUADS 16384
+#define STACK_QUADS 256
+
+ALWAYS_INLINE int quad_cols_of(lowbit_type f) { return 4 * group_cols_of(f); }
+ALWAYS_INLINE int slices_per_block(lowbit_type f) { return block_cols_of(f) / 32; }
+ALWAYS_INLINE int units_per_block(lowbit_type f) { return (block_bytes_of(f) - 2) / UNIT_BYTES; }
+/* y vectors (two bytes of sixteen rows) per 32-column slice. */
+ALWAYS_INLINE int ys_per_slice(lowbit_type f) { return 32 / (2 * 2 * group_cols_of(f)); }
+
+/* The tables of up to PASS_TOKENS tokens over a chunk of columns. */
+typedef struct tables {
+    uint8_t (*quad)[QUAD_BYTES];
+    size_t quads_per_token;
+} tables;
+
+static uint8_t (*token_quads(const tables *tab, int token))[QUAD_BYTES] {
+    return tab->quad + (size_t)token * tab->quads_per_token;
+}
+
+/* ---- tables ----------------------------------------------------------- */
+
+/* The 16 entries of one group from its activations x, biased and split into
+ * 5-bit halves as [lo 0..15 | hi 0..15]. */
+ALWAYS_INLINE __m256i group_entries(lowbit_type f, const int8_t *x) {
+    __m256i e = _mm256_set1_epi16(ENTRY_BIAS);
+    if (f == Q1_0) { /* lane e of sign_b: +1 where bit b of e is set, -1 where clear */
+        const __m256i sign[4] = {
+            _mm256_setr_epi16(-1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1),
+            _mm256_setr_epi16(-1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1),
+            _mm256_setr_epi16(-1, -1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, 1),
+            _mm256_setr_epi16(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1)};
+        for (int b = 0; b < 4; b++)
+            e = _mm256_add_epi16(e, _mm256_sign_epi16(_mm256_set1_epi16(x[b]), sign[b]));
+    } else { /* lane e: codes e & 3 and e >> 2, weights one less */
+        const __m256i first = _mm256_setr_epi16(-1, 0, 1, 2, -1, 0, 1, 2, -1, 0, 1, 2, -1, 0, 1, 2);
+        const __m256i second =
+            _mm256_setr_epi16(-1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2);
+        e = _mm256_add_epi16(e, _mm256_mullo_epi16(_mm256_set1_epi16(x[0]), first));
+        e = _mm256_add_epi16(e, _mm256_mullo_epi16(_mm256_set1_epi16(x[1]), second));
+    }
+    /* per lane: its eight entries' low halves, then their high halves */
+    __m256i halves = _mm256_packus_epi16(_mm256_and_si256(e, _mm256_set1_epi16(31)),
+                                         _mm256_srli_epi16(e, 5));
+    return _mm256_permute4x64_epi64(halves, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* Tables of one token's columns [first, first + cols). */
+ALWAYS_INLINE void build_tables(lowbit_type f, const bl_q8_block *x, size_t first, size_t cols,
+                                uint8_t (*quad)[QUAD_BYTES]) {
+    const int g = group_cols_of(f);
+    for (size_t q = 0; q < cols / (size_t)quad_cols_of(f); q++) {
+        size_t c = first + q * (size_t)quad_cols_of(f);
+        const int8_t *xq = x[c / 32].q + c % 32;
+        __m256i g0 = group_entries(f, xq), g1 = group_entries(f, xq + g);
+        __m256i g2 = group_entries(f, xq + 2 * g), g3 = group_entries(f, xq + 3 * g);
+        __m256i *dst = (__m256i *)quad[q];
+        _mm256_store_si256(dst + 0, _mm256_permute2x128_si256(g0, g2, 0x20));
+        _mm256_store_si256(dst + 1, _mm256_permute2x128_si256(g0, g2, 0x31));
+        _mm256_store_si256(dst + 2, _mm256_permute2x128_si256(g1, g3, 0x20));
+        _mm256_store_si256(dst + 3, _mm256_permute2x128_si256(g1, g3, 0x31));
+    }
+}
+
+/* Entry e of group g (counted from the chunk's first column), as the tile reads it. */
+static int32_t table_entry(const uint8_t (*quad)[QUAD_BYTES], size_t g, unsigned e) {
+    const uint8_t *lo = quad[g / 4] + (g & 1) * 64 + (g & 2) * 8;
+    return 32 * lo[32 + e] + lo[e] - ENTRY_BIAS;
+}
+
+/* ---- sixteen rows ----------------------------------------------------- */
+
+/* The 16 bytes at `bytes` of sixteen rows into y[0..7] (see the top of the file). */
+ALWAYS_INLINE void transpose_unit(const uint8_t *bytes, size_t stride, __m256i y[8]) {
+    __m256i a[8], p[8], q[8];
+    const size_t half = 8 * stride;
+    for (int i = 0; i < 8; i++, bytes += stride)
+        a[i] = _mm256_loadu2_m128i((const __m128i *)(bytes + half), (const __m128i *)bytes);
+    for (int i = 0; i < 4; i++) { /* 16-bit k: rows 2i, 2i + 1 of byte k (p[2i]) or k + 8 */
+        p[2 * i] = _mm256_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
+        p[2 * i + 1] = _mm256_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++) { /* 32-bit k: rows 4h .. 4h + 3 of byte 4m + k (q[4h + m]) */
+        q[4 * h + 0] = _mm256_unpacklo_epi16(p[4 * h + 0], p[4 * h + 2]);
+        q[4 * h + 1] = _mm256_unpackhi_epi16(p[4 * h + 0], p[4 * h + 2]);
+        q[4 * h + 2] = _mm256_unpacklo_epi16(p[4 * h + 1], p[4 * h + 3]);
+        q[4 * h + 3] = _mm256_unpackhi_epi16(p[4 * h + 1], p[4 * h + 3]);
+    }
+    for (int m = 0; m < 4; m++) { /* 64-bit k: rows 0..7 (lane 1: 8..15) of byte 2j + k */
+        __m256i even = _mm256_unpacklo_epi32(q[m], q[m + 4]);
+        __m256i odd = _mm256_unpackhi_epi32(q[m], q[m + 4]);
+        y[2 * m] = _mm256_permute4x64_epi64(even, _MM_SHUFFLE(3, 1, 2, 0));
+        y[2 * m + 1] = _mm256_permute4x64_epi64(odd, _MM_SHUFFLE(3, 1, 2, 0));
+    }
+}
+
+/* The f16 scales at `block` of sixteen rows, rows 0..7 and 8..15. */
+ALWAYS_INLINE void block_scales(const uint8_t *block, size_t stride, __m256 dw[2]) {
+    uint16_t h[TILE_ROWS];
+    for (int i = 0; i < TILE_ROWS; i++) memcpy(&h[i], block + i * stride, 2);
+    dw[0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+    dw[1] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
+}
+
+/* One slice's exact dots of sixteen rows from its 5-bit sums (lanes: the two
+ * halves of its groups; at most 8 groups each), rows 0..7 and 8..15. */
+ALWAYS_INLINE void slice_dots(lowbit_type f, __m256i lo, __m256i hi, __m256 d[2]) {
+    const __m256i halves = _mm256_set1_epi16(32 << 8 | 1); /* lo + 32 hi */
+    const __m128i bias = _mm_set1_epi16((short)(32 / group_cols_of(f) * ENTRY_BIAS));
+    __m256i rows0 = _mm256_maddubs_epi16(_mm256_unpacklo_epi8(lo, hi), halves);
+    __m256i rows1 = _mm256_maddubs_epi16(_mm256_unpackhi_epi8(lo, hi), halves);
+    __m128i d0 = _mm_sub_epi16(
+        _mm_add_epi16(_mm256_castsi256_si128(rows0), _mm256_extracti128_si256(rows0, 1)), bias);
+    __m128i d1 = _mm_sub_epi16(
+        _mm_add_epi16(_mm256_castsi256_si128(rows1), _mm256_extracti128_si256(rows1, 1)), bias);
+    d[0] = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(d0));
+    d[1] = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(d1));
+}
+
+/* Sixteen rows from `row` times `tokens` tokens (a constant at each call)
+ * over the chunk's blocks; out (already holding the earlier chunks' results)
+ * gets the chain's next steps. */
+ALWAYS_INLINE void tile(lowbit_type f, const bl_gemm_task *t, size_t row, size_t token,
+                        const int tokens, size_t first_col, size_t cols, const tables *tab,
+                        int tab_token) {
+    const __m256i low_nibbles = _mm256_set1_epi8(15);
+    const int units = units_per_block(f), slices = slices_per_block(f), ys = ys_per_slice(f);
+    const size_t block_bytes = (size_t)block_bytes_of(f), stride = t->w_row_bytes;
+    const uint8_t *w = t->w + row * stride;
+    const bl_q8_block *x[PASS_TOKENS];
+    float *out[PASS_TOKENS];
+    for (int tt = 0; tt < tokens; tt++) {
+        x[tt] = (const bl_q8_block *)(t->x->data + (token + tt) * t->x->row_bytes);
+        out[tt] = (float *)t->out + (token + tt) * t->out_stride + row;
+    }
+    for (size_t bb = 0; bb < cols / (size_t)block_cols_of(f); bb++) {
+        size_t b = first_col / (size_t)block_cols_of(f) + bb;
+        const uint8_t *block = w + b * block_bytes;
+        /* the next tile's bytes (contiguous), a block's share of them at a time */
+        const uint8_t *next = w + TILE_ROWS * stride + b * TILE_ROWS * block_bytes;
+        for (size_t k = 0; k < TILE_ROWS * block_bytes; k += 64)
+            _mm_prefetch((const char *)next + k, _MM_HINT_T0);
+        __m256i y[2][8];
+        for (int u = 0; u < units; u++) transpose_unit(block + 2 + u * UNIT_BYTES, stride, y[u]);
+        __m256 dw[2];
+        block_scales(block, stride, dw);
+        for (int tt = 0; tt < tokens; tt++) {
+            const uint8_t(*quad)[QUAD_BYTES] =
+                token_quads(tab, tab_token + tt) + bb * (size_t)(8 * units);
+            __m256 blk0 = _mm256_setzero_ps(), blk1 = _mm256_setzero_ps();
+#pragma GCC unroll 4
+            for (int s = 0; s < slices; s++) {
+                __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+#pragma GCC unroll 4
+                for (int j = s * ys; j < (s + 1) * ys; j++) {
+                    const __m256i yj = y[j / 8][j % 8], *tq = (const __m256i *)quad[j];
+                    __m256i lo_idx = _mm256_and_si256(yj, low_nibbles);
+                    __m256i hi_idx = _mm256_and_si256(_mm256_srli_epi16(yj, 4), low_nibbles);
+                    lo = _mm256_add_epi8(
+                        lo, _mm256_add_epi8(_mm256_shuffle_epi8(_mm256_load_si256(tq), lo_idx),
+                                            _mm256_shuffle_epi8(_mm256_load_si256(tq + 2), hi_idx)));
+                    hi = _mm256_add_epi8(
+                        hi, _mm256_add_epi8(_mm256_shuffle_epi8(_mm256_load_si256(tq + 1), lo_idx),
+                                            _mm256_shuffle_epi8(_mm256_load_si256(tq + 3), hi_idx)));
+                }
+                __m256 d[2];
+                slice_dots(f, lo, hi, d);
+                __m256 dx = _mm256_set1_ps(x[tt][b * (size_t)slices + s].d);
+                blk0 = _mm256_fmadd_ps(d[0], dx, blk0);
+                blk1 = _mm256_fmadd_ps(d[1], dx, blk1);
+            }
+            float *o = out[tt];
+            _mm256_storeu_ps(o, _mm256_fmadd_ps(blk0, dw[0], _mm256_loadu_ps(o)));
+            _mm256_storeu_ps(o + 8, _mm256_fmadd_ps(blk1, dw[1], _mm256_loadu_ps(o + 8)));
+        }
+    }
+}
+
+/* One row the same way, a lookup at a time. */
+ALWAYS_INLINE void one_row(lowbit_type f, const bl_gemm_task *t, size_t row, size_t token,
+                           int tokens, size_t first_col, size_t cols, const tables *tab) {
+    const int slices = slices_per_block(f), bytes_per_slice = 32 / (2 * group_cols_of(f));
+    const size_t block_bytes = (size_t)block_bytes_of(f), groups = 2 * (block_bytes - 2);
+    const uint8_t *w = t->w + row * t->w_row_bytes;
+    for (int tt = 0; tt < tokens; tt++) {
+        const bl_q8_block *x = (const bl_q8_block *)(t->x->data + (token + tt) * t->x->row_bytes);
+        float *out = (float *)t->out + (token + tt) * t->out_stride + row;
+        for (size_t bb = 0; bb < cols / (size_t)block_cols_of(f); bb++) {
+            size_t b = first_col / (size_t)block_cols_of(f) + bb;
+            const uint8_t *codes = w + b * block_bytes + 2;
+            float blk = 0.0f;
+            for (int s = 0; s < slices; s++) {
+                int32_t dot = 0;
+                for (int k = s * bytes_per_slice; k < (s + 1) * bytes_per_slice; k++) {
+                    size_t g = bb * groups + 2 * (size_t)k;
+                    dot += table_entry(token_quads(tab, tt), g, codes[k] & 15u);
+                    dot += table_entry(token_quads(tab, tt), g + 1, codes[k] >> 4);
+                }
+                blk = fmaf((float)dot, x[b * (size_t)slices + s].d, blk);
+            }
+            uint16_t h;
+            memcpy(&h, w + b * block_bytes, 2);
+            *out = fmaf(blk, _cvtsh_ss(h), *out);
+        }
+    }
+}
+
+/* GEMV and GEMM alike: passes of up to PASS_TOKENS tokens, each over the
+ * columns in one chunk (or, with stack tables, several), each chunk over
+ * every row. */
+ALWAYS_INLINE void lowbit_lut(lowbit_type f, const bl_gemm_task *t) {
+    _Alignas(32) uint8_t stack_quads[STACK_QUADS][QUAD_BYTES];
+    const size_t n = t->x->n, whole = t->rows / TILE_ROWS * TILE_ROWS;
+    const size_t pass = n < PASS_TOKENS ? n : PASS_TOKENS, quad_cols = (size_t)quad_cols_of(f);
+    size_t chunk = t->cols, quads = pass * (chunk / quad_cols);
+    uint8_t(*heap_quads)[QUAD_BYTES] =
+        quads <= HEAP_QUADS ? aligned_alloc(32, quads * QUAD_BYTES) : NULL;
+    if (!heap_quads) {
+        size_t block_cols = (size_t)block_cols_of(f);
+        chunk = STACK_QUADS / PASS_TOKENS * quad_cols / block_cols * block_cols;
+    }
+    tables tab = {heap_quads ? heap_quads : stack_quads, chunk / quad_cols};
+    for (size_t token = 0; token < n; token++)
+        memset((float *)t->out + token * t->out_stride, 0, t->rows * sizeof(float));
+    for (size_t token = 0; token < n; token += PASS_TOKENS) {
+        int tokens = n - token < PASS_TOKENS ? (int)(n - token) : PASS_TOKENS;
+        for (size_t first = 0; first < t->cols; first += chunk) {
+            size_t cols = t->cols - first < chunk ? t->cols - first : chunk;
+            for (int tt = 0; tt < tokens; tt++) {
+                const bl_q8_block *x =
+                    (const bl_q8_block *)(t->x->data + (token + tt) * t->x->row_bytes);
+                build_tables(f, x, first, cols, token_quads(&tab, tt));
+            }
+            for (size_t r = 0; r < whole; r += TILE_ROWS) {
+                if (tokens == PASS_TOKENS) {
+                    tile(f, t, r, token, PASS_TOKENS, first, cols, &tab, 0);
+                } else {
+                    for (int tt = 0; tt < tokens; tt++)
+                        tile(f, t, r, token + tt, 1, first, cols, &tab, tt);
+                }
+            }
+            for (size_t r = whole; r < t->rows; r++)
+                one_row(f, t, r, token, tokens, first, cols, &tab);
+        }
+    }
+    free(heap_quads);
+}
+
+static void q1_0_lut(const bl_gemm_task *t) { lowbit_lut(Q1_0, t); }
+static void q2_0_lut(const bl_gemm_task *t) { lowbit_lut(Q2_0, t); }
+static void q2_0_g128_lut(const bl_gemm_task *t) { lowbit_lut(Q2_0_G128, t); }
+
+void bl_gemv_q1_0_q8_lut__avx2(const bl_gemm_task *t) { q1_0_lut(t); }
+void bl_gemm_q1_0_q8_lut__avx2(const bl_gemm_task *t) { q1_0_lut(t); }
+void bl_gemv_q2_0_q8_lut__avx2(const bl_gemm_task *t) { q2_0_lut(t); }
+void bl_gemm_q2_0_q8_lut__avx2(const bl_gemm_task *t) { q2_0_lut(t); }
+void bl_gemv_q2_0_g128_q8_lut__avx2(const bl_gemm_task *t) { q2_0_g128_lut(t); }
+void bl_gemm_q2_0_g128_q8_lut__avx2(const bl_gemm_task *t) { q2_0_g128_lut(t); }
