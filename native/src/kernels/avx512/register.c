@@ -82,11 +82,15 @@ static const bl_kernel_row rows[] = {
      bl_gemm_bs1_i16_lut__avx512},
 };
 
-/* Batched GEMM: the LUT kernels win from one full token tile on
- * (BENCHMARKS.md, kernel table); GEMV stays multiply-add. */
+/* Batched GEMM: the bs1 LUT kernels win from one full token tile on
+ * (BENCHMARKS.md, kernel table); its GEMV stays multiply-add. */
 static const bl_auto_lut_row auto_lut[] = {
     {BL_TYPE_BS1, BL_ACT_I8, 32},
     {BL_TYPE_BS1, BL_ACT_I16, 16},
+    /* q1_0's LUT slot holds AVX2's sixteen-row kernels (avx2/q1_q2_lut.c); on
+     * Sapphire Rapids they decode a q1_0 model 1.1-1.5x and prompts 1.3-1.4x
+     * faster than this ISA's multiply-add (BENCHMARKS.md) */
+    {BL_TYPE_Q1_0, BL_ACT_Q8, 1},
 };
 
 const bl_isa_kernels bl_kernels_avx512 = {
