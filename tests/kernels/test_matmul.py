@@ -168,6 +168,24 @@ def test_a_row_gets_the_same_result_in_a_tile_or_alone(
             np.testing.assert_array_equal(alone[:, 0], together[:, r], err_msg=f"{cols}, row {r}")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+def test_q8_activation_blocks_round_halves_away_from_zero(isa: str) -> None:
+    # Each 32-block of x holds 127, so its scale d is exactly 1 and q = roundf(x): halves go
+    # away from zero (llama.cpp's rule), and a value just below a half goes down. Against
+    # the identity in q8_0 (one weight of 127 x d_w per row), y[r] = d_w * 127 * q[r].
+    halves = [2.5, -2.5, 0.5, -0.5, 126.5, -126.5, 3.5, -7.5]
+    below = np.nextafter(np.float32(0.5), np.float32(0)).item()
+    more = [k + 10.5 for k in range(9)] + [-(k + 20.5) for k in range(9)]
+    block = [127.0, *halves, below, -below, 1.4999999, -1.5000001, 0.0, *more]
+    x = np.array(block * 2, np.float32)[None, :]
+    identity = kernels.quantize("q8_0", np.eye(64, dtype=np.float32))
+    d_w = kernels.dequantize(identity)[0, 0] / 127
+    q = np.sign(x.astype(np.float64)) * np.floor(np.abs(x.astype(np.float64)) + 0.5)
+    expected = np.float32(d_w) * (127 * q).astype(np.float32)
+    y = kernels.matmul(identity, x, isa=isa, threads=1)
+    np.testing.assert_array_equal(y, expected)
+
+
 @pytest.mark.parametrize("name", BIT_TYPES)
 def test_sixteen_bit_activations_track_float(name: str, rng: np.random.Generator) -> None:
     values, scale, matrix = _random_matrix(rng, name, 64, 2560)

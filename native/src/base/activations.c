@@ -10,7 +10,12 @@
 
 #define LANES 16 /* independent maxima, so the loop vectorizes */
 
-static float row_absmax(const float *x, size_t cols) {
+/* The helpers inline into quantize_rows, which has one copy per x86 vector
+ * width (vec.h): without that they stayed baseline SSE2 code, with a libm
+ * roundf call per element. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE float row_absmax(const float *x, size_t cols) {
     float m[LANES] = {0};
     size_t i = 0;
     for (; i + LANES <= cols; i += LANES)
@@ -28,8 +33,15 @@ static float row_absmax(const float *x, size_t cols) {
  * are left, so the FPU's round-to-nearest-even does the rounding. */
 static inline float round_half_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
 
+/* roundf (halves away from zero, llama.cpp's rule for q8 blocks) without a libm
+ * call: v - truncf(v) is exact, and truncf is one instruction from SSE4.1 on. */
+ALWAYS_INLINE float round_half_away(float v) {
+    float t = truncf(v);
+    return t + copysignf(fabsf(v - t) >= 0.5f ? 1.0f : 0.0f, v); /* a select, no branch */
+}
+
 /* BitNet rule: s = qmax / max(max|x|, 1e-5); q = clamp(round_half_even(x * s)). */
-static inline void quantize_int_row(const float *x, size_t cols, int bits, void *dst,
+ALWAYS_INLINE void quantize_int_row(const float *x, size_t cols, int bits, void *dst,
                                     int32_t *sum, float *scale) {
     float qmax = bits == 8 ? 127.0f : 32767.0f;
     float lo = bits == 8 ? -128.0f : -32768.0f;
@@ -51,7 +63,8 @@ static inline void quantize_int_row(const float *x, size_t cols, int bits, void 
     *scale = s;
 }
 
-static void quantize_q8_row(const float *x, size_t cols, size_t cols_padded, bl_q8_block *dst) {
+ALWAYS_INLINE void quantize_q8_row(const float *x, size_t cols, size_t cols_padded,
+                                   bl_q8_block *dst) {
     for (size_t b = 0; b < cols_padded / 32; b++) {
         float v[32];
         for (size_t i = 0; i < 32; i++) {
@@ -61,10 +74,12 @@ static void quantize_q8_row(const float *x, size_t cols, size_t cols_padded, bl_
         float amax = row_absmax(v, 32);
         float d = amax / 127.0f;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
+        float r[32];
+        for (int i = 0; i < 32; i++) r[i] = round_half_away(v[i] * id);
         int32_t sum = 0;
         for (int i = 0; i < 32; i++) {
-            dst[b].q[i] = (int8_t)roundf(v[i] * id);
-            sum += dst[b].q[i];
+            dst[b].q[i] = (int8_t)r[i];
+            sum += (int32_t)r[i];
         }
         dst[b].d = d;
         dst[b].sum = sum;
