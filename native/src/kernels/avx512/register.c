@@ -88,7 +88,7 @@ static const bl_auto_lut_row auto_lut[] = {
     {BL_TYPE_BS1, BL_ACT_I8, 32},
     {BL_TYPE_BS1, BL_ACT_I16, 16},
     /* q1_0's LUT slot holds AVX2's sixteen-row kernels (avx2/q1_q2_lut.c); on
-     * Sapphire Rapids they decode a q1_0 model 1.1-1.5x and prompts 1.3-1.4x
+     * Sapphire Rapids they decode a q1_0 model 1.2-1.7x and prompts 1.4-1.7x
      * faster than this ISA's multiply-add (BENCHMARKS.md) */
     {BL_TYPE_Q1_0, BL_ACT_Q8, 1},
 };
