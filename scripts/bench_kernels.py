@@ -136,18 +136,27 @@ def bench_one(
     return time_calls(call, min_seconds), n
 
 
+def has_kernels(matrix: kernels.PackedMatrix, isa: str, algo: str) -> bool:
+    """Whether isa has algo's kernels for matrix's type (head types have no LUT on most)."""
+    try:
+        x = np.zeros((1, matrix.cols), np.float32)
+        kernels.matmul(matrix, x, isa=isa, algo=None if algo == "auto" else algo)
+    except ValueError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> list[Result]:
     rng = np.random.default_rng(0)
     results = []
     for name in args.types:
         bit_kind = tensor_types.tensor_type(name).is_bits
         shapes = [s for s in args.shapes if (s == "head") != bit_kind]
-        algos = args.algos if bit_kind else ["auto"]
         for shape in shapes:
             rows, cols = SHAPES[shape]
             matrix = make_matrix(name, rows, cols, rng)
             for isa in args.isas:
-                for algo in algos:
+                for algo in [a for a in args.algos if has_kernels(matrix, isa, a)]:
                     for mode in args.modes:
                         if shape == "head" and mode == "gemm128":
                             continue

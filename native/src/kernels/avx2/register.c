@@ -92,8 +92,9 @@ static const bl_kernel_row rows[] = {
 
 /* Batched GEMM: the bt1 and bs1 LUT kernels win from one full token tile on
  * (BENCHMARKS.md, kernel table); their GEMV stays multiply-add. q1_0 and
- * q2_0 look sixteen rows up at once (q1_q2_lut.c), 2.3-2.9x (q1_0) and
- * 1.4-1.9x (q2_0) multiply-add's speed from one token to 64 (BENCHMARKS.md). */
+ * q2_0 look sixteen rows up at once (q1_q2_lut.c): GEMV 2.5-2.8x (q1_0)
+ * and 1.6-1.9x (q2_0) multiply-add's speed, batches of 8 and 16 1.4-2.8x
+ * (BENCHMARKS.md, "q1_0 and q2_0 as lookup tables"). */
 static const bl_auto_lut_row auto_lut[] = {
     {BL_TYPE_BT1, BL_ACT_I8, 16},
     {BL_TYPE_BS1, BL_ACT_I8, 16},
