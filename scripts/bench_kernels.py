@@ -136,11 +136,13 @@ def bench_one(
     return time_calls(call, min_seconds), n
 
 
-def has_kernels(matrix: kernels.PackedMatrix, isa: str, algo: str) -> bool:
-    """Whether isa has algo's kernels for matrix's type (head types have no LUT on most)."""
+def has_kernels(name: str, isa: str, algo: str, rng: np.random.Generator) -> bool:
+    """Whether isa has algo's kernels for the type (head types have no LUT on most),
+    asked of a one-row matrix."""
     try:
-        x = np.zeros((1, matrix.cols), np.float32)
-        kernels.matmul(matrix, x, isa=isa, algo=None if algo == "auto" else algo)
+        probe = make_matrix(name, 1, 256, rng)
+        x = np.zeros((1, probe.cols), np.float32)
+        kernels.matmul(probe, x, isa=isa, algo=None if algo == "auto" else algo)
     except ValueError:
         return False
     return True
@@ -156,7 +158,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             rows, cols = SHAPES[shape]
             matrix = make_matrix(name, rows, cols, rng)
             for isa in args.isas:
-                for algo in [a for a in args.algos if has_kernels(matrix, isa, a)]:
+                for algo in [a for a in args.algos if has_kernels(name, isa, a, rng)]:
                     for mode in args.modes:
                         if shape == "head" and mode == "gemm128":
                             continue
