@@ -52,8 +52,23 @@ def attend(
     return out
 
 
+def _q8_blocks(x: np.ndarray) -> np.ndarray:
+    """x [..., dim] rounded to q8 blocks of 32 as the op rounds its queries against q8_0
+    keys (float32 d = max|x| / 127, halves away from zero), in float64."""
+    blocks = x.astype(np.float32).reshape(*x.shape[:-1], -1, 32)
+    d = np.abs(blocks).max(-1, keepdims=True) / np.float32(127)
+    inverse = np.divide(np.float32(1), d, out=np.zeros_like(d), where=d != 0)
+    scaled = blocks * inverse
+    whole = np.trunc(scaled)
+    rounded = whole + np.where(np.abs(scaled - whole) >= 0.5, np.sign(scaled), 0)
+    return (rounded.astype(np.float64) * d.astype(np.float64)).reshape(x.shape)
+
+
 def reference(q, pos, seq, k, v, types: tuple[str, str]) -> np.ndarray:  # noqa: ANN001
-    """float64 causal GQA attention over what the caches hold."""
+    """float64 causal GQA attention over what the caches hold; against q8_0 keys the
+    queries are first rounded to q8 blocks, as the op does."""
+    if types[0] == "q8_0":
+        q = _q8_blocks(q)
     k64 = _dequantized(types[0], k).astype(np.float64)
     v64 = _dequantized(types[1], v).astype(np.float64)
     n, n_head, head_dim = q.shape

@@ -42,4 +42,9 @@ int bl_activations_quantize(bl_activations *act, bl_act_format format, const flo
                             int threads);
 void bl_activations_free(bl_activations *act);
 
+/* x [rows, cols], cols a multiple of 32, into rows * cols / 32 consecutive q8
+ * blocks, by the rule of BL_ACT_Q8 (the attention's queries against a q8_0
+ * key cache). */
+void bl_quantize_q8_blocks(const float *x, size_t rows, size_t cols, bl_q8_block *dst);
+
 #endif

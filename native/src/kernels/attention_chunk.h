@@ -8,12 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/activations.h"
+
 #define BL_ATTN_CHUNK 256 /* positions per chunk; boundaries at multiples of it */
 #define BL_ATTN_STEP 4 /* positions a kernel converts and uses together */
 
 typedef struct bl_attn_chunk {
     const float *q;         /* row r, head g of the group: q + r * q_stride + g * head_dim */
     size_t q_stride;
+    const bl_q8_block *q8;  /* for a q8_0 key cache, the same queries in q8 blocks: row r,
+                               head g at q8 + r * q8_stride + g * head_dim / 32      */
+    size_t q8_stride;
     const int32_t *pos;     /* [rows], increasing                                  */
     int rows, group, head_dim;
     float scale;

@@ -406,6 +406,14 @@ static inline void prefetch_ahead(const uint8_t *src, size_t stride, int steps) 
         __builtin_prefetch(src + ATTN_PREFETCH_BYTES + at);
 }
 
+/* The value rows a chunk's weighted sum will read, asked for while its scores
+ * are computed: the cache rows arrive while the keys are worked on instead of
+ * stalling the value pass, which reads them first. */
+static inline void prefetch_values(const bl_attn_chunk *c, int32_t j, int steps) {
+    const uint8_t *src = c->v + (size_t)j * c->v_stride;
+    for (size_t at = 0; at < (size_t)steps * c->v_stride; at += 64) __builtin_prefetch(src + at);
+}
+
 /* Rows j .. j + steps - 1 of a cached head as float32, one after another in buf. */
 static const float *rows_f32(int type, const uint8_t *src, size_t stride, int steps, float *buf,
                              int n) {
@@ -418,7 +426,206 @@ static const float *rows_f32(int type, const uint8_t *src, size_t stride, int st
     return buf;
 }
 
+/* Keys of a q8_0 cache against the queries in q8 blocks (made once per call
+ * by the driver, llama.cpp's rule for q8_0 keys): each block's dot product is
+ * an exact integer I, so a score is s = fmaf((float)I_b, dk_b * dq_b, s) over
+ * the blocks b in order, times scale. The integers make the order of the
+ * products free: every ISA forms I its own way and all get the same bits.
+ * Key tiles of KEY_TILE positions, each tile's 16 scores of a query head
+ * computed together. */
+#define KEY_TILE 16
+
+/* s of one block into the scores of a head: first block s = I * dkq, later
+ * s = fma(I, dkq, s), the last one times scale. */
+static inline float q8_block_score(int32_t dot, float dkq, float s, int b, int nb, float scale) {
+    s = fmaf((float)dot, dkq, s);
+    return b == nb - 1 ? s * scale : s;
+}
+
+#if !defined(ATTN_AVX2)
+static void key_tile_q8_portable(const bl_attn_chunk *c, int32_t j, int n, int r0) {
+    int nb = c->head_dim / Q8_BLOCK;
+    for (int p = 0; p < n; p++) {
+        const uint8_t *key = c->k + (size_t)(j + p) * c->k_stride;
+        for (int r = r0; r < c->rows; r++)
+            for (int g = 0; g < c->group; g++) {
+                const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb;
+                float s = 0.0f;
+                for (int b = 0; b < nb; b++) {
+                    const uint8_t *block = key + (size_t)b * Q8_BLOCK_BYTES;
+                    const int8_t *k8 = (const int8_t *)(block + 2);
+                    int32_t dot = 0;
+                    for (int i = 0; i < Q8_BLOCK; i++) dot += (int32_t)q[b].q[i] * k8[i];
+                    uint16_t dh;
+                    memcpy(&dh, block, 2);
+                    s = q8_block_score(dot, half_to_float(dh) * q[b].d, s, b, nb, c->scale);
+                }
+                c->scores[((size_t)r * c->group + g) * BL_ATTN_CHUNK + (j - c->start) + p] = s;
+            }
+    }
+}
+#endif
+
+#if defined(ATTN_AVX512)
+/* z[i] holds 32-bit words 0-7 of rows i (lanes 0-7) and i + 8 (lanes 8-15);
+ * afterwards z[w] holds word w of rows 0-15, lane p from row p: an 8 x 8
+ * transpose in each 256-bit half (unpacks), then the halves' 128-bit quarters
+ * paired across registers. */
+ATTN_INLINE void transpose_words_16x8(__m512i z[8]) {
+    __m512i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(z[i], z[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(z[i], z[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);     /* words 0, 4 of 4 rows */
+        u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]); /* words 1, 5           */
+        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    const __m512i low = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i high = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    for (int w = 0; w < 4; w++) {
+        z[w] = _mm512_permutex2var_epi64(u[w], low, u[w + 4]);
+        z[w + 4] = _mm512_permutex2var_epi64(u[w], high, u[w + 4]);
+    }
+}
+
+/* Sixteen positions in the lanes: per block, the tile's key bytes transposed
+ * so that word w of every position is one register, made unsigned (k + 128);
+ * vpdpbusd multiplies it by the query's word w, broadcast from memory, onto
+ * -128 * sum q, which takes the bias out again. Positions past n repeat row 0
+ * (their scores are never read). */
+static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
+    int nb = c->head_dim / Q8_BLOCK;
+    const uint8_t *tile = c->k + (size_t)j * c->k_stride;
+    int offset[KEY_TILE];
+    for (int p = 0; p < KEY_TILE; p++) offset[p] = p < n ? (int)((size_t)p * c->k_stride) : 0;
+    const __m512i offsets = _mm512_loadu_si512(offset);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blocks = tile + (size_t)b * Q8_BLOCK_BYTES;
+        __m512i kt[8];
+        for (int i = 0; i < 8; i++)
+            kt[i] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blocks + offset[i] + 2))),
+                _mm256_loadu_si256((const __m256i *)(blocks + offset[i + 8] + 2)), 1);
+        transpose_words_16x8(kt);
+        for (int w = 0; w < 8; w++) kt[w] = _mm512_xor_si512(kt[w], bias);
+        /* The 16 scales: 4 bytes gathered from each block's start, the f16 kept. */
+        __m512 dk = _mm512_cvtph_ps(
+            _mm512_cvtepi32_epi16(_mm512_i32gather_epi32(offsets, (const void *)blocks, 1)));
+        for (int r = r0; r < c->rows; r++)
+            for (int g = 0; g < c->group; g++) {
+                const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb + b;
+                __m512i dot = _mm512_set1_epi32(-128 * q->sum);
+                for (int w = 0; w < 8; w++) {
+                    int32_t word;
+                    memcpy(&word, q->q + 4 * w, 4);
+                    dot = _mm512_dpbusd_epi32(dot, kt[w], _mm512_set1_epi32(word));
+                }
+                float *out = c->scores + ((size_t)r * c->group + g) * BL_ATTN_CHUNK + (j - c->start);
+                __m512 s = b ? _mm512_loadu_ps(out) : _mm512_setzero_ps();
+                s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dk, _mm512_set1_ps(q->d)), s);
+                if (b == nb - 1) s = _mm512_mul_ps(s, _mm512_set1_ps(c->scale));
+                _mm512_storeu_ps(out, s);
+            }
+    }
+}
+#endif
+
+#if defined(ATTN_AVX2) && !defined(ATTN_AVX512)
+/* An 8 x 8 transpose of 32-bit words: z[i] holds words 0-7 of row i; afterwards
+ * z[w] holds word w of rows 0-7. */
+ATTN_INLINE void transpose_words_8x8(__m256i z[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(z[i], z[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(z[i], z[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int w = 0; w < 4; w++) {
+        z[w] = _mm256_permute2x128_si256(u[w], u[w + 4], 0x20);
+        z[w + 4] = _mm256_permute2x128_si256(u[w], u[w + 4], 0x31);
+    }
+}
+
+/* Eight positions in the lanes, twice per tile; without vpdpbusd the products
+ * go through vpmaddubsw with |k| unsigned and k's sign moved onto q (both at
+ * most 127 in magnitude, so the pairs' sums fit in int16), then vpmaddwd. */
+static void key_tile_q8_avx2(const bl_attn_chunk *c, int32_t j, int n, int r0) {
+    int nb = c->head_dim / Q8_BLOCK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int half = 0; half < KEY_TILE / 8 && 8 * half < n; half++) {
+        int32_t j8 = j + 8 * half, n8 = n - 8 * half < 8 ? n - 8 * half : 8;
+        const uint8_t *tile = c->k + (size_t)j8 * c->k_stride;
+        int offset[8];
+        for (int p = 0; p < 8; p++) offset[p] = p < n8 ? (int)((size_t)p * c->k_stride) : 0;
+        const __m256i offsets = _mm256_loadu_si256((const __m256i *)offset);
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blocks = tile + (size_t)b * Q8_BLOCK_BYTES;
+            __m256i kt[8], magnitude[8];
+            for (int i = 0; i < 8; i++)
+                kt[i] = _mm256_loadu_si256((const __m256i *)(blocks + offset[i] + 2));
+            transpose_words_8x8(kt);
+            for (int w = 0; w < 8; w++) magnitude[w] = _mm256_abs_epi8(kt[w]);
+            /* The 8 scales: 4 bytes gathered from each block's start, the low halves packed. */
+            __m256i words = _mm256_and_si256(_mm256_i32gather_epi32((const int *)blocks, offsets, 1),
+                                             _mm256_set1_epi32(0xffff));
+            __m256i halves = _mm256_permute4x64_epi64(_mm256_packus_epi32(words, words), 0x08);
+            __m256 dk = _mm256_cvtph_ps(_mm256_castsi256_si128(halves));
+            for (int r = r0; r < c->rows; r++)
+                for (int g = 0; g < c->group; g++) {
+                    const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb + b;
+                    __m256i dot = _mm256_setzero_si256();
+                    for (int w = 0; w < 8; w++) {
+                        int32_t qw;
+                        memcpy(&qw, q->q + 4 * w, 4);
+                        __m256i signed_q = _mm256_sign_epi8(_mm256_set1_epi32(qw), kt[w]);
+                        __m256i pairs = _mm256_maddubs_epi16(magnitude[w], signed_q);
+                        dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
+                    }
+                    float *out = c->scores + ((size_t)r * c->group + g) * BL_ATTN_CHUNK
+                                 + (j8 - c->start);
+                    __m256 s = b ? _mm256_loadu_ps(out) : _mm256_setzero_ps();
+                    s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                                        _mm256_mul_ps(dk, _mm256_set1_ps(q->d)), s);
+                    if (b == nb - 1) s = _mm256_mul_ps(s, _mm256_set1_ps(c->scale));
+                    _mm256_storeu_ps(out, s);
+                }
+        }
+    }
+}
+#endif
+
+static void scores_q8(const bl_attn_chunk *c) {
+    int32_t last = visible_end(c, c->rows - 1);
+    int r0 = 0;
+    for (int32_t j = c->start; j < last; j += KEY_TILE) {
+        while (c->pos[r0] < j) r0++; /* rows before r0 see none of the tile */
+        int n = last - j < KEY_TILE ? last - j : KEY_TILE;
+        prefetch_ahead(c->k + (size_t)j * c->k_stride, c->k_stride, n);
+        prefetch_values(c, j, n);
+#if defined(ATTN_AVX512)
+        key_tile_q8_512(c, j, n, r0);
+#elif defined(ATTN_AVX2)
+        key_tile_q8_avx2(c, j, n, r0);
+#else
+        key_tile_q8_portable(c, j, n, r0);
+#endif
+    }
+}
+
 static void scores(const bl_attn_chunk *c) {
+    if (c->type_k == BL_KV_Q8_0) {
+        scores_q8(c);
+        return;
+    }
     int hd = c->head_dim, g_count = c->group;
     int32_t last = visible_end(c, c->rows - 1);
     int32_t j = c->start;
@@ -427,6 +634,7 @@ static void scores(const bl_attn_chunk *c) {
         for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
             const uint8_t *k = c->k + (size_t)j * c->k_stride;
             prefetch_ahead(k, c->k_stride, BL_ATTN_STEP);
+            prefetch_values(c, j, BL_ATTN_STEP);
             for (int r = 0; r < c->rows; r++)
                 for (int g = 0; g < g_count; g += 4)
                     dot_4x4_512(c->q + (size_t)r * c->q_stride + (size_t)g * hd, k, c->k_stride,
@@ -473,6 +681,77 @@ static void softmax(const bl_attn_chunk *c, int i, int32_t n) {
     c->l[i] = bl_vec_sum(s, (size_t)n);
 }
 
+#if defined(ATTN_AVX512)
+/* Four heads' weighted sums of `slices` x 16 elements from element i0 of the
+ * value rows, over the row's n visible positions, the 4 x slices sums held in
+ * registers: per element acc = fma(w[p], v[p], acc) for p in order, the
+ * operations axpy_rows does, so the same bits. scale[p] is the q8_0 block
+ * scale of position p for these elements (slices <= 2 per block). */
+ATTN_INLINE void values_slices_512(const bl_attn_chunk *c, const float *w, float *acc, int i0,
+                                   int32_t n, const float *scale, int slices) {
+    int hd = c->head_dim;
+    __m512 sum[4][4];
+    for (int g = 0; g < 4; g++)
+        for (int s = 0; s < slices; s++) sum[g][s] = _mm512_setzero_ps();
+    const uint8_t *v = c->v + (size_t)c->start * c->v_stride;
+    for (int32_t p = 0; p < n; p++, v += c->v_stride) {
+        __m512 x[4];
+        for (int s = 0; s < slices; s++) {
+            int i = i0 + 16 * s;
+            if (c->type_v == BL_KV_F16) {
+                x[s] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 2 * (size_t)i)));
+            } else {
+                const uint8_t *block = v + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES;
+                __m128i q = _mm_loadu_si128((const __m128i *)(block + 2 + i % Q8_BLOCK));
+                x[s] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)),
+                                     _mm512_set1_ps(scale[(s / 2) * BL_ATTN_CHUNK + p]));
+            }
+        }
+        for (int g = 0; g < 4; g++) {
+            __m512 wg = _mm512_set1_ps(w[(size_t)g * BL_ATTN_CHUNK + p]);
+            for (int s = 0; s < slices; s++) sum[g][s] = _mm512_fmadd_ps(wg, x[s], sum[g][s]);
+        }
+    }
+    for (int g = 0; g < 4; g++)
+        for (int s = 0; s < slices; s++) _mm512_storeu_ps(acc + (size_t)g * hd + i0 + 16 * s, sum[g][s]);
+}
+
+/* The q8_0 scales of blocks b and b + 1 (if below nb) of the n positions from
+ * start, as floats: scale[p] and scale[BL_ATTN_CHUNK + p]. */
+static void value_scales(const bl_attn_chunk *c, int b, int nb, int32_t n, float *scale) {
+    for (int k = 0; k < 2 && b + k < nb; k++) {
+        const uint8_t *block = c->v + (size_t)c->start * c->v_stride + (size_t)(b + k) * Q8_BLOCK_BYTES;
+        for (int32_t p = 0; p < n; p++) {
+            uint16_t dh;
+            memcpy(&dh, block + (size_t)p * c->v_stride, 2);
+            scale[k * BL_ATTN_CHUNK + p] = _cvtsh_ss(dh); /* exact, as half_to_float */
+        }
+    }
+}
+
+/* Decode's weighted values, the cache rows read in place: row r's heads in
+ * fours, its elements in groups of 64 (a tail of 32), each group running over
+ * the positions with its sums in registers, so the sums are never stored and
+ * reloaded per position as axpy_4x4_512 does. */
+static void values_in_registers_512(const bl_attn_chunk *c, int r) {
+    int hd = c->head_dim, nb = hd / Q8_BLOCK;
+    int32_t n = visible_end(c, r) - c->start;
+    float scale[2 * BL_ATTN_CHUNK];
+    for (int g = 0; g < c->group; g += 4) {
+        size_t i = (size_t)r * c->group + g;
+        const float *w = c->scores + i * BL_ATTN_CHUNK;
+        float *acc = c->acc + i * hd;
+        for (int i0 = 0; i0 < hd; i0 += 64) {
+            if (c->type_v == BL_KV_Q8_0) value_scales(c, i0 / Q8_BLOCK, nb, n, scale);
+            if (hd - i0 >= 64)
+                values_slices_512(c, w, acc, i0, n, scale, 4);
+            else
+                values_slices_512(c, w, acc, i0, n, scale, 2);
+        }
+    }
+}
+#endif
+
 static void weighted_values(const bl_attn_chunk *c) {
     int hd = c->head_dim, g_count = c->group;
     int32_t last = visible_end(c, c->rows - 1);
@@ -481,17 +760,11 @@ static void weighted_values(const bl_attn_chunk *c) {
             memset(c->acc + (size_t)r * g_count * hd, 0, (size_t)g_count * hd * sizeof(float));
     int32_t j = c->start;
 #if defined(ATTN_AVX512)
-    if (direct(c, c->type_v))
-        for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
-            const uint8_t *v = c->v + (size_t)j * c->v_stride;
-            prefetch_ahead(v, c->v_stride, BL_ATTN_STEP);
-            for (int r = 0; r < c->rows; r++)
-                for (int g = 0; g < g_count; g += 4) {
-                    size_t i = (size_t)r * g_count + g;
-                    axpy_4x4_512(c->acc + i * hd, c->scores + i * BL_ATTN_CHUNK + (j - c->start),
-                                 BL_ATTN_CHUNK, v, c->v_stride, c->type_v, hd);
-                }
-        }
+    if (direct(c, c->type_v)) {
+        for (int r = 0; r < c->rows; r++)
+            if (c->pos[r] >= c->start) values_in_registers_512(c, r);
+        return;
+    }
 #endif
     for (; j < last; j += BL_ATTN_STEP) {
         int steps = last - j < BL_ATTN_STEP ? last - j : BL_ATTN_STEP;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bitllm.h"
+#include "base/activations.h"
 #include "base/error.h"
 #include "base/threadpool.h"
 #include "base/vec.h"
@@ -32,8 +33,13 @@ static size_t state_floats(int head_dim) { return 2 + (size_t)head_dim; }
 /* Scratch layout, in floats, from the start of a's scratch. */
 typedef struct layout {
     size_t per_thread; /* scores, one K/V row, a partial and a state per (tile row, head) */
-    size_t threads_at, waves_at, states_at, tiles_at, total;
+    size_t threads_at, waves_at, states_at, q8_at, tiles_at, total;
 } layout;
+
+/* q8 blocks of one query row (all heads), for a q8_0 key cache. */
+static size_t q8_blocks_per_row(int n_head, int head_dim) {
+    return (size_t)n_head * (size_t)((head_dim + 31) / 32);
+}
 
 static layout layout_for(int max_rows, int threads, int n_head, int n_head_kv, int head_dim) {
     size_t group = (size_t)(n_head / n_head_kv), tile_heads = TILE_ROWS * group;
@@ -44,7 +50,9 @@ static layout layout_for(int max_rows, int threads, int n_head, int n_head_kv, i
     l.threads_at = 0;
     l.waves_at = l.threads_at + (size_t)threads * l.per_thread;
     l.states_at = l.waves_at + (size_t)DECODE_ROWS * n_head * WAVE_CHUNKS * st;
-    l.tiles_at = l.states_at + (size_t)DECODE_ROWS * n_head * st;
+    l.q8_at = l.states_at + (size_t)DECODE_ROWS * n_head * st;
+    l.tiles_at = l.q8_at + (size_t)max_rows * q8_blocks_per_row(n_head, head_dim)
+                           * (sizeof(bl_q8_block) / sizeof(float));
     l.total = l.tiles_at + ((size_t)max_rows * sizeof(tile) + sizeof(float) - 1) / sizeof(float);
     return l;
 }
@@ -94,6 +102,7 @@ typedef struct run {
     bl_attn_chunk_fn kernel;
     layout lay;
     const tile *tiles;
+    const bl_q8_block *q8; /* the queries in q8 blocks, for a q8_0 key cache */
     int n_tiles, group;
     atomic_int next;
     int wave0; /* decode: the wave's first chunk */
@@ -109,9 +118,12 @@ static bl_attn_chunk task_for(const run *r, int row0, int rows, int kvh, int chu
     const bl_kv_cache *c = a->cache[row0];
     size_t hd = (size_t)a->head_dim;
     size_t q_stride = (size_t)a->n_head * hd;
+    size_t q8_stride = q8_blocks_per_row(a->n_head, a->head_dim);
     return (bl_attn_chunk){
         .q = a->q + (size_t)row0 * q_stride + (size_t)kvh * r->group * hd,
         .q_stride = q_stride,
+        .q8 = r->q8 + (size_t)row0 * q8_stride + (size_t)kvh * r->group * (hd / 32),
+        .q8_stride = q8_stride,
         .pos = a->pos + row0,
         .rows = rows,
         .group = r->group,
@@ -256,6 +268,13 @@ int bl_attention_run(const bl_attention *a) {
         .group = a->n_head / a->n_head_kv,
     };
     atomic_init(&r.next, 0);
+    int q8_keys = 0;
+    for (int t = 0; t < a->n; t++) q8_keys |= a->cache[t]->type_k == BL_KV_Q8_0;
+    if (q8_keys) {
+        bl_q8_block *q8 = (bl_q8_block *)((float *)a->scratch + r.lay.q8_at);
+        bl_quantize_q8_blocks(a->q, (size_t)a->n * a->n_head, (size_t)a->head_dim, q8);
+        r.q8 = q8;
+    }
     if (a->n <= DECODE_ROWS && a->n * a->n_head_kv < 4 * a->threads) return run_decode(&r);
     tile *tiles = (tile *)((float *)a->scratch + r.lay.tiles_at);
     r.n_tiles = make_tiles(a, tiles);

@@ -17,7 +17,12 @@
  * is the same sequence of float operations either way, so its bits depend
  * neither on the thread count, nor on the other rows of the call, nor on the
  * ISA (every kernel keeps 16 partial sums per dot product, uses fused
- * multiply-adds and the same exp). */
+ * multiply-adds and the same exp).
+ *
+ * Against a q8_0 key cache the queries are first rounded to q8 blocks of 32
+ * (as llama.cpp does for q8_0 keys), so that each block's product with a key
+ * is an exact integer, formed with vpdpbusd or vpmaddubsw on x86: such scores
+ * are those of the rounded queries, within float rounding. */
 #ifndef BL_OPS_ATTENTION_H
 #define BL_OPS_ATTENTION_H
 
