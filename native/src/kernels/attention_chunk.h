@@ -12,6 +12,15 @@
 
 #define BL_ATTN_CHUNK 256 /* positions per chunk; boundaries at multiples of it */
 #define BL_ATTN_STEP 4 /* positions a kernel converts and uses together */
+#define BL_ATTN_COLUMNS 32 /* value elements a tile's weighted sums take at a time */
+
+/* Floats of a chunk task's row scratch: BL_ATTN_STEP rows of keys or values,
+ * or BL_ATTN_COLUMNS elements of the chunk's every value row, in float32. */
+static inline size_t bl_attn_row_floats(int head_dim) {
+    size_t rows = (size_t)BL_ATTN_STEP * (size_t)head_dim;
+    size_t columns = (size_t)BL_ATTN_CHUNK * BL_ATTN_COLUMNS;
+    return rows > columns ? rows : columns;
+}
 
 typedef struct bl_attn_chunk {
     const float *q;         /* row r, head g of the group: q + r * q_stride + g * head_dim */
@@ -27,7 +36,7 @@ typedef struct bl_attn_chunk {
     int type_k, type_v;     /* bl_kv_type                                          */
     int32_t start, end;     /* the chunk: positions [start, end)                   */
     float *scores;          /* scratch [rows * group * BL_ATTN_CHUNK]              */
-    float *row;             /* scratch [BL_ATTN_STEP * head_dim]: K or V rows in float32 */
+    float *row;             /* scratch [bl_attn_row_floats(head_dim)]                */
     /* Out, for (r, g) at index i = r * group + g with pos[r] >= start (other
      * rows see nothing of the chunk and are left alone): */
     float *m, *l;           /* [rows * group] max score, sum of e^(s - m)          */

@@ -45,7 +45,7 @@ static layout layout_for(int max_rows, int threads, int n_head, int n_head_kv, i
     size_t group = (size_t)(n_head / n_head_kv), tile_heads = TILE_ROWS * group;
     size_t st = state_floats(head_dim);
     layout l = {0};
-    l.per_thread = tile_heads * BL_ATTN_CHUNK + BL_ATTN_STEP * (size_t)head_dim
+    l.per_thread = tile_heads * BL_ATTN_CHUNK + bl_attn_row_floats(head_dim)
                    + 2 * tile_heads * st;
     l.threads_at = 0;
     l.waves_at = l.threads_at + (size_t)threads * l.per_thread;
@@ -156,7 +156,7 @@ static void tile_item(const run *r, int item, float *scratch) {
     int kvh = item % a->n_head_kv, hd = a->head_dim;
     size_t count = (size_t)t->rows * r->group;
     float *scores = scratch, *row = scores + (size_t)TILE_ROWS * r->group * BL_ATTN_CHUNK;
-    partials part = partials_at(row + BL_ATTN_STEP * hd, count, hd);
+    partials part = partials_at(row + bl_attn_row_floats(hd), count, hd);
     partials state = partials_at(part.m + count * state_floats(hd), count, hd);
     const int32_t *pos = a->pos + t->row0;
     int last = chunk_of(pos[t->rows - 1]);
