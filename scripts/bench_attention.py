@@ -8,9 +8,11 @@ Reported per generated token (one layer's time x the layers) and as the rate it 
 attention FLOPs (2 per multiply-add of QK and PV) and KV bytes read per second. Decode is
 one query row at position D; prefill is N rows at positions 0..N-1. Timings are medians
 of interleaved repetitions, in wall time (threads > 1) or process CPU time (--cpu-time,
-which a loaded machine disturbs less).
+which a loaded machine disturbs less). --builds A.so,B.so times several builds of the library
+in one process, alternating them call by call, a row per build.
 
   python scripts/bench_attention.py --threads 2 --depths 1024,3968 --prompts 512
+  python scripts/bench_attention.py --threads 1 --cpu-time --builds /tmp/a.so,/tmp/b.so
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ class Problem:
         self.q = rng.standard_normal((n_ctx, n_head, head_dim)).astype(np.float32)
 
     def call(
-        self, positions: np.ndarray, cache_type: str, isa: str, threads: int, repeat: int = 1
-    ) -> None:
-        ffi, lib = library()
+        self, lib: object, positions: np.ndarray, cache_type: str, isa: str, threads: int,
+        repeat: int = 1,
+    ) -> None:  # fmt: skip
+        ffi = library()[0]
         n = len(positions)
         pos = np.ascontiguousarray(positions, dtype=np.int32)
         seq = np.zeros(n, dtype=np.int32)
@@ -60,20 +63,21 @@ class Problem:
 
 
 def attention_seconds(
-    problem: Problem, positions: np.ndarray, cache_type: str, isa: str, threads: int,
-    repetitions: int, inner: int, clock: Callable[[], float],
-) -> float:  # fmt: skip
-    """Median of ((call attending inner times) - (call attending once)) / (inner - 1),
-    the two interleaved."""
-    differences = []
+    problem: Problem, builds: list, positions: np.ndarray, cache_type: str, isa: str,
+    threads: int, repetitions: int, inner: int, clock: Callable[[], float],
+) -> list[float]:  # fmt: skip
+    """Per build: median of ((call attending inner times) - (call attending once)) /
+    (inner - 1), the two interleaved and the builds alternated."""
+    differences: list[list[float]] = [[] for _ in builds]
     for _ in range(repetitions):
-        started = clock()
-        problem.call(positions, cache_type, isa, threads)
-        once = clock() - started
-        started = clock()
-        problem.call(positions, cache_type, isa, threads, inner)
-        differences.append((clock() - started - once) / (inner - 1))
-    return statistics.median(differences)
+        for lib, found in zip(builds, differences, strict=True):
+            started = clock()
+            problem.call(lib, positions, cache_type, isa, threads)
+            once = clock() - started
+            started = clock()
+            problem.call(lib, positions, cache_type, isa, threads, inner)
+            found.append((clock() - started - once) / (inner - 1))
+    return [statistics.median(found) for found in differences]
 
 
 def main() -> None:
@@ -86,7 +90,12 @@ def main() -> None:
     p.add_argument("--inner", type=int, default=11, help="attentions per timed call (>= 2)")
     p.add_argument("--cpu-time", action="store_true", help="process CPU time, not wall time")
     p.add_argument("--isas", default=",".join(kernels.isas()))
+    p.add_argument("--builds", default="", help="libbitllm.so paths to compare, comma-separated")
     args = p.parse_args()
+    ffi, default = library()
+    paths = [b for b in args.builds.split(",") if b]
+    builds = [ffi.dlopen(path) for path in paths] or [default]
+    names = paths or [""]
     depths = [int(d) for d in args.depths.split(",") if d]
     prompts = [int(n) for n in args.prompts.split(",") if n]
     n_head, n_head_kv, head_dim = 20, 5, 128
@@ -99,24 +108,29 @@ def main() -> None:
     what = "CPU time" if args.cpu_time else "wall time"
     print(f"{args.threads} threads, {what}, x {args.layers} layers; median of "
           f"{args.repetitions}, {args.inner} attentions each\n")  # fmt: skip
-    print("| case | ISA | cache | ms per token (decode) or prompt | GFLOP/s | KV GB/s |")
-    print("|---|---|---|---:|---:|---:|")
+    build_column = "build | " if paths else ""
+    rates = "ms per token (decode) or prompt | GFLOP/s | KV GB/s"
+    print(f"| {build_column}case | ISA | cache | {rates} |")
+    print("|" + "---|" * (4 if paths else 3) + "---:|" * 3)
     for name, positions, pairs, rows_read in cases:
         for isa in args.isas.split(","):
             for cache_type in cache_types():
-                seconds = args.layers * attention_seconds(
-                    problem, positions, cache_type, isa, args.threads, args.repetitions,
-                    args.inner, clock,
+                medians = attention_seconds(
+                    problem, builds, positions, cache_type, isa, args.threads,
+                    args.repetitions, args.inner, clock,
                 )  # fmt: skip
-                flops = args.layers * per_pair * pairs
-                kv_bytes = (
-                    args.layers * rows_read * kv_element_count * BYTES_PER_ELEMENT[cache_type]
-                )
-                print(
-                    f"| {name} | {isa} | {cache_type} | {seconds * 1e3:.1f} | "
-                    f"{flops / seconds / 1e9:.1f} | {kv_bytes / seconds / 1e9:.1f} |",
-                    flush=True,
-                )
+                for path, median in zip(names, medians, strict=True):
+                    seconds = args.layers * median
+                    flops = args.layers * per_pair * pairs
+                    kv_bytes = (
+                        args.layers * rows_read * kv_element_count * BYTES_PER_ELEMENT[cache_type]
+                    )
+                    build = f"{path} | " if path else ""
+                    print(
+                        f"| {build}{name} | {isa} | {cache_type} | {seconds * 1e3:.1f} | "
+                        f"{flops / seconds / 1e9:.1f} | {kv_bytes / seconds / 1e9:.1f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

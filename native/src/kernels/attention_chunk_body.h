@@ -374,17 +374,16 @@ static void axpy_heads(float *restrict y, const float *w, int heads, int steps,
 
 /* Decode reads each cached row for one query row only: converting it to a
  * float32 row first (rows_f32) stores and reloads every element for nothing.
- * Where the 4 x 4 tiles run, an f16 or q8_0 cache is read as it is, each
- * slice converted in its register (the same values and operations, so the
- * same results). Tiles of many query rows (prefill) keep the conversion,
- * which they share. */
+ * Where the 4 x 4 tiles run, the cache is read as it is, each slice
+ * converted in its register (the same values and operations, so the same
+ * results). Tiles of many query rows (prefill) keep the conversion, which
+ * they share. */
 #define ATTN_DIRECT_ROWS 2
-static inline int direct(const bl_attn_chunk *c, int type) {
+static inline int direct(const bl_attn_chunk *c) {
 #if defined(ATTN_AVX512)
-    return (type == BL_KV_F16 || type == BL_KV_Q8_0) && c->rows <= ATTN_DIRECT_ROWS &&
-           c->group % 4 == 0 && c->head_dim % Q8_BLOCK == 0;
+    return c->rows <= ATTN_DIRECT_ROWS && c->group % 4 == 0 && c->head_dim % Q8_BLOCK == 0;
 #else
-    (void)c, (void)type;
+    (void)c;
     return 0;
 #endif
 }
@@ -630,7 +629,7 @@ static void scores(const bl_attn_chunk *c) {
     int32_t last = visible_end(c, c->rows - 1);
     int32_t j = c->start;
 #if defined(ATTN_AVX512)
-    if (direct(c, c->type_k))
+    if (direct(c))
         for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
             const uint8_t *k = c->k + (size_t)j * c->k_stride;
             prefetch_ahead(k, c->k_stride, BL_ATTN_STEP);
@@ -698,7 +697,9 @@ ATTN_INLINE void values_slices_512(const bl_attn_chunk *c, const float *w, float
         __m512 x[4];
         for (int s = 0; s < slices; s++) {
             int i = i0 + 16 * s;
-            if (c->type_v == BL_KV_F16) {
+            if (c->type_v == BL_KV_F32) {
+                x[s] = _mm512_loadu_ps((const float *)v + i);
+            } else if (c->type_v == BL_KV_F16) {
                 x[s] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 2 * (size_t)i)));
             } else {
                 const uint8_t *block = v + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES;
@@ -809,7 +810,7 @@ static void weighted_values(const bl_attn_chunk *c) {
             memset(c->acc + (size_t)r * g_count * hd, 0, (size_t)g_count * hd * sizeof(float));
     int32_t j = c->start;
 #if defined(ATTN_AVX512)
-    if (direct(c, c->type_v)) {
+    if (direct(c)) {
         for (int r = 0; r < c->rows; r++)
             if (c->pos[r] >= c->start) values_in_registers_512(c, r);
         return;

@@ -122,7 +122,8 @@ static bl_attn_chunk task_for(const run *r, int row0, int rows, int kvh, int chu
     return (bl_attn_chunk){
         .q = a->q + (size_t)row0 * q_stride + (size_t)kvh * r->group * hd,
         .q_stride = q_stride,
-        .q8 = r->q8 + (size_t)row0 * q8_stride + (size_t)kvh * r->group * (hd / 32),
+        .q8 = r->q8 ? r->q8 + (size_t)row0 * q8_stride + (size_t)kvh * r->group * (hd / 32)
+                    : NULL,
         .q8_stride = q8_stride,
         .pos = a->pos + row0,
         .rows = rows,
