@@ -153,7 +153,8 @@ static void quantize_rows(const quantize_job *job, size_t first, size_t last) {
 
 BL_VECTOR_CLONES
 void bl_quantize_q8_blocks(const float *x, size_t rows, size_t cols, bl_q8_block *dst) {
-    for (size_t r = 0; r < rows; r++) quantize_q8_row(x + r * cols, cols, cols, dst + r * cols / 32);
+    for (size_t r = 0; r < rows; r++)
+        quantize_q8_row(x + r * cols, cols, cols, dst + r * cols / 32);
 }
 
 static void quantize_slice(void *ctx, int index, int count) {

@@ -505,10 +505,11 @@ static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
     for (int b = 0; b < nb; b++) {
         const uint8_t *blocks = tile + (size_t)b * Q8_BLOCK_BYTES;
         __m512i kt[8];
-        for (int i = 0; i < 8; i++)
-            kt[i] = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blocks + offset[i] + 2))),
-                _mm256_loadu_si256((const __m256i *)(blocks + offset[i + 8] + 2)), 1);
+        for (int i = 0; i < 8; i++) {
+            __m256i low = _mm256_loadu_si256((const __m256i *)(blocks + offset[i] + 2));
+            __m256i high = _mm256_loadu_si256((const __m256i *)(blocks + offset[i + 8] + 2));
+            kt[i] = _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+        }
         transpose_words_16x8(kt);
         for (int w = 0; w < 8; w++) kt[w] = _mm512_xor_si512(kt[w], bias);
         /* The 16 scales: 4 bytes gathered from each block's start, the f16 kept. */
@@ -523,9 +524,11 @@ static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
                     memcpy(&word, q->q + 4 * w, 4);
                     dot = _mm512_dpbusd_epi32(dot, kt[w], _mm512_set1_epi32(word));
                 }
-                float *out = c->scores + ((size_t)r * c->group + g) * BL_ATTN_CHUNK + (j - c->start);
+                float *out =
+                    c->scores + ((size_t)r * c->group + g) * BL_ATTN_CHUNK + (j - c->start);
                 __m512 s = b ? _mm512_loadu_ps(out) : _mm512_setzero_ps();
-                s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dk, _mm512_set1_ps(q->d)), s);
+                __m512 dkq = _mm512_mul_ps(dk, _mm512_set1_ps(q->d));
+                s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dkq, s);
                 if (b == nb - 1) s = _mm512_mul_ps(s, _mm512_set1_ps(c->scale));
                 _mm512_storeu_ps(out, s);
             }
@@ -574,8 +577,8 @@ static void key_tile_q8_avx2(const bl_attn_chunk *c, int32_t j, int n, int r0) {
             transpose_words_8x8(kt);
             for (int w = 0; w < 8; w++) magnitude[w] = _mm256_abs_epi8(kt[w]);
             /* The 8 scales: 4 bytes gathered from each block's start, the low halves packed. */
-            __m256i words = _mm256_and_si256(_mm256_i32gather_epi32((const int *)blocks, offsets, 1),
-                                             _mm256_set1_epi32(0xffff));
+            __m256i gathered = _mm256_i32gather_epi32((const int *)blocks, offsets, 1);
+            __m256i words = _mm256_and_si256(gathered, _mm256_set1_epi32(0xffff));
             __m256i halves = _mm256_permute4x64_epi64(_mm256_packus_epi32(words, words), 0x08);
             __m256 dk = _mm256_cvtph_ps(_mm256_castsi256_si128(halves));
             for (int r = r0; r < c->rows; r++)
@@ -714,14 +717,16 @@ ATTN_INLINE void values_slices_512(const bl_attn_chunk *c, const float *w, float
         }
     }
     for (int g = 0; g < 4; g++)
-        for (int s = 0; s < slices; s++) _mm512_storeu_ps(acc + (size_t)g * hd + i0 + 16 * s, sum[g][s]);
+        for (int s = 0; s < slices; s++)
+            _mm512_storeu_ps(acc + (size_t)g * hd + i0 + 16 * s, sum[g][s]);
 }
 
 /* The q8_0 scales of blocks b and b + 1 (if below nb) of the n positions from
  * start, as floats: scale[p] and scale[BL_ATTN_CHUNK + p]. */
 static void value_scales(const bl_attn_chunk *c, int b, int nb, int32_t n, float *scale) {
     for (int k = 0; k < 2 && b + k < nb; k++) {
-        const uint8_t *block = c->v + (size_t)c->start * c->v_stride + (size_t)(b + k) * Q8_BLOCK_BYTES;
+        const uint8_t *block =
+            c->v + (size_t)c->start * c->v_stride + (size_t)(b + k) * Q8_BLOCK_BYTES;
         for (int32_t p = 0; p < n; p++) {
             uint16_t dh;
             memcpy(&dh, block + (size_t)p * c->v_stride, 2);
