@@ -374,13 +374,13 @@ static void axpy_heads(float *restrict y, const float *w, int heads, int steps,
 
 /* Decode reads each cached row for one query row only: converting it to a
  * float32 row first (rows_f32) stores and reloads every element for nothing.
- * Where the 4 x 4 tiles run, the cache is read as it is, each slice
- * converted in its register (the same values and operations, so the same
- * results). Tiles of many query rows (prefill) keep the conversion, which
- * they share. */
+ * There the cache is read as it is, each slice converted in its register
+ * (the same values and operations, so the same results): the scores' 4 x 4
+ * tiles on AVX-512, the weighted values on AVX2 and AVX-512. Tiles of many
+ * query rows (prefill) keep the conversion, which they share. */
 #define ATTN_DIRECT_ROWS 2
 static inline int direct(const bl_attn_chunk *c) {
-#if defined(ATTN_AVX512)
+#if defined(ATTN_AVX2)
     return c->rows <= ATTN_DIRECT_ROWS && c->group % 4 == 0 && c->head_dim % Q8_BLOCK == 0;
 #else
     (void)c;
@@ -683,48 +683,87 @@ static void softmax(const bl_attn_chunk *c, int i, int32_t n) {
     c->l[i] = bl_vec_sum(s, (size_t)n);
 }
 
+#if defined(ATTN_AVX2)
+/* One vector of floats for the weighted values below: 16 lanes on AVX-512,
+ * 8 on AVX2, with as many slices per group as keep 4 heads' sums in registers. */
 #if defined(ATTN_AVX512)
-/* Four heads' weighted sums of `slices` x 16 elements from element i0 of the
- * value rows, over the row's n visible positions, the 4 x slices sums held in
- * registers: per element acc = fma(w[p], v[p], acc) for p in order, the
- * operations axpy_rows does, so the same bits. scale[p] is the q8_0 block
- * scale of position p for these elements (slices <= 2 per block). */
-ATTN_INLINE void values_slices_512(const bl_attn_chunk *c, const float *w, float *acc, int i0,
-                                   int32_t n, const float *scale, int slices) {
+typedef __m512 vfloat;
+#define VF_LANES 16
+#define VALUE_SLICES 4
+#define vf_zero _mm512_setzero_ps
+#define vf_set1 _mm512_set1_ps
+#define vf_fma _mm512_fmadd_ps
+#define vf_store _mm512_storeu_ps
+/* Elements i .. i + 15 of a row as float32 integers (q8_0) or values (f16, f32). */
+ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
+    if (type == BL_KV_Q8_0) {
+        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+    }
+    if (type == BL_KV_F16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
+    return _mm512_loadu_ps((const float *)row + i);
+}
+#define vf_mul _mm512_mul_ps
+#else
+typedef __m256 vfloat;
+#define VF_LANES 8
+#define VALUE_SLICES 2
+#define vf_zero _mm256_setzero_ps
+#define vf_set1 _mm256_set1_ps
+#define vf_fma _mm256_fmadd_ps
+#define vf_store _mm256_storeu_ps
+/* Elements i .. i + 7 of a row as float32 integers (q8_0) or values (f16, f32). */
+ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
+    if (type == BL_KV_Q8_0) {
+        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+    }
+    if (type == BL_KV_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * (size_t)i)));
+    return _mm256_loadu_ps((const float *)row + i);
+}
+#define vf_mul _mm256_mul_ps
+#endif
+#define VALUE_GROUP (VF_LANES * VALUE_SLICES)
+#define VALUE_SCALE_BLOCKS (VALUE_GROUP > Q8_BLOCK ? VALUE_GROUP / Q8_BLOCK : 1)
+
+/* Four heads' weighted sums of `slices` vectors of elements from element i0
+ * of the value rows, over the row's n visible positions, the 4 x slices sums
+ * held in registers: per element acc = fma(w[p], v[p], acc) for p in order,
+ * the operations axpy_rows does, so the same bits. A q8_0 element is q * d,
+ * d of block i0 / 32 + k at scale[k * BL_ATTN_CHUNK + p]. `type` is a
+ * constant at every call, so each cache type gets its own loop. */
+ATTN_INLINE void values_slices(const bl_attn_chunk *c, int type, const float *w, float *acc,
+                               int i0, int32_t n, const float *scale, int slices) {
     int hd = c->head_dim;
-    __m512 sum[4][4];
+    vfloat sum[4][VALUE_SLICES];
     for (int g = 0; g < 4; g++)
-        for (int s = 0; s < slices; s++) sum[g][s] = _mm512_setzero_ps();
+        for (int s = 0; s < slices; s++) sum[g][s] = vf_zero();
     const uint8_t *v = c->v + (size_t)c->start * c->v_stride;
     for (int32_t p = 0; p < n; p++, v += c->v_stride) {
-        __m512 x[4];
+        vfloat x[VALUE_SLICES];
         for (int s = 0; s < slices; s++) {
-            int i = i0 + 16 * s;
-            if (c->type_v == BL_KV_F32) {
-                x[s] = _mm512_loadu_ps((const float *)v + i);
-            } else if (c->type_v == BL_KV_F16) {
-                x[s] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 2 * (size_t)i)));
-            } else {
-                const uint8_t *block = v + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES;
-                __m128i q = _mm_loadu_si128((const __m128i *)(block + 2 + i % Q8_BLOCK));
-                x[s] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)),
-                                     _mm512_set1_ps(scale[(s / 2) * BL_ATTN_CHUNK + p]));
+            x[s] = vf_load(v, i0 + VF_LANES * s, type);
+            if (type == BL_KV_Q8_0) {
+                int k = (i0 % Q8_BLOCK + VF_LANES * s) / Q8_BLOCK;
+                x[s] = vf_mul(x[s], vf_set1(scale[k * BL_ATTN_CHUNK + p]));
             }
         }
         for (int g = 0; g < 4; g++) {
-            __m512 wg = _mm512_set1_ps(w[(size_t)g * BL_ATTN_CHUNK + p]);
-            for (int s = 0; s < slices; s++) sum[g][s] = _mm512_fmadd_ps(wg, x[s], sum[g][s]);
+            vfloat wg = vf_set1(w[(size_t)g * BL_ATTN_CHUNK + p]);
+            for (int s = 0; s < slices; s++) sum[g][s] = vf_fma(wg, x[s], sum[g][s]);
         }
     }
     for (int g = 0; g < 4; g++)
         for (int s = 0; s < slices; s++)
-            _mm512_storeu_ps(acc + (size_t)g * hd + i0 + 16 * s, sum[g][s]);
+            vf_store(acc + (size_t)g * hd + i0 + VF_LANES * s, sum[g][s]);
 }
 
-/* The q8_0 scales of blocks b and b + 1 (if below nb) of the n positions from
- * start, as floats: scale[p] and scale[BL_ATTN_CHUNK + p]. */
-static void value_scales(const bl_attn_chunk *c, int b, int nb, int32_t n, float *scale) {
-    for (int k = 0; k < 2 && b + k < nb; k++) {
+/* The q8_0 scales of blocks b .. b + count - 1 of the n positions from start,
+ * as floats: block b + k at scale + k * BL_ATTN_CHUNK. */
+static void value_scales(const bl_attn_chunk *c, int b, int count, int32_t n, float *scale) {
+    for (int k = 0; k < count; k++) {
         const uint8_t *block =
             c->v + (size_t)c->start * c->v_stride + (size_t)(b + k) * Q8_BLOCK_BYTES;
         for (int32_t p = 0; p < n; p++) {
@@ -735,24 +774,40 @@ static void value_scales(const bl_attn_chunk *c, int b, int nb, int32_t n, float
     }
 }
 
+/* One group of elements: the full width, or the row's shorter tail. */
+ATTN_INLINE void values_group(const bl_attn_chunk *c, int type, const float *w, float *acc,
+                              int i0, int32_t n, const float *scale) {
+    if (c->head_dim - i0 >= VALUE_GROUP)
+        values_slices(c, type, w, acc, i0, n, scale, VALUE_SLICES);
+    else
+        values_slices(c, type, w, acc, i0, n, scale, (c->head_dim - i0) / VF_LANES);
+}
+
 /* Decode's weighted values, the cache rows read in place: row r's heads in
- * fours, its elements in groups of 64 (a tail of 32), each group running over
- * the positions with its sums in registers, so the sums are never stored and
- * reloaded per position as axpy_4x4_512 does. */
-static void values_in_registers_512(const bl_attn_chunk *c, int r) {
+ * fours, its elements in groups of VALUE_GROUP, each group running over the
+ * positions with its sums in registers, so the sums are never stored and
+ * reloaded per position as axpy_rows does. */
+static void values_in_registers(const bl_attn_chunk *c, int r) {
     int hd = c->head_dim, nb = hd / Q8_BLOCK;
     int32_t n = visible_end(c, r) - c->start;
-    float scale[2 * BL_ATTN_CHUNK];
+    float scale[VALUE_SCALE_BLOCKS * BL_ATTN_CHUNK];
     for (int g = 0; g < c->group; g += 4) {
         size_t i = (size_t)r * c->group + g;
         const float *w = c->scores + i * BL_ATTN_CHUNK;
         float *acc = c->acc + i * hd;
-        for (int i0 = 0; i0 < hd; i0 += 64) {
-            if (c->type_v == BL_KV_Q8_0) value_scales(c, i0 / Q8_BLOCK, nb, n, scale);
-            if (hd - i0 >= 64)
-                values_slices_512(c, w, acc, i0, n, scale, 4);
-            else
-                values_slices_512(c, w, acc, i0, n, scale, 2);
+        for (int i0 = 0; i0 < hd; i0 += VALUE_GROUP) {
+            switch (c->type_v) {
+            case BL_KV_Q8_0:
+                if (i0 % Q8_BLOCK == 0) {
+                    int b = i0 / Q8_BLOCK;
+                    value_scales(c, b, nb - b < VALUE_SCALE_BLOCKS ? nb - b : VALUE_SCALE_BLOCKS,
+                                 n, scale);
+                }
+                values_group(c, BL_KV_Q8_0, w, acc, i0, n, scale);
+                break;
+            case BL_KV_F16: values_group(c, BL_KV_F16, w, acc, i0, n, scale); break;
+            default: values_group(c, BL_KV_F32, w, acc, i0, n, scale); break;
+            }
         }
     }
 }
@@ -814,12 +869,14 @@ static void weighted_values(const bl_attn_chunk *c) {
         if (c->pos[r] >= c->start)
             memset(c->acc + (size_t)r * g_count * hd, 0, (size_t)g_count * hd * sizeof(float));
     int32_t j = c->start;
-#if defined(ATTN_AVX512)
+#if defined(ATTN_AVX2)
     if (direct(c)) {
         for (int r = 0; r < c->rows; r++)
-            if (c->pos[r] >= c->start) values_in_registers_512(c, r);
+            if (c->pos[r] >= c->start) values_in_registers(c, r);
         return;
     }
+#endif
+#if defined(ATTN_AVX512)
     if (c->group % 4 == 0 && c->head_dim % BL_ATTN_COLUMNS == 0) {
         values_by_columns_512(c);
         return;
