@@ -813,48 +813,64 @@ static void values_in_registers(const bl_attn_chunk *c, int r) {
 }
 #endif
 
-#if defined(ATTN_AVX512)
+#if defined(ATTN_AVX2)
 /* Elements [i0, i0 + BL_ATTN_COLUMNS) of the value rows of positions
  * [start, start + n), in float32, BL_ATTN_COLUMNS per position: converted as
  * row_f32 converts them (a q8_0 row's columns are exactly one block). */
-static void value_columns_512(const bl_attn_chunk *c, int i0, int32_t n, float *out) {
+static void value_columns(const bl_attn_chunk *c, int i0, int32_t n, float *out) {
     const uint8_t *v = c->v + (size_t)c->start * c->v_stride;
-    for (int32_t p = 0; p < n; p++, v += c->v_stride, out += BL_ATTN_COLUMNS)
-        for (int s = 0; s < BL_ATTN_COLUMNS; s += 16)
-            _mm512_storeu_ps(out + s, load16(v, i0 + s, c->type_v));
+    for (int32_t p = 0; p < n; p++, v += c->v_stride, out += BL_ATTN_COLUMNS) {
+        if (c->type_v == BL_KV_Q8_0) {
+            uint16_t dh;
+            memcpy(&dh, v + (size_t)(i0 / Q8_BLOCK) * Q8_BLOCK_BYTES, 2);
+            vfloat d = vf_set1(_cvtsh_ss(dh)); /* exact, as half_to_float */
+            for (int s = 0; s < BL_ATTN_COLUMNS; s += VF_LANES)
+                vf_store(out + s, vf_mul(vf_load(v, i0 + s, BL_KV_Q8_0), d));
+        } else {
+            for (int s = 0; s < BL_ATTN_COLUMNS; s += VF_LANES)
+                vf_store(out + s, vf_load(v, i0 + s, c->type_v));
+        }
+    }
 }
+
+/* Vectors of columns whose 4 heads' sums stay in registers at once. */
+#define COLUMN_SLICES (BL_ATTN_COLUMNS / VF_LANES < VALUE_SLICES ? BL_ATTN_COLUMNS / VF_LANES \
+                                                                  : VALUE_SLICES)
 
 /* A tile's weighted values (prefill): the chunk's value columns converted
  * once for all its rows, then per row and four heads the sums of those
  * columns held in registers over the row's positions: per element
  * acc = fma(w[p], v[p], acc) for p in order, axpy_rows's operations, so the
  * same bits, without its load and store of the sums per 4 positions. */
-static void values_by_columns_512(const bl_attn_chunk *c) {
+static void values_by_columns(const bl_attn_chunk *c) {
     int hd = c->head_dim;
     int32_t last = visible_end(c, c->rows - 1);
     for (int i0 = 0; i0 < hd; i0 += BL_ATTN_COLUMNS) {
-        value_columns_512(c, i0, last - c->start, c->row);
+        value_columns(c, i0, last - c->start, c->row);
         for (int r = 0; r < c->rows; r++) {
             if (c->pos[r] < c->start) continue;
             int32_t n = visible_end(c, r) - c->start;
             for (int g = 0; g < c->group; g += 4) {
                 size_t i = (size_t)r * c->group + g;
                 const float *w = c->scores + i * BL_ATTN_CHUNK;
-                __m512 sum[4][2];
-                for (int h = 0; h < 4; h++) sum[h][0] = sum[h][1] = _mm512_setzero_ps();
-                for (int32_t p = 0; p < n; p++) {
-                    __m512 x0 = _mm512_loadu_ps(c->row + (size_t)p * BL_ATTN_COLUMNS);
-                    __m512 x1 = _mm512_loadu_ps(c->row + (size_t)p * BL_ATTN_COLUMNS + 16);
-                    for (int h = 0; h < 4; h++) {
-                        __m512 wh = _mm512_set1_ps(w[(size_t)h * BL_ATTN_CHUNK + p]);
-                        sum[h][0] = _mm512_fmadd_ps(wh, x0, sum[h][0]);
-                        sum[h][1] = _mm512_fmadd_ps(wh, x1, sum[h][1]);
+                for (int col = 0; col < BL_ATTN_COLUMNS; col += COLUMN_SLICES * VF_LANES) {
+                    vfloat sum[4][COLUMN_SLICES];
+                    for (int h = 0; h < 4; h++)
+                        for (int s = 0; s < COLUMN_SLICES; s++) sum[h][s] = vf_zero();
+                    const float *x = c->row + col;
+                    for (int32_t p = 0; p < n; p++, x += BL_ATTN_COLUMNS) {
+                        vfloat xs[COLUMN_SLICES];
+                        for (int s = 0; s < COLUMN_SLICES; s++)
+                            xs[s] = vf_load((const uint8_t *)x, VF_LANES * s, BL_KV_F32);
+                        for (int h = 0; h < 4; h++) {
+                            vfloat wh = vf_set1(w[(size_t)h * BL_ATTN_CHUNK + p]);
+                            for (int s = 0; s < COLUMN_SLICES; s++)
+                                sum[h][s] = vf_fma(wh, xs[s], sum[h][s]);
+                        }
                     }
-                }
-                for (int h = 0; h < 4; h++) {
-                    float *acc = c->acc + (i + h) * hd + i0;
-                    _mm512_storeu_ps(acc, sum[h][0]);
-                    _mm512_storeu_ps(acc + 16, sum[h][1]);
+                    for (int h = 0; h < 4; h++)
+                        for (int s = 0; s < COLUMN_SLICES; s++)
+                            vf_store(c->acc + (i + h) * hd + i0 + col + VF_LANES * s, sum[h][s]);
                 }
             }
         }
@@ -875,10 +891,8 @@ static void weighted_values(const bl_attn_chunk *c) {
             if (c->pos[r] >= c->start) values_in_registers(c, r);
         return;
     }
-#endif
-#if defined(ATTN_AVX512)
     if (c->group % 4 == 0 && c->head_dim % BL_ATTN_COLUMNS == 0) {
-        values_by_columns_512(c);
+        values_by_columns(c);
         return;
     }
 #endif
