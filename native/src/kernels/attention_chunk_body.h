@@ -693,6 +693,7 @@ typedef __m512 vfloat;
 #define vf_zero _mm512_setzero_ps
 #define vf_set1 _mm512_set1_ps
 #define vf_fma _mm512_fmadd_ps
+#define vf_mul _mm512_mul_ps
 #define vf_store _mm512_storeu_ps
 /* Elements i .. i + 15 of a row as float32 integers (q8_0) or values (f16, f32). */
 ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
@@ -704,7 +705,6 @@ ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
         return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
     return _mm512_loadu_ps((const float *)row + i);
 }
-#define vf_mul _mm512_mul_ps
 #else
 typedef __m256 vfloat;
 #define VF_LANES 8
@@ -712,6 +712,7 @@ typedef __m256 vfloat;
 #define vf_zero _mm256_setzero_ps
 #define vf_set1 _mm256_set1_ps
 #define vf_fma _mm256_fmadd_ps
+#define vf_mul _mm256_mul_ps
 #define vf_store _mm256_storeu_ps
 /* Elements i .. i + 7 of a row as float32 integers (q8_0) or values (f16, f32). */
 ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
@@ -723,7 +724,6 @@ ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * (size_t)i)));
     return _mm256_loadu_ps((const float *)row + i);
 }
-#define vf_mul _mm256_mul_ps
 #endif
 #define VALUE_GROUP (VF_LANES * VALUE_SLICES)
 #define VALUE_SCALE_BLOCKS (VALUE_GROUP > Q8_BLOCK ? VALUE_GROUP / Q8_BLOCK : 1)
