@@ -375,9 +375,10 @@ static void axpy_heads(float *restrict y, const float *w, int heads, int steps,
 /* Decode reads each cached row for one query row only: converting it to a
  * float32 row first (rows_f32) stores and reloads every element for nothing.
  * There the cache is read as it is, each slice converted in its register
- * (the same values and operations, so the same results): the scores' 4 x 4
- * tiles on AVX-512, the weighted values on AVX2 and AVX-512. Tiles of many
- * query rows (prefill) keep the conversion, which they share. */
+ * (the same values and operations, so the same results): the scores in
+ * tiles of 4 heads x 4 positions on AVX-512 and 2 x 2 on AVX2, and the
+ * weighted values. Tiles of many query rows (prefill) keep the conversion,
+ * which they share. */
 #define ATTN_DIRECT_ROWS 2
 static inline int direct(const bl_attn_chunk *c) {
 #if defined(ATTN_AVX2)
@@ -424,6 +425,81 @@ static const float *rows_f32(int type, const uint8_t *src, size_t stride, int st
     }
     return buf;
 }
+
+#if defined(ATTN_AVX2)
+/* One vector of floats for the direct paths below: 16 lanes on AVX-512,
+ * 8 on AVX2, with as many slices per group as keep 4 heads' sums in registers. */
+#if defined(ATTN_AVX512)
+typedef __m512 vfloat;
+#define VF_LANES 16
+#define VALUE_SLICES 4
+#define vf_zero _mm512_setzero_ps
+#define vf_set1 _mm512_set1_ps
+#define vf_fma _mm512_fmadd_ps
+#define vf_mul _mm512_mul_ps
+#define vf_store _mm512_storeu_ps
+/* Elements i .. i + 15 of a row as float32 integers (q8_0) or values (f16, f32). */
+ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
+    if (type == BL_KV_Q8_0) {
+        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+    }
+    if (type == BL_KV_F16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
+    return _mm512_loadu_ps((const float *)row + i);
+}
+#else
+typedef __m256 vfloat;
+#define VF_LANES 8
+#define VALUE_SLICES 2
+#define vf_zero _mm256_setzero_ps
+#define vf_set1 _mm256_set1_ps
+#define vf_fma _mm256_fmadd_ps
+#define vf_mul _mm256_mul_ps
+#define vf_store _mm256_storeu_ps
+/* Elements i .. i + 7 of a row as float32 integers (q8_0) or values (f16, f32). */
+ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
+    if (type == BL_KV_Q8_0) {
+        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+    }
+    if (type == BL_KV_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * (size_t)i)));
+    return _mm256_loadu_ps((const float *)row + i);
+}
+#endif
+#define VALUE_GROUP (VF_LANES * VALUE_SLICES)
+#define VALUE_SCALE_BLOCKS (VALUE_GROUP > Q8_BLOCK ? VALUE_GROUP / Q8_BLOCK : 1)
+
+#if !defined(ATTN_AVX512)
+/* Two query heads (q + g * n) against two whole rows of k (k + p * stride
+ * bytes, of type bl_kv_type), each k slice converted once for both heads:
+ * per (head, row) the 16 partial sums and the reduction of dot_rows. */
+ATTN_INLINE void dot_2x2_avx2(const float *restrict q, const uint8_t *k, size_t stride, int type,
+                              int n, float scale, float *restrict out, size_t out_stride) {
+    __m256 lo[2][2], hi[2][2];
+    for (int g = 0; g < 2; g++)
+        for (int p = 0; p < 2; p++) lo[g][p] = hi[g][p] = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __m256 k_lo[2], k_hi[2];
+        for (int p = 0; p < 2; p++) {
+            k_lo[p] = vf_load(k + (size_t)p * stride, i, type);
+            k_hi[p] = vf_load(k + (size_t)p * stride, i + 8, type);
+        }
+        for (int g = 0; g < 2; g++) {
+            __m256 q_lo = _mm256_loadu_ps(q + (size_t)g * n + i);
+            __m256 q_hi = _mm256_loadu_ps(q + (size_t)g * n + i + 8);
+            for (int p = 0; p < 2; p++) {
+                lo[g][p] = _mm256_fmadd_ps(q_lo, k_lo[p], lo[g][p]);
+                hi[g][p] = _mm256_fmadd_ps(q_hi, k_hi[p], hi[g][p]);
+            }
+        }
+    }
+    for (int g = 0; g < 2; g++)
+        for (int p = 0; p < 2; p++) out[g * out_stride + p] = reduce16(lo[g][p], hi[g][p]) * scale;
+}
+#endif
+#endif
 
 /* Keys of a q8_0 cache against the queries in q8 blocks (made once per call
  * by the driver, llama.cpp's rule for q8_0 keys): each block's dot product is
@@ -644,6 +720,20 @@ static void scores(const bl_attn_chunk *c) {
                                 c->scores + ((size_t)r * g_count + g) * BL_ATTN_CHUNK + (j - c->start),
                                 BL_ATTN_CHUNK);
         }
+#elif defined(ATTN_AVX2)
+    if (direct(c))
+        for (; j + 2 <= last && c->pos[0] >= j + 1; j += 2) {
+            const uint8_t *k = c->k + (size_t)j * c->k_stride;
+            prefetch_ahead(k, c->k_stride, 2);
+            prefetch_values(c, j, 2);
+            for (int r = 0; r < c->rows; r++)
+                for (int g = 0; g < g_count; g += 2) {
+                    size_t i = (size_t)r * g_count + g;
+                    dot_2x2_avx2(c->q + (size_t)r * c->q_stride + (size_t)g * hd, k, c->k_stride,
+                                 c->type_k, hd, c->scale,
+                                 c->scores + i * BL_ATTN_CHUNK + (j - c->start), BL_ATTN_CHUNK);
+                }
+        }
 #endif
     for (; j < last; j += BL_ATTN_STEP) {
         int steps = last - j < BL_ATTN_STEP ? last - j : BL_ATTN_STEP;
@@ -684,50 +774,6 @@ static void softmax(const bl_attn_chunk *c, int i, int32_t n) {
 }
 
 #if defined(ATTN_AVX2)
-/* One vector of floats for the weighted values below: 16 lanes on AVX-512,
- * 8 on AVX2, with as many slices per group as keep 4 heads' sums in registers. */
-#if defined(ATTN_AVX512)
-typedef __m512 vfloat;
-#define VF_LANES 16
-#define VALUE_SLICES 4
-#define vf_zero _mm512_setzero_ps
-#define vf_set1 _mm512_set1_ps
-#define vf_fma _mm512_fmadd_ps
-#define vf_mul _mm512_mul_ps
-#define vf_store _mm512_storeu_ps
-/* Elements i .. i + 15 of a row as float32 integers (q8_0) or values (f16, f32). */
-ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
-    if (type == BL_KV_Q8_0) {
-        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
-        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
-    }
-    if (type == BL_KV_F16)
-        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
-    return _mm512_loadu_ps((const float *)row + i);
-}
-#else
-typedef __m256 vfloat;
-#define VF_LANES 8
-#define VALUE_SLICES 2
-#define vf_zero _mm256_setzero_ps
-#define vf_set1 _mm256_set1_ps
-#define vf_fma _mm256_fmadd_ps
-#define vf_mul _mm256_mul_ps
-#define vf_store _mm256_storeu_ps
-/* Elements i .. i + 7 of a row as float32 integers (q8_0) or values (f16, f32). */
-ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
-    if (type == BL_KV_Q8_0) {
-        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
-        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
-    }
-    if (type == BL_KV_F16)
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * (size_t)i)));
-    return _mm256_loadu_ps((const float *)row + i);
-}
-#endif
-#define VALUE_GROUP (VF_LANES * VALUE_SLICES)
-#define VALUE_SCALE_BLOCKS (VALUE_GROUP > Q8_BLOCK ? VALUE_GROUP / Q8_BLOCK : 1)
-
 /* Four heads' weighted sums of `slices` vectors of elements from element i0
  * of the value rows, over the row's n visible positions, the 4 x slices sums
  * held in registers: per element acc = fma(w[p], v[p], acc) for p in order,
