@@ -154,11 +154,14 @@ def run(args: argparse.Namespace) -> list[Result]:
     for name in args.types:
         bit_kind = tensor_types.tensor_type(name).is_bits
         shapes = [s for s in args.shapes if (s == "head") != bit_kind]
+        algos = {
+            isa: [a for a in args.algos if has_kernels(name, isa, a, rng)] for isa in args.isas
+        }
         for shape in shapes:
             rows, cols = SHAPES[shape]
             matrix = make_matrix(name, rows, cols, rng)
             for isa in args.isas:
-                for algo in [a for a in args.algos if has_kernels(name, isa, a, rng)]:
+                for algo in algos[isa]:
                     for mode in args.modes:
                         if shape == "head" and mode == "gemm128":
                             continue

@@ -281,26 +281,57 @@ static void axpy_step(float *restrict y, const float *w, int steps, const float 
         axpy_rows(y, w, steps, x, n);
 }
 
+#if defined(ATTN_AVX2)
+/* One vector of floats for the direct paths below: 16 lanes on AVX-512,
+ * 8 on AVX2, with as many slices per group as keep 4 heads' sums in registers. */
 #if defined(ATTN_AVX512)
-/* Elements i .. i + 15 (i a multiple of 16) of a row of type (bl_kv_type),
- * converted in the register exactly as f16_row and q8_0_row convert them. */
-ATTN_INLINE __m512 load16(const uint8_t *row, int i, int type) {
+typedef __m512 vfloat;
+#define VF_LANES 16
+#define VALUE_SLICES 4
+#define vf_zero _mm512_setzero_ps
+#define vf_set1 _mm512_set1_ps
+#define vf_fma _mm512_fmadd_ps
+#define vf_mul _mm512_mul_ps
+#define vf_store _mm512_storeu_ps
+/* Elements i .. i + 15 (i a multiple of 16) of a row of type (bl_kv_type) in
+ * float32, converted exactly as f16_row and q8_0_row do, except that a q8_0
+ * row's integers come without the block scale (callers multiply by it). */
+ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
+    if (type == BL_KV_Q8_0) {
+        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+    }
     if (type == BL_KV_F16)
         return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
-    if (type == BL_KV_Q8_0) {
-        const uint8_t *block = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES;
-        uint16_t dh;
-        memcpy(&dh, block, 2);
-        __m128i q = _mm_loadu_si128((const __m128i *)(block + 2 + i % Q8_BLOCK));
-        /* vcvtph2ps, exact as half_to_float, in 2 instructions instead of about 10 */
-        return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)),
-                             _mm512_set1_ps(_cvtsh_ss(dh)));
-    }
     return _mm512_loadu_ps((const float *)row + i);
 }
+#else
+typedef __m256 vfloat;
+#define VF_LANES 8
+#define VALUE_SLICES 2
+#define vf_zero _mm256_setzero_ps
+#define vf_set1 _mm256_set1_ps
+#define vf_fma _mm256_fmadd_ps
+#define vf_mul _mm256_mul_ps
+#define vf_store _mm256_storeu_ps
+/* Elements i .. i + 7 of a row, as the AVX-512 vf_load gives 16. */
+ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
+    if (type == BL_KV_Q8_0) {
+        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+    }
+    if (type == BL_KV_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * (size_t)i)));
+    return _mm256_loadu_ps((const float *)row + i);
+}
+#endif
+#define VALUE_GROUP (VF_LANES * VALUE_SLICES)
+#define VALUE_SCALE_BLOCKS (VALUE_GROUP > Q8_BLOCK ? VALUE_GROUP / Q8_BLOCK : 1)
+#endif
 
+#if defined(ATTN_AVX512)
 /* Four query heads (q + g * n) against four whole rows of k (k + p * stride bytes,
- * of type bl_kv_type): each k slice is loaded once for the four heads (16
+ * f16 or f32: q8_0 keys take scores_q8): each k slice is loaded once for the four heads (16
  * accumulators); per (head, row) the same fused multiply-adds and reduction as
  * dot_rows. out + g * out_stride. */
 ATTN_INLINE void dot_4x4_512(const float *restrict q, const uint8_t *k, size_t stride, int type,
@@ -310,7 +341,7 @@ ATTN_INLINE void dot_4x4_512(const float *restrict q, const uint8_t *k, size_t s
         for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_setzero_ps();
     for (int i = 0; i < n; i += VEC_LANES) {
         __m512 kv[BL_ATTN_STEP];
-        for (int p = 0; p < BL_ATTN_STEP; p++) kv[p] = load16(k + (size_t)p * stride, i, type);
+        for (int p = 0; p < BL_ATTN_STEP; p++) kv[p] = vf_load(k + (size_t)p * stride, i, type);
         for (int g = 0; g < 4; g++) {
             __m512 qv = _mm512_loadu_ps(q + (size_t)g * n + i);
             for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_fmadd_ps(qv, kv[p], acc[g][p]);
@@ -323,7 +354,7 @@ ATTN_INLINE void dot_4x4_512(const float *restrict q, const uint8_t *k, size_t s
 }
 
 /* y[g] += w[g][p] x[p] for four heads (y + g * n, w + g * w_stride) and four whole rows
- * of x (x + p * stride bytes, of type bl_kv_type): each x slice is loaded once for the
+ * of x (x + p * stride bytes, f16 or f32): each x slice is loaded once for the
  * four heads; per element the same fused multiply-adds in the same order as
  * axpy_rows. */
 ATTN_INLINE void axpy_4x4_512(float *restrict y, const float *w, size_t w_stride,
@@ -333,7 +364,7 @@ ATTN_INLINE void axpy_4x4_512(float *restrict y, const float *w, size_t w_stride
         for (int p = 0; p < BL_ATTN_STEP; p++) wz[g][p] = _mm512_set1_ps(w[g * w_stride + p]);
     for (int i = 0; i < n; i += 16) {
         __m512 xv[BL_ATTN_STEP];
-        for (int p = 0; p < BL_ATTN_STEP; p++) xv[p] = load16(x + (size_t)p * stride, i, type);
+        for (int p = 0; p < BL_ATTN_STEP; p++) xv[p] = vf_load(x + (size_t)p * stride, i, type);
         for (int g = 0; g < 4; g++) {
             float *yg = y + (size_t)g * n + i;
             __m512 sum = _mm512_loadu_ps(yg);
@@ -426,55 +457,11 @@ static const float *rows_f32(int type, const uint8_t *src, size_t stride, int st
     return buf;
 }
 
-#if defined(ATTN_AVX2)
-/* One vector of floats for the direct paths below: 16 lanes on AVX-512,
- * 8 on AVX2, with as many slices per group as keep 4 heads' sums in registers. */
-#if defined(ATTN_AVX512)
-typedef __m512 vfloat;
-#define VF_LANES 16
-#define VALUE_SLICES 4
-#define vf_zero _mm512_setzero_ps
-#define vf_set1 _mm512_set1_ps
-#define vf_fma _mm512_fmadd_ps
-#define vf_mul _mm512_mul_ps
-#define vf_store _mm512_storeu_ps
-/* Elements i .. i + 15 of a row as float32 integers (q8_0) or values (f16, f32). */
-ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
-    if (type == BL_KV_Q8_0) {
-        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
-        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
-    }
-    if (type == BL_KV_F16)
-        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
-    return _mm512_loadu_ps((const float *)row + i);
-}
-#else
-typedef __m256 vfloat;
-#define VF_LANES 8
-#define VALUE_SLICES 2
-#define vf_zero _mm256_setzero_ps
-#define vf_set1 _mm256_set1_ps
-#define vf_fma _mm256_fmadd_ps
-#define vf_mul _mm256_mul_ps
-#define vf_store _mm256_storeu_ps
-/* Elements i .. i + 7 of a row as float32 integers (q8_0) or values (f16, f32). */
-ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
-    if (type == BL_KV_Q8_0) {
-        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
-        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
-    }
-    if (type == BL_KV_F16)
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * (size_t)i)));
-    return _mm256_loadu_ps((const float *)row + i);
-}
-#endif
-#define VALUE_GROUP (VF_LANES * VALUE_SLICES)
-#define VALUE_SCALE_BLOCKS (VALUE_GROUP > Q8_BLOCK ? VALUE_GROUP / Q8_BLOCK : 1)
-
-#if !defined(ATTN_AVX512)
+#if defined(ATTN_AVX2) && !defined(ATTN_AVX512)
 /* Two query heads (q + g * n) against two whole rows of k (k + p * stride
- * bytes, of type bl_kv_type), each k slice converted once for both heads:
- * per (head, row) the 16 partial sums and the reduction of dot_rows. */
+ * bytes, f16 or f32: q8_0 keys take scores_q8), each k slice converted once
+ * for both heads; per (head, row) the 16 partial sums and the reduction of
+ * dot_rows. */
 ATTN_INLINE void dot_2x2_avx2(const float *restrict q, const uint8_t *k, size_t stride, int type,
                               int n, float scale, float *restrict out, size_t out_stride) {
     __m256 lo[2][2], hi[2][2];
@@ -499,10 +486,9 @@ ATTN_INLINE void dot_2x2_avx2(const float *restrict q, const uint8_t *k, size_t 
         for (int p = 0; p < 2; p++) out[g * out_stride + p] = reduce16(lo[g][p], hi[g][p]) * scale;
 }
 #endif
-#endif
 
 /* Keys of a q8_0 cache against the queries in q8 blocks (made once per call
- * by the driver, llama.cpp's rule for q8_0 keys): each block's dot product is
+ * by the driver with the BL_ACT_Q8 rule): each block's dot product is
  * an exact integer I, so a score is s = fmaf((float)I_b, dk_b * dq_b, s) over
  * the blocks b in order, times scale. The integers make the order of the
  * products free: every ISA forms I its own way and all get the same bits.

@@ -20,7 +20,7 @@
  * multiply-adds and the same exp).
  *
  * Against a q8_0 key cache the queries are first rounded to q8 blocks of 32
- * (as llama.cpp does for q8_0 keys), so that each block's product with a key
+ * (llama.cpp's CPU attention also rounds them to q8_0), so that each block's product with a key
  * is an exact integer, formed with vpdpbusd or vpmaddubsw on x86: such scores
  * are those of the rounded queries, within float rounding. */
 #ifndef BL_OPS_ATTENTION_H
