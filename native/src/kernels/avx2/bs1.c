@@ -122,8 +122,8 @@ ALWAYS_INLINE void tile_i8(const bl_gemm_task *t, size_t row, int rows, size_t t
     for (size_t b = 0; b < blocks; b++) {
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = t->w + (row + i) * t->w_row_bytes + 32 * (first + b);
-            if (tokens == 1 && b % 2 == 0) /* the same line of the next GEMV tile */
-                _mm_prefetch((const char *)(block + rows * t->w_row_bytes), _MM_HINT_T0);
+            if (tokens == 1 && b % 2 == 0) /* GEMV: x86_prefetch.h */
+                bl_prefetch(block + bl_prefetch_ahead(rows * t->w_row_bytes));
             __m256i w = _mm256_loadu_si256((const __m256i *)block);
             __m256i s[BL_AVX2_TILE_TOKENS];
 #pragma GCC unroll 8

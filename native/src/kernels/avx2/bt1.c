@@ -65,8 +65,8 @@ ALWAYS_INLINE void tile_i8(const bl_gemm_task *t, size_t row, int rows, size_t t
             for (int i = 0; i < rows; i++) {
                 __m256i codes[5];
                 const uint8_t *half = t->w + (row + i) * t->w_row_bytes + 64 * b + 32 * h;
-                if (tokens == 1 && h == 0) /* the same block of the next GEMV tile */
-                    _mm_prefetch((const char *)(half + rows * t->w_row_bytes), _MM_HINT_T0);
+                if (tokens == 1 && h == 0) /* GEMV: x86_prefetch.h */
+                    bl_prefetch(half + bl_prefetch_ahead(rows * t->w_row_bytes));
                 unpack_half_codes(half, codes);
                 for (int j = 0; j < tokens; j++) {
                     const int8_t *xj =

@@ -84,18 +84,19 @@ ALWAYS_INLINE const int8_t *x_row_i8(const bl_gemm_task *t, size_t token) {
 }
 
 /* GEMV: rows x 1 token over the whole row, two blocks at a time. Each row
- * prefetches the same bytes of the next tile's rows. */
+ * asks for the bytes bl_prefetch_ahead on (x86_prefetch.h). */
 ALWAYS_INLINE void gemv_tile_i8(const bl_gemm_task *t, size_t row, int rows) {
     const int8_t *x = x_row_i8(t, 0);
     const size_t blocks = t->cols / 256;
     __m256i acc[BL_AVX2_TILE_ROWS];
     for (int i = 0; i < rows; i++) acc[i] = _mm256_setzero_si256();
+    const size_t ahead = bl_prefetch_ahead(rows * t->w_row_bytes);
     size_t b = 0;
     for (; b + 2 <= blocks; b += 2) {
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = t->w + (row + i) * t->w_row_bytes + 64 * b;
-            _mm_prefetch((const char *)(block + rows * t->w_row_bytes), _MM_HINT_T0);
-            _mm_prefetch((const char *)(block + rows * t->w_row_bytes + 64), _MM_HINT_T0);
+            bl_prefetch(block + ahead);
+            bl_prefetch(block + ahead + 64);
             acc[i] = _mm256_add_epi32(acc[i], blocks_dot_scaled(block, x + 256 * b, 2));
         }
     }

@@ -88,10 +88,9 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, kquant_format f, size_t row, int 
         __m256 block_acc[BL_AVX2_TILE_ROWS][BL_AVX2_TILE_TOKENS];
         for (int i = 0; i < rows; i++) {
             w[i] = t->w + (row + i) * t->w_row_bytes + b * superblock_bytes(f);
-            if (tokens == 1)
+            if (tokens == 1) /* GEMV: x86_prefetch.h */
                 for (size_t line = 0; line < superblock_bytes(f); line += 64)
-                    _mm_prefetch((const char *)(w[i] + rows * t->w_row_bytes + line),
-                                 _MM_HINT_T0);
+                    bl_prefetch(w[i] + bl_prefetch_ahead(rows * t->w_row_bytes) + line);
             for (int j = 0; j < tokens; j++) block_acc[i][j] = _mm256_setzero_ps();
         }
         for (int j = 0; j < tokens; j++)

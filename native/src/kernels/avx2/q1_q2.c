@@ -81,7 +81,7 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, lowbit_type f, size_t row, int ro
         for (int i = 0; i < rows; i++) {
             block[i] = t->w + (row + i) * t->w_row_bytes + b * block_bytes_of(f);
             if (tokens == 1 && (b * block_bytes_of(f)) % 64 < block_bytes_of(f))
-                _mm_prefetch((const char *)(block[i] + rows * t->w_row_bytes), _MM_HINT_T0);
+                bl_prefetch(block[i] + bl_prefetch_ahead(rows * t->w_row_bytes));
             float d = block_scale(block[i]);
             dw[i] = _mm256_set1_ps(f == Q1_0 ? -d : d);
         }

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "../kernels.h"
+#include "../x86_prefetch.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -188,6 +189,7 @@ ALWAYS_INLINE void tile(lowbit_type f, const bl_gemm_task *t, size_t row, size_t
     const int units = units_per_block(f), slices = slices_per_block(f), ys = ys_per_slice(f);
     const size_t block_bytes = (size_t)block_bytes_of(f), stride = t->w_row_bytes;
     const uint8_t *w = t->w + row * stride;
+    const size_t ahead = bl_prefetch_ahead(TILE_ROWS * stride);
     const bl_q8_block *x[PASS_TOKENS];
     float *out[PASS_TOKENS];
     for (int tt = 0; tt < tokens; tt++) {
@@ -197,10 +199,10 @@ ALWAYS_INLINE void tile(lowbit_type f, const bl_gemm_task *t, size_t row, size_t
     for (size_t bb = 0; bb < cols / (size_t)block_cols_of(f); bb++) {
         size_t b = first_col / (size_t)block_cols_of(f) + bb;
         const uint8_t *block = w + b * block_bytes;
-        /* the next tile's bytes (contiguous), a block's share of them at a time */
-        const uint8_t *next = w + TILE_ROWS * stride + b * TILE_ROWS * block_bytes;
-        for (size_t k = 0; k < TILE_ROWS * block_bytes; k += 64)
-            _mm_prefetch((const char *)next + k, _MM_HINT_T0);
+        /* the tiles' bytes (contiguous) ahead, a block's share of them at a
+         * time (x86_prefetch.h) */
+        const uint8_t *next = w + ahead + b * TILE_ROWS * block_bytes;
+        for (size_t k = 0; k < TILE_ROWS * block_bytes; k += 64) bl_prefetch(next + k);
         __m256i y[2][8];
         for (int u = 0; u < units; u++) transpose_unit(block + 2 + u * UNIT_BYTES, stride, y[u]);
         __m256 dw[2];

@@ -148,8 +148,8 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, const tq_acts *acts, tq_format f,
         }
         for (int i = 0; i < rows; i++) {
             const uint8_t *w = t->w + (row + i) * t->w_row_bytes + b * block_bytes(f);
-            if (tokens == 1) /* the same block of the next GEMV tile */
-                _mm_prefetch((const char *)(w + rows * t->w_row_bytes), _MM_HINT_T0);
+            if (tokens == 1) /* GEMV: x86_prefetch.h */
+                bl_prefetch(w + bl_prefetch_ahead(rows * t->w_row_bytes));
             __m256i codes[8];
             if (f == TQ2_0)
                 tq2_0_codes(w, codes);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../x86_prefetch.h"
+
 #define BL_INLINE static inline __attribute__((always_inline))
 
 /* acc += u8 . s8 (vpdpbusd) and acc += s16 . s16 (vpdpwssd), updating acc in
@@ -62,18 +64,6 @@ BL_INLINE const uint8_t *bl_group_row(const uint8_t *w, size_t row_bytes, size_t
     size_t row = r + i < rows ? r + i : rows - 1;
     return w + row * row_bytes;
 }
-
-/* How far ahead a GEMV prefetches its weights: whole groups of rows (the rows
- * of a slice lie back to back, so this is exactly the data it reads next),
- * at least 8 KiB. Into L2 (T1): prefetches into L1 hold too few lines in
- * flight, and with T1 one core streams bt2/q8_0 from memory at about 2.5x
- * the speed it reaches without prefetching (measured on Zen 4). */
-BL_INLINE size_t bl_prefetch_ahead(size_t group_bytes) {
-    size_t groups = (8192 + group_bytes - 1) / group_bytes;
-    return groups * group_bytes;
-}
-
-BL_INLINE void bl_prefetch(const uint8_t *p) { _mm_prefetch((const char *)p, _MM_HINT_T1); }
 
 /* Mask of the first n (<= 4) of four lanes. */
 BL_INLINE __mmask8 bl_first_lanes(size_t n) { return (__mmask8)((1u << (n < 4 ? n : 4)) - 1); }

@@ -41,7 +41,7 @@ ALWAYS_INLINE void gemv_tile(const bl_gemm_task *t, size_t row, const int rows) 
     for (size_t b = 0; b < t->cols / 256; b++) {
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = t->w + (row + i) * t->w_row_bytes + 64 * b;
-            _mm_prefetch((const char *)(block + rows * t->w_row_bytes), _MM_HINT_T0);
+            bl_prefetch(block + bl_prefetch_ahead(rows * t->w_row_bytes)); /* x86_prefetch.h */
             for (int h = 0; h < 2; h++) {
                 __m256i q = load(block + 32 * h);
                 for (int k = 0; k < 4; k++) {
