@@ -37,7 +37,13 @@ def parse_case(case: str) -> tuple[str, int, int]:
 
 
 def compare(
-    libs: list, case: str, isa: str, calls: int, copies: int, rng: np.random.Generator
+    libs: list,
+    case: str,
+    isa: str,
+    calls: int,
+    copies: int,
+    tokens: int,
+    rng: np.random.Generator,
 ) -> str:
     ffi = native.library()[0]
     name, rows, cols = parse_case(case)
@@ -45,12 +51,12 @@ def compare(
     matrices = [first] + [
         kernels.from_bytes(name, first.data.copy(), rows, cols) for _ in range(copies - 1)
     ]
-    x = rng.standard_normal((1, cols), dtype=np.float32)
-    y = np.empty((1, rows), np.float32)
+    x = rng.standard_normal((tokens, cols), dtype=np.float32)
+    y = np.empty((tokens, rows), np.float32)
     options = ffi.new(
         "bl_matmul_options *", {"isa": kernels.isa_index(isa), "threads": 1, "act_bits": 8}
     )
-    tail = (kernels.pointer(ffi, x, "float *"), 1, kernels.pointer(ffi, y, "float *"), options)
+    tail = (kernels.pointer(ffi, x, "float *"), tokens, kernels.pointer(ffi, y, "float *"), options)
     args = [(*kernels.matrix_args(ffi, m), *tail) for m in matrices]
     outputs, times = [], [[] for _ in libs]
     for lib in libs:
@@ -64,7 +70,7 @@ def compare(
             times[k].append(time.thread_time() - started)
     medians = [statistics.median(t) for t in times]
     cells = [
-        f"{m * 1e3:.3f} ms, {rows * cols / m / 1e9:.1f} Gw/s, x{medians[0] / m:.2f}"
+        f"{m * 1e3:.3f} ms, {rows * cols * tokens / m / 1e9:.1f} Gw/s, x{medians[0] / m:.2f}"
         + ("" if np.array_equal(out, outputs[0]) else " (outputs differ)")
         for m, out in zip(medians, outputs, strict=True)
     ]
@@ -78,6 +84,9 @@ def main() -> None:
     p.add_argument("--isa", default="avx2", help="an ISA name the library knows")
     p.add_argument("--calls", type=int, default=60, help="calls per library and case")
     p.add_argument("--copies", type=int, default=1, help="copies of each matrix, rotated per call")
+    p.add_argument(
+        "--tokens", type=int, default=1, help="activation rows (1: GEMV; more: GEMM, G products/s)"
+    )
     args = p.parse_args()
     ffi = native.library()[0]
     libs = [ffi.dlopen(str(path)) for path in args.libraries]
@@ -85,7 +94,7 @@ def main() -> None:
     print("|---|" + "---:|" * len(libs))
     rng = np.random.default_rng(0)
     for case in args.cases:
-        print(compare(libs, case, args.isa, args.calls, args.copies, rng), flush=True)
+        print(compare(libs, case, args.isa, args.calls, args.copies, args.tokens, rng), flush=True)
 
 
 if __name__ == "__main__":

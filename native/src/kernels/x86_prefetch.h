@@ -31,4 +31,15 @@ static inline __attribute__((always_inline)) void bl_prefetch(const uint8_t *p) 
     _mm_prefetch((const char *)p, _MM_HINT_T1);
 }
 
+/* Asks for a block of `bytes` at p: one request per 64 bytes, so that a walk
+ * over blocks that lie back to back asks for every line it will read. One
+ * request per block misses a line now and then where blocks are longer than
+ * a line (a pair of q8_0 blocks, 68 bytes; tq2_0, 66), and each line missed
+ * is a stall on memory: the AVX-512 q8_0 GEMV streamed 1.36x faster with one
+ * thread once it asked for them all (BENCHMARKS.md, "AVX2 on Zen 4"). */
+static inline __attribute__((always_inline)) void bl_prefetch_block(const uint8_t *p,
+                                                                    size_t bytes) {
+    for (size_t at = 0; at < bytes; at += 64) bl_prefetch(p + at);
+}
+
 #endif

@@ -149,7 +149,8 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, const tq_acts *acts, tq_format f,
         for (int i = 0; i < rows; i++) {
             const uint8_t *w = t->w + (row + i) * t->w_row_bytes + b * block_bytes(f);
             if (tokens == 1) /* GEMV: x86_prefetch.h */
-                bl_prefetch(w + bl_prefetch_ahead(rows * t->w_row_bytes));
+                bl_prefetch_block(w + bl_prefetch_ahead(rows * t->w_row_bytes),
+                                  block_bytes(f));
             __m256i codes[8];
             if (f == TQ2_0)
                 tq2_0_codes(w, codes);

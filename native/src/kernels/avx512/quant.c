@@ -151,10 +151,11 @@ BL_INLINE __m512 chain_scales(const pair_weights w[8]) {
 BL_INLINE void quant_step(__m512 acc[4], const uint8_t *const w[8], const uint8_t *const x[4],
                           size_t p, int two, const int tokens, const quant_type type,
                           size_t ahead) {
+    const size_t pair_bytes = type == Q8_0 ? 68 : 36;
     pair_weights wv[8];
     for (int i = 0; i < 8; i++) {
         wv[i] = load_weights(w[i], p, two, type);
-        if (ahead) bl_prefetch(w[i] + (type == Q8_0 ? 68 : 36) * p + ahead);
+        if (ahead) bl_prefetch_block(w[i] + pair_bytes * p + ahead, pair_bytes);
     }
     __m512 w_scale = chain_scales(wv);
     for (int j = 0; j < tokens; j++) {

@@ -142,7 +142,7 @@ BL_INLINE void tq_tile(const bl_gemm_task *t, const tq_acts *acts, size_t r, siz
                 prepare_block(token_blocks(t->x, tok + (size_t)j) + 8 * b, f, &local[j]);
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = w[i] + b * block_bytes(f);
-            if (ahead) bl_prefetch(block + ahead);
+            if (ahead) bl_prefetch_block(block + ahead, block_bytes(f));
             __m512i codes[4];
             if (f == TQ2_0)
                 tq2_0_codes(block, codes);
