@@ -6,11 +6,10 @@
  * short for the hardware prefetchers to follow, so each kernel asks for the
  * line `bl_prefetch_ahead` bytes on beside every line it loads.
  *
- * Into L2 (T1), at least 8 KiB ahead: prefetches into L1 hold too few lines in
- * flight; on Zen 4 one core streams bt2/q8_0 from memory at about 2.5x the
- * speed it reaches without prefetching, and two AVX2 threads stream bt2 at
- * 85-90% of the read bandwidth where one group ahead into L1 (2.5 KiB) gave
- * 54-72% (BENCHMARKS.md, "AVX2 on Zen 4"). */
+ * Into L2 (T1), at least 8 KiB ahead: on Zen 4 two AVX2 threads streamed bt2
+ * from memory 1.4-1.5x faster than without prefetches (78-86% of the read
+ * bandwidth), faster than 2.5 or 4 KiB ahead (16 KiB: the same) or 8 KiB into L1, which
+ * holds too few lines in flight (BENCHMARKS.md, "AVX2 on Zen 4"). */
 #ifndef BL_X86_PREFETCH_H
 #define BL_X86_PREFETCH_H
 
