@@ -129,8 +129,9 @@ def test_a_token_gets_the_same_result_in_batches_of_every_size(
     name: str, isa: str, rng: np.random.Generator
 ) -> None:
     # The output heads of batched decode: AMX takes 6 tokens and more on tiles of 8 rows
-    # (37 rows: 4 tiles and 5 rows left to AVX-512), in passes of 32 tokens; 25 blocks
-    # leave the odd-block chain one block short. AVX2's q1_0 and q2_0 tables take passes of 4
+    # (37 rows: 4 tiles and 5 rows left to AVX-512), in passes of 32 tokens; AVX-512's q8_0
+    # GEMM turns tiles of 16 rows (2 tiles and a masked one) for up to 8 tokens at a time; 25
+    # blocks leave the odd-block chain one block short. AVX2's q1_0 and q2_0 tables take passes of 4
     # tokens over tiles of 16 rows (2 tiles, 5 rows one at a time). Every token must get
     # its GEMV result.
     rows, cols = 37, 800

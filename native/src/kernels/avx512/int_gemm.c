@@ -120,14 +120,22 @@ void bl_avx512_int_gemm(const bl_gemm_task *t, bl_avx512_decode_fn decode,
     const bl_activations *x = t->x;
     int i16 = x->format == BL_ACT_I16;
     size_t chunk = i16 ? I16_CHUNK_COLS : I8_CHUNK_COLS;
+    /* The decoder is the first to touch the weights: ask for the same chunk of
+     * the rows a few groups on while it decodes this one (a row's bytes are
+     * proportional to its columns for every type here). */
+    size_t ahead = bl_prefetch_ahead(GEMM_ROWS * t->w_row_bytes);
     for (size_t r = 0; r < t->rows; r += GEMM_ROWS) {
         size_t group = t->rows - r < GEMM_ROWS ? t->rows - r : GEMM_ROWS;
         /* rows past the end multiply as zero codes and are not stored */
         memset(codes + group * I8_CHUNK_COLS, 0, (GEMM_ROWS - group) * I8_CHUNK_COLS);
         for (size_t c = 0; c < t->cols; c += chunk) {
             size_t cols = t->cols - c < chunk ? t->cols - c : chunk;
-            for (size_t i = 0; i < group; i++)
-                decode(t->w + (r + i) * t->w_row_bytes, c, cols, codes + i * I8_CHUNK_COLS);
+            for (size_t i = 0; i < group; i++) {
+                const uint8_t *row = t->w + (r + i) * t->w_row_bytes;
+                bl_prefetch_block(row + c * t->w_row_bytes / t->cols + ahead,
+                                  cols * t->w_row_bytes / t->cols);
+                decode(row, c, cols, codes + i * I8_CHUNK_COLS);
+            }
             if (i16) widen_codes(codes, cols, wide);
             for (size_t j = 0; j < x->n; j += GEMM_TOKENS) {
                 tile a = {

@@ -1,5 +1,7 @@
 /* AVX-512 kernels for q8_0 and q4_0 weights with Q8 activations (blocks of
- * 32: float d, int32 sum, int8 q[32]).
+ * 32: float d, int32 sum, int8 q[32]): the GEMVs of both and the q4_0 GEMM.
+ * The q8_0 GEMM, which turns blocks around instead of summing trees, is in
+ * quant_gemm.c.
  *
  * The float order, which every kernel here and the AMX q8_0 kernel
  * (kernels/amx/quant.c) keep, so that a token's result is the same alone or in
@@ -203,21 +205,23 @@ BL_INLINE void quant_gemv(const bl_gemm_task *t, const quant_type type) {
     for (size_t r = 0; r < t->rows; r += 8) quant_tile(t, r, 0, 1, type, ahead);
 }
 
-/* Tiles of 8 rows x 4 tokens, then the tokens left over. */
+/* Tiles of 8 rows x 4 tokens, then the tokens left over; the first tile of a
+ * group of rows reads them from memory, so it prefetches the rows ahead. */
 BL_INLINE void quant_gemm(const bl_gemm_task *t, const quant_type type) {
+    size_t ahead = bl_prefetch_ahead(8 * t->w_row_bytes);
     for (size_t r = 0; r < t->rows; r += 8) {
         size_t tok = 0;
-        for (; tok + 4 <= t->x->n; tok += 4) quant_tile(t, r, tok, 4, type, 0);
+        for (; tok + 4 <= t->x->n; tok += 4) quant_tile(t, r, tok, 4, type, tok ? 0 : ahead);
+        size_t first_ahead = tok ? 0 : ahead;
         switch (t->x->n - tok) {
-        case 3: quant_tile(t, r, tok, 3, type, 0); break;
-        case 2: quant_tile(t, r, tok, 2, type, 0); break;
-        case 1: quant_tile(t, r, tok, 1, type, 0); break;
+        case 3: quant_tile(t, r, tok, 3, type, first_ahead); break;
+        case 2: quant_tile(t, r, tok, 2, type, first_ahead); break;
+        case 1: quant_tile(t, r, tok, 1, type, first_ahead); break;
         default: break;
         }
     }
 }
 
 void bl_gemv_q8_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemv(t, Q8_0); }
-void bl_gemm_q8_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemm(t, Q8_0); }
 void bl_gemv_q4_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemv(t, Q4_0); }
 void bl_gemm_q4_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemm(t, Q4_0); }

@@ -1,0 +1,163 @@
+/* AVX-512 GEMM for q8_0 weights with Q8 activations: block dots in lanes.
+ *
+ * The GEMV (quant.c) gets each block's dot by summing a row's vpdpbusd
+ * lanes in a tree of unpacks and adds, 21 instructions per 8 rows and two
+ * blocks, and does so again for every token of a batch: with a few tokens
+ * that tree, not the products, is most of the work. Here a tile of 16 rows
+ * turns each block around first: vector v holds dword v (weights 4v .. 4v + 3)
+ * of every row's block, lane i for row i. Eight vpdpbusd with a token's
+ * dwords broadcast then leave in lane i row i's whole block dot, exact, with
+ * nothing to sum. Counted per block and 16 rows: turning 16 loads, 8 inserts,
+ * 24 shuffles, 8 xor and a gather for the scales, shared by the tile's
+ * tokens; per token 8 vpdpbusd, 1 int->float, 1 mul and 1 fma, against
+ * about 32 in quant.c's tile.
+ *
+ * The float order is quant.c's (see its header): per (row, token) each block's
+ * exact int32 dot times (weight d * activation d) is FMA'd into the even or
+ * the odd chain in block order from +0, result = even + odd; so a token's
+ * logits are the same in any batch and equal the GEMV's. */
+#include "../kernels.h"
+#include "simd.h"
+
+#define TILE_ROWS 16
+#define TILE_TOKENS 8
+#define Q8_0_BLOCK_BYTES 34 /* f16 d, then 32 int8 weights */
+
+typedef struct turned_block {
+    __m512i q[8];  /* q[v] lane i: weights 4v .. 4v + 3 of row i, biased by +128 */
+    __m512 scale;  /* lane i: row i's d                                           */
+} turned_block;
+
+typedef struct row_tile {
+    const uint8_t *w[TILE_ROWS]; /* the rows; rows past the slice repeat the last */
+    __m512i offsets[2];          /* w[i] - w[0] (rows 0-7, 8-15), for the scales */
+    size_t ahead;                /* prefetch distance, 0 for none                 */
+} row_tile;
+
+/* Block b of the tile's 16 rows, turned: two rows per vector (row k in the low
+ * 256 bits, row k + 8 in the high), then an 8 x 8 dword transpose within each
+ * half. */
+BL_INLINE void turn_block(const row_tile *rt, size_t b, turned_block *tb) {
+    __m512i z[8], t[8], s[8];
+    size_t at = Q8_0_BLOCK_BYTES * b;
+    for (int k = 0; k < 8; k++) {
+        __m256i low = _mm256_loadu_si256((const __m256i *)(rt->w[k] + at + 2));
+        __m256i high = _mm256_loadu_si256((const __m256i *)(rt->w[k + 8] + at + 2));
+        z[k] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1),
+                                _mm512_set1_epi8((char)0x80));
+    }
+    if (rt->ahead)
+        for (int i = 0; i < TILE_ROWS; i++) bl_prefetch(rt->w[i] + at + rt->ahead);
+    for (int k = 0; k < 4; k++) { /* rows 2k, 2k + 1 interleaved by dword */
+        t[2 * k] = _mm512_unpacklo_epi32(z[2 * k], z[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_epi32(z[2 * k], z[2 * k + 1]);
+    }
+    for (int h = 0; h < 2; h++) { /* rows 4h .. 4h + 3: dwords (0,4) (1,5) (2,6) (3,7) */
+        s[4 * h] = _mm512_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
+        s[4 * h + 1] = _mm512_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
+        s[4 * h + 2] = _mm512_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+        s[4 * h + 3] = _mm512_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+    }
+    /* s[m] holds dword m in its 128-bit lanes 0 and 2 and dword m + 4 in lanes
+     * 1 and 3, rows 0-3 (s[m]) and 4-7 (s[4 + m]) */
+    const __m512i first = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    for (int m = 0; m < 4; m++) {
+        tb->q[m] = _mm512_permutex2var_epi64(s[m], first, s[4 + m]);
+        tb->q[m + 4] = _mm512_permutex2var_epi64(s[m], second, s[4 + m]);
+    }
+    /* each row's f16 d: the low half of a dword gathered at the block */
+    const void *base = rt->w[0] + at;
+    __m256i d0 = _mm512_i64gather_epi32(rt->offsets[0], base, 1);
+    __m256i d1 = _mm512_i64gather_epi32(rt->offsets[1], base, 1);
+    __m512i d = _mm512_inserti64x4(_mm512_castsi256_si512(d0), d1, 1);
+    tb->scale = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+}
+
+/* acc += u8 . (the 4 bytes at s8, broadcast): the broadcast rides on the
+ * load of vpdpbusd's memory operand instead of taking a shuffle of its own. */
+BL_INLINE __m512i dpbusd_broadcast(__m512i acc, __m512i u8, const int8_t *s8) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u8), "m"(*(const int32_t *)s8));
+    return acc;
+}
+
+/* One block of every token into its chain: chain += float(dot) * (w d * x d).
+ * The products run weight vector by weight vector across the tokens, so
+ * that `tokens` independent accumulators hide vpdpbusd's latency. */
+BL_INLINE void block_into_chains(const turned_block *tb, const uint8_t *x, size_t x_row_bytes,
+                                 size_t b, const int tokens, __m512 chain[TILE_TOKENS]) {
+    const bl_q8_block *xb[TILE_TOKENS];
+    __m512i dot[TILE_TOKENS];
+    for (int j = 0; j < tokens; j++) {
+        xb[j] = (const bl_q8_block *)(x + (size_t)j * x_row_bytes) + b;
+        dot[j] = _mm512_set1_epi32(-128 * xb[j]->sum); /* the weights' +128 bias */
+    }
+    for (int v = 0; v < 8; v++)
+        for (int j = 0; j < tokens; j++) dot[j] = dpbusd_broadcast(dot[j], tb->q[v], xb[j]->q + 4 * v);
+    for (int j = 0; j < tokens; j++) {
+        __m512 scale = _mm512_mul_ps(tb->scale, _mm512_set1_ps(xb[j]->d));
+        chain[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[j]), scale, chain[j]);
+    }
+}
+
+/* 16 rows x `tokens` tokens (constant at each call) over the whole row. */
+BL_INLINE void q8_0_tile(const bl_gemm_task *t, const row_tile *rt, size_t r, size_t tok,
+                         const int tokens) {
+    const uint8_t *x = t->x->data + tok * t->x->row_bytes;
+    size_t x_row_bytes = t->x->row_bytes;
+    __m512 even[TILE_TOKENS], odd[TILE_TOKENS];
+    for (int j = 0; j < tokens; j++) even[j] = odd[j] = _mm512_setzero_ps();
+    size_t blocks = t->cols / 32, b = 0;
+    turned_block tb;
+    for (; b + 2 <= blocks; b += 2) {
+        turn_block(rt, b, &tb);
+        block_into_chains(&tb, x, x_row_bytes, b, tokens, even);
+        turn_block(rt, b + 1, &tb);
+        block_into_chains(&tb, x, x_row_bytes, b + 1, tokens, odd);
+    }
+    if (b < blocks) {
+        turn_block(rt, b, &tb);
+        block_into_chains(&tb, x, x_row_bytes, b, tokens, even);
+    }
+    size_t left = t->rows - r;
+    __mmask16 rows = left >= TILE_ROWS ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+    for (int j = 0; j < tokens; j++)
+        _mm512_mask_storeu_ps((float *)t->out + (tok + (size_t)j) * t->out_stride + r, rows,
+                              _mm512_add_ps(even[j], odd[j]));
+}
+
+/* One instance per token count, so the chains stay in registers. */
+__attribute__((noinline)) static void run_q8_0_tile(const bl_gemm_task *t, const row_tile *rt,
+                                                    size_t r, size_t tok, size_t tokens) {
+    switch (tokens) {
+    case 1: q8_0_tile(t, rt, r, tok, 1); break;
+    case 2: q8_0_tile(t, rt, r, tok, 2); break;
+    case 3: q8_0_tile(t, rt, r, tok, 3); break;
+    case 4: q8_0_tile(t, rt, r, tok, 4); break;
+    case 5: q8_0_tile(t, rt, r, tok, 5); break;
+    case 6: q8_0_tile(t, rt, r, tok, 6); break;
+    case 7: q8_0_tile(t, rt, r, tok, 7); break;
+    default: q8_0_tile(t, rt, r, tok, 8); break;
+    }
+}
+
+/* Tiles of 16 rows x 8 tokens, then the tokens left over; the first tile of a
+ * group of rows reads them from memory, so it prefetches the next group. */
+void bl_gemm_q8_0_q8_mad__avx512(const bl_gemm_task *t) {
+    size_t ahead = bl_prefetch_ahead(TILE_ROWS * t->w_row_bytes);
+    for (size_t r = 0; r < t->rows; r += TILE_ROWS) {
+        row_tile rt;
+        _Alignas(64) int64_t offsets[TILE_ROWS];
+        for (int i = 0; i < TILE_ROWS; i++) {
+            rt.w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
+            offsets[i] = rt.w[i] - rt.w[0];
+        }
+        rt.offsets[0] = _mm512_load_si512(offsets);
+        rt.offsets[1] = _mm512_load_si512(offsets + 8);
+        for (size_t tok = 0; tok < t->x->n; tok += TILE_TOKENS) {
+            rt.ahead = tok ? 0 : ahead;
+            size_t tokens = t->x->n - tok < TILE_TOKENS ? t->x->n - tok : TILE_TOKENS;
+            run_q8_0_tile(t, &rt, r, tok, tokens);
+        }
+    }
+}
