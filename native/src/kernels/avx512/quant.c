@@ -1,7 +1,6 @@
-/* AVX-512 kernels for q8_0 and q4_0 weights with Q8 activations (blocks of
- * 32: float d, int32 sum, int8 q[32]): the GEMVs of both and the q4_0 GEMM.
- * The q8_0 GEMM, which turns blocks around instead of summing trees, is in
- * quant_gemm.c.
+/* AVX-512 GEMVs for q8_0 and q4_0 weights with Q8 activations (blocks of
+ * 32: float d, int32 sum, int8 q[32]). Their GEMMs, which turn blocks around
+ * instead of summing trees, are in quant_gemm.c.
  *
  * The float order, which every kernel here and the AMX q8_0 kernel
  * (kernels/amx/quant.c) keep, so that a token's result is the same alone or in
@@ -20,8 +19,8 @@
  * nibbles are unsigned already; the bias times the block's activation sum
  * (128 * sum or 8 * sum) is taken off by starting each of its 8 partial dots
  * from -bias / 8.
- * Per 64 weights, 8 rows and token: 8 vpdpbusd, 21 to sum, 1 int->float,
- * 1 mul, 1 fma; per 8 rows 8-16 loads, 16 permutes, 7 blends, 1 f16 convert. */
+ * Per 64 weights and 8 rows: 8 vpdpbusd, 21 to sum, 1 int->float, 1 mul,
+ * 1 fma, 8-16 loads, 16 permutes, 7 blends, 1 f16 convert. */
 #include "../kernels.h"
 #include "simd.h"
 
@@ -150,78 +149,48 @@ BL_INLINE __m512 chain_scales(const pair_weights w[8]) {
     return _mm512_cvtph_ps(words);
 }
 
-BL_INLINE void quant_step(__m512 acc[4], const uint8_t *const w[8], const uint8_t *const x[4],
-                          size_t p, int two, const int tokens, const quant_type type,
-                          size_t ahead) {
+/* One pair of blocks of 8 rows into the token's chains. */
+BL_INLINE __m512 quant_step(__m512 acc, const uint8_t *const w[8], const uint8_t *x, size_t p,
+                            int two, const quant_type type, size_t ahead) {
     const size_t pair_bytes = type == Q8_0 ? 68 : 36;
     pair_weights wv[8];
     for (int i = 0; i < 8; i++) {
         wv[i] = load_weights(w[i], p, two, type);
-        if (ahead) bl_prefetch_block(w[i] + pair_bytes * p + ahead, pair_bytes);
+        bl_prefetch_block(w[i] + pair_bytes * p + ahead, pair_bytes);
     }
     __m512 w_scale = chain_scales(wv);
-    for (int j = 0; j < tokens; j++) {
-        pair_acts xv = load_acts(x[j], p, two, type);
-        __m512i d[8];
-        for (int i = 0; i < 8; i++) d[i] = bl_dpbusd(xv.start, wv[i].q, xv.q);
-        __m512 dots = _mm512_cvtepi32_ps(block_dots(d));
-        acc[j] = _mm512_fmadd_ps(dots, _mm512_mul_ps(w_scale, xv.scale), acc[j]);
-    }
+    pair_acts xv = load_acts(x, p, two, type);
+    __m512i d[8];
+    for (int i = 0; i < 8; i++) d[i] = bl_dpbusd(xv.start, wv[i].q, xv.q);
+    __m512 dots = _mm512_cvtepi32_ps(block_dots(d));
+    return _mm512_fmadd_ps(dots, _mm512_mul_ps(w_scale, xv.scale), acc);
 }
 
-/* out for rows r .. r + 7 (those that exist) and tokens tok .. tok + tokens - 1:
- * each row's even chain + odd chain. */
-BL_INLINE void store_chains(const bl_gemm_task *t, const __m512 acc[4], size_t r, size_t tok,
-                            const int tokens) {
+/* out for rows r .. r + 7 (those that exist): each row's even chain + odd chain. */
+BL_INLINE void store_chains(const bl_gemm_task *t, __m512 acc, size_t r) {
     size_t left = t->rows - r;
     __mmask8 rows = left >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left) - 1);
-    for (int j = 0; j < tokens; j++) {
-        __m512 sum = _mm512_add_ps(acc[j], _mm512_shuffle_f32x4(acc[j], acc[j], 0xb1));
-        __m256 out = _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x0f0f, sum));
-        _mm256_mask_storeu_ps((float *)t->out + (tok + (size_t)j) * t->out_stride + r, rows,
-                              out);
-    }
+    __m512 sum = _mm512_add_ps(acc, _mm512_shuffle_f32x4(acc, acc, 0xb1));
+    __m256 out = _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x0f0f, sum));
+    _mm256_mask_storeu_ps((float *)t->out + r, rows, out);
 }
 
-/* 8 rows x tokens (up to 4) over the whole row; ahead > 0 prefetches the
- * weights that far ahead (GEMV). */
-BL_INLINE void quant_tile(const bl_gemm_task *t, size_t r, size_t tok, const int tokens,
-                          const quant_type type, size_t ahead) {
-    const uint8_t *w[8], *x[4];
-    __m512 acc[4];
+/* 8 rows over the whole row, asking for the weights `ahead` bytes on. */
+BL_INLINE void quant_tile(const bl_gemm_task *t, size_t r, const quant_type type, size_t ahead) {
+    const uint8_t *w[8];
     for (int i = 0; i < 8; i++) w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
-    for (int j = 0; j < tokens; j++) {
-        x[j] = t->x->data + (tok + (size_t)j) * t->x->row_bytes;
-        acc[j] = _mm512_setzero_ps();
-    }
+    const uint8_t *x = t->x->data;
+    __m512 acc = _mm512_setzero_ps();
     size_t blocks = t->cols / 32;
-    for (size_t p = 0; p < blocks / 2; p++) quant_step(acc, w, x, p, 1, tokens, type, ahead);
-    if (blocks % 2) quant_step(acc, w, x, blocks / 2, 0, tokens, type, ahead);
-    store_chains(t, acc, r, tok, tokens);
+    for (size_t p = 0; p < blocks / 2; p++) acc = quant_step(acc, w, x, p, 1, type, ahead);
+    if (blocks % 2) acc = quant_step(acc, w, x, blocks / 2, 0, type, ahead);
+    store_chains(t, acc, r);
 }
 
 BL_INLINE void quant_gemv(const bl_gemm_task *t, const quant_type type) {
     size_t ahead = bl_prefetch_ahead(8 * t->w_row_bytes);
-    for (size_t r = 0; r < t->rows; r += 8) quant_tile(t, r, 0, 1, type, ahead);
-}
-
-/* Tiles of 8 rows x 4 tokens, then the tokens left over; the first tile of a
- * group of rows reads them from memory, so it prefetches the rows ahead. */
-BL_INLINE void quant_gemm(const bl_gemm_task *t, const quant_type type) {
-    size_t ahead = bl_prefetch_ahead(8 * t->w_row_bytes);
-    for (size_t r = 0; r < t->rows; r += 8) {
-        size_t tok = 0;
-        for (; tok + 4 <= t->x->n; tok += 4) quant_tile(t, r, tok, 4, type, tok ? 0 : ahead);
-        size_t first_ahead = tok ? 0 : ahead;
-        switch (t->x->n - tok) {
-        case 3: quant_tile(t, r, tok, 3, type, first_ahead); break;
-        case 2: quant_tile(t, r, tok, 2, type, first_ahead); break;
-        case 1: quant_tile(t, r, tok, 1, type, first_ahead); break;
-        default: break;
-        }
-    }
+    for (size_t r = 0; r < t->rows; r += 8) quant_tile(t, r, type, ahead);
 }
 
 void bl_gemv_q8_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemv(t, Q8_0); }
 void bl_gemv_q4_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemv(t, Q4_0); }
-void bl_gemm_q4_0_q8_mad__avx512(const bl_gemm_task *t) { quant_gemm(t, Q4_0); }
