@@ -425,16 +425,19 @@ static inline int32_t visible_end(const bl_attn_chunk *c, int r) {
     return c->pos[r] + 1 < c->end ? c->pos[r] + 1 : c->end;
 }
 
-/* How far ahead the cached rows are asked for: 4 KiB (16 f16 positions of a
- * 128-wide head) took decode at depth 3968 from 2.9-3.1 to 2.0-2.2 ms a layer
- * (BENCHMARKS.md, "Long contexts"). */
-#define ATTN_PREFETCH_BYTES 4096
+/* How far ahead the cached rows are asked for, and into L2 (locality 2: T1
+ * on x86), as the GEMVs ask for weights (x86_prefetch.h): 4 KiB into L1 took
+ * decode at depth 3968 from 2.9-3.1 to 2.0-2.2 ms a layer on one VM; on Zen 4
+ * 16 KiB into L2 decoded at that depth 1.10x (q8_0 cache) and 1.03x (f16)
+ * faster again, medians of three interleaved rounds (BENCHMARKS.md, "Long
+ * contexts"). */
+#define ATTN_PREFETCH_BYTES 16384
 
 /* The positions of a head lie one after another: asks for the bytes a few
  * steps on while this step's `steps` rows at src are read. */
 static inline void prefetch_ahead(const uint8_t *src, size_t stride, int steps) {
     for (size_t at = 0; at < (size_t)steps * stride; at += 64)
-        __builtin_prefetch(src + ATTN_PREFETCH_BYTES + at);
+        __builtin_prefetch(src + ATTN_PREFETCH_BYTES + at, 0, 2);
 }
 
 /* The value rows a chunk's weighted sum will read, asked for while its scores
