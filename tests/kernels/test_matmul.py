@@ -68,8 +68,8 @@ def test_bit_types_are_exact(
 @pytest.mark.parametrize("isa", ISAS)
 def test_every_token_count_of_a_tile_is_exact(isa: str, rng: np.random.Generator) -> None:
     # GEMM kernels instantiate one tile per token count (AVX-512: up to 6, AVX-VNNI: up to
-    # 8, AVX2: 4) and take what is left over on its own; AVX-512's bt2 takes 2 .. 8 tokens
-    # in tiles of 4 or 2 rows (19 rows: a partial tile); 1 .. 17 tokens meet them all. AMX
+    # 8, AVX2: 4) and take what is left over on its own; AVX-512's bt2 takes 2 .. 16 tokens
+    # in passes of 1 .. 4 over 4 rows (19 rows: a partial tile); 1 .. 17 tokens meet them all. AMX
     # tiles take 8 tokens and more: up to 32 in one pass over the rows, more in passes of 32
     # (a last pass of 1 .. 32 of them).
     for name in ("bt2", "bt1"):  # 1280 columns: whole blocks of both

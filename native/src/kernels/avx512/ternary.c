@@ -83,29 +83,35 @@ void bl_avx512_decode_bt2(const uint8_t *row, size_t first_col, size_t cols, uin
  * stores every code and loads it again, cost as much as the products up to 8
  * tokens (a 2-token GEMM took 5 GEMVs' time). Here the codes stay in
  * registers: per 256 weights and row 1 load, 3 shifts and 4 and, then 4
- * vpdpbusd per token with x as memory operands. A tile is `rows` x `tokens`
- * (constants), at most 16 accumulators. */
-#define FEW_TOKENS 8
+ * vpdpbusd per token with x as memory operands. A tile is 4 rows x up to 4
+ * tokens (16 accumulators); more tokens take more passes over the same 4 rows,
+ * which the first pass left in L1. Passes of 4 tokens keep their activations
+ * in L1 too: tiles of 2 rows x 8 tokens, whose 8 rows of x (55 KB for
+ * ffn_down) did not fit, ran at 0.73-0.84x of two 4-token passes. */
+#define FEW_TOKENS 16
+#define FEW_ROWS 4
+#define FEW_PASS 4
 
-BL_INLINE void bt2_few_tile(const bl_gemm_task *t, size_t r, size_t tok, const int rows,
-                            const int tokens, size_t ahead) {
-    const int tile = (rows * tokens + 3) / 4 * 4; /* accumulators, padded to fours */
-    const uint8_t *w[4];
-    __m512i acc[16];
-    for (int i = 0; i < rows; i++) w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
+BL_INLINE void bt2_few_tile(const bl_gemm_task *t, size_t r, size_t tok, const int tokens,
+                            size_t ahead) {
+    const int tile = (FEW_ROWS * tokens + 3) / 4 * 4; /* accumulators, padded to fours */
+    const uint8_t *w[FEW_ROWS];
+    __m512i acc[FEW_ROWS * FEW_PASS];
+    for (int i = 0; i < FEW_ROWS; i++)
+        w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
     for (int a = 0; a < tile; a++) acc[a] = _mm512_setzero_si512();
     const uint8_t *x = t->x->data + tok * t->x->row_bytes;
     const size_t x_row_bytes = t->x->row_bytes;
     for (size_t b = 0; b < t->cols / 256; b++) {
         /* unrolled whole, or GCC keeps the accumulators in memory */
 #pragma GCC unroll 4
-        for (int i = 0; i < rows; i++) {
+        for (int i = 0; i < FEW_ROWS; i++) {
             __m512i codes[4];
             bt2_codes(bl_loadu(w[i] + 64 * b), codes);
             bl_prefetch(w[i] + 64 * b + ahead);
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++)
-#pragma GCC unroll 8
+#pragma GCC unroll 4
                 for (int j = 0; j < tokens; j++) {
                     const uint8_t *xk = x + (size_t)j * x_row_bytes + 256 * b + 64 * k;
                     acc[i * tokens + j] =
@@ -113,35 +119,33 @@ BL_INLINE void bt2_few_tile(const bl_gemm_task *t, size_t r, size_t tok, const i
                 }
         }
     }
-    _Alignas(16) int32_t dots[16];
+    _Alignas(16) int32_t dots[FEW_ROWS * FEW_PASS];
     for (int a = 0; a < tile; a += 4)
         _mm_store_si128((__m128i *)(dots + a),
                         bl_sum4_epi32(acc[a], acc[a + 1], acc[a + 2], acc[a + 3]));
     int32_t *out = t->out;
-    for (int i = 0; i < rows && r + (size_t)i < t->rows; i++)
+    for (int i = 0; i < FEW_ROWS && r + (size_t)i < t->rows; i++)
         for (int j = 0; j < tokens; j++)
             out[(tok + (size_t)j) * t->out_stride + r + (size_t)i] =
                 dots[i * tokens + j] - t->x->sums[tok + (size_t)j];
 }
 
-/* Four rows for up to 4 tokens, two for up to 8: one instance per count. */
-__attribute__((noinline)) static void bt2_few_rows(const bl_gemm_task *t, size_t r,
+/* One instance per token count of a pass. */
+__attribute__((noinline)) static void bt2_few_pass(const bl_gemm_task *t, size_t r, size_t tok,
                                                    size_t tokens, size_t ahead) {
     switch (tokens) {
-    case 2: bt2_few_tile(t, r, 0, 4, 2, ahead); break;
-    case 3: bt2_few_tile(t, r, 0, 4, 3, ahead); break;
-    case 4: bt2_few_tile(t, r, 0, 4, 4, ahead); break;
-    case 5: bt2_few_tile(t, r, 0, 2, 5, ahead); break;
-    case 6: bt2_few_tile(t, r, 0, 2, 6, ahead); break;
-    case 7: bt2_few_tile(t, r, 0, 2, 7, ahead); break;
-    default: bt2_few_tile(t, r, 0, 2, 8, ahead); break;
+    case 1: bt2_few_tile(t, r, tok, 1, ahead); break;
+    case 2: bt2_few_tile(t, r, tok, 2, ahead); break;
+    case 3: bt2_few_tile(t, r, tok, 3, ahead); break;
+    default: bt2_few_tile(t, r, tok, 4, ahead); break;
     }
 }
 
 static void bt2_gemm_few(const bl_gemm_task *t) {
-    size_t rows = t->x->n <= 4 ? 4 : 2;
-    size_t ahead = bl_prefetch_ahead(rows * t->w_row_bytes);
-    for (size_t r = 0; r < t->rows; r += rows) bt2_few_rows(t, r, t->x->n, ahead);
+    size_t ahead = bl_prefetch_ahead(FEW_ROWS * t->w_row_bytes), n = t->x->n;
+    for (size_t r = 0; r < t->rows; r += FEW_ROWS)
+        for (size_t tok = 0; tok < n; tok += FEW_PASS)
+            bt2_few_pass(t, r, tok, n - tok < FEW_PASS ? n - tok : FEW_PASS, ahead);
 }
 
 /* The shared GEMM reads x as I8 or I16 from the task; both widths share it. */
