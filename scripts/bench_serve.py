@@ -9,12 +9,13 @@ inter-token latency against their median (the issue's target: <= 3x).
 
   python scripts/make_bitnet_2b4t_checkpoint.py /tmp/bitnet-2b4t/checkpoint
   bit-convert /tmp/bitnet-2b4t/checkpoint -o /tmp/bitnet-2b4t/bt2.gguf
-  bit-convert /tmp/bitnet-2b4t/checkpoint -o /tmp/bitnet-2b4t/tq2_0.gguf --outtype tq2_0
-  python scripts/bench_serve.py /tmp/bitnet-2b4t/bt2.gguf /tmp/bitnet-2b4t/tq2_0.gguf --threads 2
+  python scripts/bench_serve.py /tmp/bitnet-2b4t/bt2.gguf THEIRS.gguf --threads 2
 
-THEIRS is renamed to llama.cpp's architecture name `bitnet` as scripts/bench_vs_llama_cpp.py
-does. --no-llama-cpp runs bit-serve alone; --also NAME=PYTHON adds the bit-serve of another
-checkout (its venv's python), e.g. to compare two schedulers in the same run.
+THEIRS: the same shapes as TQ2_0 for llama.cpp, made as for scripts/bench_vs_llama_cpp.py
+(BENCHMARKS.md, "AVX2 on Zen 4", says how); `--rename-arch bitnet` renames a file of bitllm's
+`bitnet-b1.58` graph to llama.cpp's name for it, as that script does. --no-llama-cpp runs
+bit-serve alone; --also NAME=PYTHON adds the bit-serve of another checkout (its venv's
+python), e.g. to compare two schedulers in the same run.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ def main() -> None:
     p.add_argument("--tokens", type=int, default=128)
     p.add_argument("--long-prompt", type=int, default=2000)
     p.add_argument("--no-llama-cpp", action="store_true")
+    p.add_argument("--rename-arch", default=None, help="see bench_vs_llama_cpp.py")
     p.add_argument(
         "--also",
         action="append",
@@ -197,7 +199,7 @@ def main() -> None:
     for name, python in (entry.split("=", 1) for entry in args.also):
         servers.append(start_bit_serve(args.ours, args.threads, clients, slot_ctx, name, python))
     if not args.no_llama_cpp:
-        theirs = rename_arch(args.theirs, "bitnet")
+        theirs = rename_arch(args.theirs, args.rename_arch) if args.rename_arch else args.theirs
         servers.append(start_llama_cpp(theirs, args.threads, slot_ctx))
     try:
         for server in servers:
@@ -232,4 +234,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RuntimeError as e:  # a server that did not start: its log says why
+        sys.exit(f"bench_serve: {e}")
