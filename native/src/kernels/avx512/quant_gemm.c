@@ -12,7 +12,9 @@
  * shuffles, 8 xor and two gathers for the scales to turn it (q4_0: 16 loads,
  * 12 inserts, 8 shuffles, 12 to split nibbles), shared by the tile's 8
  * tokens; per token 8 vpdpbusd, 1 int->float, 1 mul and 1 fma, against about
- * 32 per token in a tile of quant.c's layout.
+ * 32 per token in a tile of quant.c's layout. Measured on Zen 4: 1.7-1.85x
+ * that layout's GEMM at 8-64 tokens (BENCHMARKS.md, "Many sequences in one
+ * pass"), less than counted: the per-token float work and broadcasts stay.
  *
  * The float order is quant.c's (see its header): per (row, token) each block's
  * exact int32 dot times (weight d * activation d) is FMA'd into the even or
