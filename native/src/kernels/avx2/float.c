@@ -98,12 +98,14 @@ static void bf16_tokens(const bl_gemm_task *t, size_t r, size_t n) {
 }
 static void bf16_one(const bl_gemm_task *t, size_t r, size_t n) { tile(t, BF16, r, 1, n, 1); }
 
+/* Float tiles take leftover tokens one at a time (no `few`): float heads are
+ * the reference path, not the batched decode one. */
 static const bl_avx2_gemm_tiles f32_tiles = {GEMM_ROWS, GEMM_TOKENS, f32_block,
-                                             f32_tokens, f32_one};
+                                             f32_tokens, f32_one, {NULL}};
 static const bl_avx2_gemm_tiles f16_tiles = {GEMM_ROWS, GEMM_TOKENS, f16_block,
-                                             f16_tokens, f16_one};
+                                             f16_tokens, f16_one, {NULL}};
 static const bl_avx2_gemm_tiles bf16_tiles = {GEMM_ROWS, GEMM_TOKENS, bf16_block,
-                                              bf16_tokens, bf16_one};
+                                              bf16_tokens, bf16_one, {NULL}};
 
 void bl_gemv_f32_f32_mad__avx2(const bl_gemm_task *t) {
     bl_avx2_gemv(t, GEMV_ROWS, f32_rows, f32_one);

@@ -92,10 +92,15 @@ static void q4_0_tokens(const bl_gemm_task *t, size_t r, size_t n) {
 }
 static void q4_0_one(const bl_gemm_task *t, size_t r, size_t n) { tile(t, Q4_0, r, 1, n, 1); }
 
+static void q8_0_two(const bl_gemm_task *t, size_t r, size_t n) { tile(t, Q8_0, r, 1, n, 2); }
+static void q8_0_three(const bl_gemm_task *t, size_t r, size_t n) { tile(t, Q8_0, r, 1, n, 3); }
+static void q4_0_two(const bl_gemm_task *t, size_t r, size_t n) { tile(t, Q4_0, r, 1, n, 2); }
+static void q4_0_three(const bl_gemm_task *t, size_t r, size_t n) { tile(t, Q4_0, r, 1, n, 3); }
+
 static const bl_avx2_gemm_tiles q8_0_tiles = {1, BL_AVX2_TILE_TOKENS, q8_0_tokens, q8_0_tokens,
-                                              q8_0_one};
+                                              q8_0_one, {NULL, q8_0_one, q8_0_two, q8_0_three}};
 static const bl_avx2_gemm_tiles q4_0_tiles = {1, BL_AVX2_TILE_TOKENS, q4_0_tokens, q4_0_tokens,
-                                              q4_0_one};
+                                              q4_0_one, {NULL, q4_0_one, q4_0_two, q4_0_three}};
 
 void bl_gemv_q8_0_q8_mad__avx2(const bl_gemm_task *t) {
     bl_avx2_gemv(t, BL_AVX2_TILE_ROWS, q8_0_rows, q8_0_one);

@@ -18,10 +18,13 @@ typedef void (*bl_avx2_tile_fn)(const bl_gemm_task *t, size_t row, size_t token)
 #define BL_AVX2_GEMM_CHUNK_BYTES (128 * 1024)
 
 /* A GEMM's tiles: `full` covers rows x tokens, `row` 1 x tokens (the rows
- * left over), `one` 1 x 1 (the tokens left over). */
+ * left over), `one` 1 x 1; `few[k]`, where a kernel has it, 1 x k for the
+ * k < tokens tokens left over (else `one` takes them one at a time: a batch of
+ * 2 or 3 tokens then cost 2 or 3 passes over the weights). */
 typedef struct bl_avx2_gemm_tiles {
     size_t rows, tokens;
     bl_avx2_tile_fn full, row, one;
+    bl_avx2_tile_fn few[BL_AVX2_TILE_TOKENS];
 } bl_avx2_gemm_tiles;
 
 static inline void bl_avx2_gemv(const bl_gemm_task *t, size_t tile_rows, bl_avx2_tile_fn rows_tile,
@@ -42,15 +45,21 @@ static inline void bl_avx2_gemm(const bl_gemm_task *t, const bl_avx2_gemm_tiles 
             for (; r + tiles->rows <= last; r += tiles->rows) tiles->full(t, r, n);
             for (; r < last; r++) tiles->row(t, r, n);
         }
-        for (; n < t->x->n; n++)
-            for (size_t r = first; r < last; r++) tiles->one(t, r, n);
+        size_t left = t->x->n - n;
+        if (left < BL_AVX2_TILE_TOKENS && tiles->few[left])
+            for (size_t r = first; r < last; r++) tiles->few[left](t, r, n);
+        else
+            for (; n < t->x->n; n++)
+                for (size_t r = first; r < last; r++) tiles->one(t, r, n);
     }
 }
 
 /* Defines the GEMV entry point `gemv` and the GEMM entry point `gemm` of a
  * kernel whose tile(t, row, rows, token, tokens) unrolls over constant
  * counts: GEMV tiles of BL_AVX2_TILE_ROWS rows x 1 token, GEMM tiles of
- * 1 row x BL_AVX2_TILE_TOKENS tokens, 1 x 1 tiles for what is left over. */
+ * 1 row x BL_AVX2_TILE_TOKENS tokens, 1 x 1, 1 x 2 and 1 x 3 tiles for what is
+ * left over. */
+_Static_assert(BL_AVX2_TILE_TOKENS == 4, "BL_AVX2_ROWS_OR_TOKENS_KERNELS makes tiles of 1-3");
 #define BL_AVX2_ROWS_OR_TOKENS_KERNELS(tile, gemv, gemm)                                          \
     static void tile##_rows(const bl_gemm_task *t, size_t r, size_t n) {                          \
         tile(t, r, BL_AVX2_TILE_ROWS, n, 1);                                                      \
@@ -59,8 +68,11 @@ static inline void bl_avx2_gemm(const bl_gemm_task *t, const bl_avx2_gemm_tiles 
         tile(t, r, 1, n, BL_AVX2_TILE_TOKENS);                                                    \
     }                                                                                             \
     static void tile##_one(const bl_gemm_task *t, size_t r, size_t n) { tile(t, r, 1, n, 1); }   \
-    static const bl_avx2_gemm_tiles tile##_tiles = {1, BL_AVX2_TILE_TOKENS, tile##_tokens,        \
-                                                    tile##_tokens, tile##_one};                   \
+    static void tile##_two(const bl_gemm_task *t, size_t r, size_t n) { tile(t, r, 1, n, 2); }   \
+    static void tile##_three(const bl_gemm_task *t, size_t r, size_t n) { tile(t, r, 1, n, 3); } \
+    static const bl_avx2_gemm_tiles tile##_tiles = {                                              \
+        1, BL_AVX2_TILE_TOKENS, tile##_tokens, tile##_tokens, tile##_one,                         \
+        {NULL, tile##_one, tile##_two, tile##_three}};                                            \
     void gemv(const bl_gemm_task *t) {                                                            \
         bl_avx2_gemv(t, BL_AVX2_TILE_ROWS, tile##_rows, tile##_one);                              \
     }                                                                                             \
