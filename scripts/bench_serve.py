@@ -57,6 +57,10 @@ class Stream:
         return list(np.diff(self.arrivals))
 
 
+class ServerDidNotStart(RuntimeError):
+    pass
+
+
 class Server:
     def __init__(self, name: str, command: list[str], port: int, extra: dict) -> None:
         self.name, self.port, self.extra = name, port, extra
@@ -66,14 +70,14 @@ class Server:
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{name} exited; see {self.log.name}")
+                raise ServerDidNotStart(f"{name} exited; see {self.log.name}")
             try:
                 if httpx.get(self.url + "/v1/models", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.5)
-        raise RuntimeError(f"{name} did not start in {START_SECONDS} s")
+        raise ServerDidNotStart(f"{name} did not start in {START_SECONDS} s")
 
     def stream(self, prompt: str | list[int], max_tokens: int, out: Stream) -> None:
         body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0, "stream": True}
@@ -236,5 +240,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except RuntimeError as e:  # a server that did not start: its log says why
+    except ServerDidNotStart as e:  # its log says why
         sys.exit(f"bench_serve: {e}")

@@ -8,8 +8,9 @@
  *
  * Into L2 (T1), at least 8 KiB ahead: on Zen 4 two AVX2 threads streamed bt2
  * from memory 1.4-1.5x faster than without prefetches (78-86% of the read
- * bandwidth), faster than 2.5 or 4 KiB ahead (16 KiB: the same) or 8 KiB into L1, which
- * holds too few lines in flight (BENCHMARKS.md, "AVX2 on Zen 4"). */
+ * bandwidth), and faster than 2.5 or 4 KiB ahead (16 KiB: the same) or 8 KiB
+ * into L1, which holds too few lines in flight (BENCHMARKS.md, "AVX2 on
+ * Zen 4"). */
 #ifndef BL_X86_PREFETCH_H
 #define BL_X86_PREFETCH_H
 

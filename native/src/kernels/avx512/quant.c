@@ -2,8 +2,8 @@
  * 32: float d, int32 sum, int8 q[32]). Their GEMMs, which turn blocks around
  * instead of summing trees, are in quant_gemm.c.
  *
- * The float order, which every kernel here and the AMX q8_0 kernel
- * (kernels/amx/quant.c) keep, so that a token's result is the same alone or in
+ * The float order, which every kernel here, the GEMMs of quant_gemm.c and the
+ * AMX q8_0 kernel (kernels/amx/quant.c) keep, so that a token's result is the same alone or in
  * any batch: per (row, token), each block's dot is an exact int32 sum; its
  * float value times (weight d * activation d) is FMA'd into one of two
  * chains, even blocks and odd blocks, in block order, from +0; the result is
