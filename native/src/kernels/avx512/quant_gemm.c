@@ -9,8 +9,8 @@
  * row's block, lane i for row i. Eight vpdpbusd with a token's dwords
  * broadcast then leave in lane i row i's whole block dot, exact, with nothing
  * to sum. Counted per block and 16 rows, q8_0: 16 loads, 8 inserts, 24
- * shuffles, 8 xor and two gathers for the scales to turn it (q4_0: 16 loads,
- * 12 inserts, 8 shuffles, 12 to split nibbles), shared by the tile's 8
+ * shuffles, 8 xor and 16 word inserts for the scales to turn it (q4_0: 16
+ * loads, 12 inserts, 8 shuffles, 12 to split nibbles), shared by the tile's 8
  * tokens; per token 8 vpdpbusd, 1 int->float, 1 mul and 1 fma, against about
  * 32 per token in a tile of quant.c's layout. Measured on Zen 4: 1.7-1.85x
  * that layout's GEMM at 8-64 tokens (BENCHMARKS.md, "Many sequences in one
@@ -20,6 +20,8 @@
  * exact int32 dot times (weight d * activation d) is FMA'd into the even or
  * the odd chain in block order from +0, result = even + odd; so a token's
  * logits are the same in any batch and equal the GEMV's. */
+#include <string.h>
+
 #include "../kernels.h"
 #include "simd.h"
 
@@ -39,17 +41,33 @@ typedef struct turned_block {
 
 typedef struct row_tile {
     const uint8_t *w[TILE_ROWS]; /* the rows; rows past the slice repeat the last */
-    __m512i offsets[2];          /* w[i] - w[0] (rows 0-7, 8-15), for the scales */
     size_t ahead;                /* prefetch distance, 0 for none                 */
 } row_tile;
 
-/* Each row's f16 d of the block at byte `at`: the low half of a gathered dword. */
+/* The f16 at p, unaligned. */
+BL_INLINE uint16_t half_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* The f16 d of the block at byte `at` of eight rows, word i from w[i]. */
+BL_INLINE __m128i eight_scales(const uint8_t *const w[8], size_t at) {
+    __m128i d = _mm_cvtsi32_si128(half_at(w[0] + at));
+    d = _mm_insert_epi16(d, half_at(w[1] + at), 1);
+    d = _mm_insert_epi16(d, half_at(w[2] + at), 2);
+    d = _mm_insert_epi16(d, half_at(w[3] + at), 3);
+    d = _mm_insert_epi16(d, half_at(w[4] + at), 4);
+    d = _mm_insert_epi16(d, half_at(w[5] + at), 5);
+    d = _mm_insert_epi16(d, half_at(w[6] + at), 6);
+    return _mm_insert_epi16(d, half_at(w[7] + at), 7);
+}
+
+/* Each row's d of the block at byte `at`, lane i from row i: word by word,
+ * as two vpgatherqd (microcoded on Zen 4) took a fifth of the GEMM's time. */
 BL_INLINE __m512 turned_scales(const row_tile *rt, size_t at) {
-    const void *base = rt->w[0] + at;
-    __m256i d0 = _mm512_i64gather_epi32(rt->offsets[0], base, 1);
-    __m256i d1 = _mm512_i64gather_epi32(rt->offsets[1], base, 1);
-    __m512i d = _mm512_inserti64x4(_mm512_castsi256_si512(d0), d1, 1);
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+    __m128i low = eight_scales(rt->w, at), high = eight_scales(rt->w + 8, at);
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(low), high, 1));
 }
 
 /* q8_0 block at byte `at` of the tile's 16 rows, turned: two rows per vector
@@ -205,13 +223,8 @@ static void quant_gemm(const bl_gemm_task *t, tile_fn *run_tile) {
     size_t ahead = bl_prefetch_ahead(TILE_ROWS * t->w_row_bytes);
     for (size_t r = 0; r < t->rows; r += TILE_ROWS) {
         row_tile rt;
-        _Alignas(64) int64_t offsets[TILE_ROWS];
-        for (int i = 0; i < TILE_ROWS; i++) {
+        for (int i = 0; i < TILE_ROWS; i++)
             rt.w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
-            offsets[i] = rt.w[i] - rt.w[0];
-        }
-        rt.offsets[0] = _mm512_load_si512(offsets);
-        rt.offsets[1] = _mm512_load_si512(offsets + 8);
         for (size_t tok = 0; tok < t->x->n; tok += TILE_TOKENS) {
             rt.ahead = tok ? 0 : ahead;
             size_t tokens = t->x->n - tok < TILE_TOKENS ? t->x->n - tok : TILE_TOKENS;
