@@ -530,6 +530,24 @@ static void key_tile_q8_portable(const bl_attn_chunk *c, int32_t j, int n, int r
 }
 #endif
 
+#if defined(ATTN_AVX2)
+/* The f16 scales of eight q8_0 blocks, block i at blocks + offset[i], in the
+ * words of one vector: loaded and inserted one by one, as a vpgatherdd of
+ * their dwords is microcoded on Zen 4 and cost more than the inserts. */
+ATTN_INLINE __m128i eight_block_scales(const uint8_t *blocks, const int offset[8]) {
+    uint16_t d[8];
+    for (int i = 0; i < 8; i++) memcpy(&d[i], blocks + offset[i], 2);
+    __m128i v = _mm_cvtsi32_si128(d[0]);
+    v = _mm_insert_epi16(v, d[1], 1);
+    v = _mm_insert_epi16(v, d[2], 2);
+    v = _mm_insert_epi16(v, d[3], 3);
+    v = _mm_insert_epi16(v, d[4], 4);
+    v = _mm_insert_epi16(v, d[5], 5);
+    v = _mm_insert_epi16(v, d[6], 6);
+    return _mm_insert_epi16(v, d[7], 7);
+}
+#endif
+
 #if defined(ATTN_AVX512)
 /* z[i] holds 32-bit words 0-7 of rows i (lanes 0-7) and i + 8 (lanes 8-15);
  * afterwards z[w] holds word w of rows 0-15, lane p from row p: an 8 x 8
@@ -565,7 +583,6 @@ static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
     const uint8_t *tile = c->k + (size_t)j * c->k_stride;
     int offset[KEY_TILE];
     for (int p = 0; p < KEY_TILE; p++) offset[p] = p < n ? (int)((size_t)p * c->k_stride) : 0;
-    const __m512i offsets = _mm512_loadu_si512(offset);
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < nb; b++) {
         const uint8_t *blocks = tile + (size_t)b * Q8_BLOCK_BYTES;
@@ -577,9 +594,10 @@ static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
         }
         transpose_words_16x8(kt);
         for (int w = 0; w < 8; w++) kt[w] = _mm512_xor_si512(kt[w], bias);
-        /* The 16 scales: 4 bytes gathered from each block's start, the f16 kept. */
-        __m512 dk = _mm512_cvtph_ps(
-            _mm512_cvtepi32_epi16(_mm512_i32gather_epi32(offsets, (const void *)blocks, 1)));
+        __m256i halves = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(eight_block_scales(blocks, offset)),
+            eight_block_scales(blocks, offset + 8), 1);
+        __m512 dk = _mm512_cvtph_ps(halves);
         for (int r = r0; r < c->rows; r++)
             for (int g = 0; g < c->group; g++) {
                 const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb + b;
@@ -633,7 +651,6 @@ static void key_tile_q8_avx2(const bl_attn_chunk *c, int32_t j, int n, int r0) {
         const uint8_t *tile = c->k + (size_t)j8 * c->k_stride;
         int offset[8];
         for (int p = 0; p < 8; p++) offset[p] = p < n8 ? (int)((size_t)p * c->k_stride) : 0;
-        const __m256i offsets = _mm256_loadu_si256((const __m256i *)offset);
         for (int b = 0; b < nb; b++) {
             const uint8_t *blocks = tile + (size_t)b * Q8_BLOCK_BYTES;
             __m256i kt[8], magnitude[8];
@@ -641,11 +658,7 @@ static void key_tile_q8_avx2(const bl_attn_chunk *c, int32_t j, int n, int r0) {
                 kt[i] = _mm256_loadu_si256((const __m256i *)(blocks + offset[i] + 2));
             transpose_words_8x8(kt);
             for (int w = 0; w < 8; w++) magnitude[w] = _mm256_abs_epi8(kt[w]);
-            /* The 8 scales: 4 bytes gathered from each block's start, the low halves packed. */
-            __m256i gathered = _mm256_i32gather_epi32((const int *)blocks, offsets, 1);
-            __m256i words = _mm256_and_si256(gathered, _mm256_set1_epi32(0xffff));
-            __m256i halves = _mm256_permute4x64_epi64(_mm256_packus_epi32(words, words), 0x08);
-            __m256 dk = _mm256_cvtph_ps(_mm256_castsi256_si128(halves));
+            __m256 dk = _mm256_cvtph_ps(eight_block_scales(blocks, offset));
             for (int r = r0; r < c->rows; r++)
                 for (int g = 0; g < c->group; g++) {
                     const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb + b;
