@@ -13,6 +13,7 @@ in one process, alternating them call by call, a row per build.
 
   python scripts/bench_attention.py --threads 2 --depths 1024,3968 --prompts 512
   python scripts/bench_attention.py --threads 1 --cpu-time --builds /tmp/a.so,/tmp/b.so
+  python scripts/bench_attention.py --cache-layers 30 --depths 3968 --prompts ""
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ BYTES_PER_ELEMENT = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32}
 
 
 class Problem:
-    def __init__(self, n_ctx: int, n_head: int, n_head_kv: int, head_dim: int) -> None:
+    def __init__(
+        self, n_ctx: int, n_head: int, n_head_kv: int, head_dim: int, cache_layers: int
+    ) -> None:
         rng = np.random.default_rng(0)
         self.n_ctx, self.n_head, self.n_head_kv, self.head_dim = n_ctx, n_head, n_head_kv, head_dim
+        self.cache_layers = cache_layers
         shape = (n_ctx, n_head_kv, head_dim)
         self.k = rng.standard_normal(shape).astype(np.float32)
         self.v = rng.standard_normal(shape).astype(np.float32)
@@ -56,7 +60,7 @@ class Problem:
                 ffi.cast("float *", f(self.q)), n, ffi.cast("int32_t *", f(pos)),
                 ffi.cast("int32_t *", f(seq)), ffi.cast("float *", f(self.k)),
                 ffi.cast("float *", f(self.v)), 1, self.n_ctx, self.n_head, self.n_head_kv,
-                self.head_dim, t, t, kernels.isa_index(isa), threads, repeat,
+                self.head_dim, t, t, kernels.isa_index(isa), threads, self.cache_layers, repeat,
                 ffi.cast("float *", f(out)),
             )
         )  # fmt: skip
@@ -86,12 +90,22 @@ def main() -> None:
     p.add_argument("--depths", default="1024,3968")
     p.add_argument("--prompts", default="512")
     p.add_argument("--layers", type=int, default=30)
+    p.add_argument(
+        "--cache-layers", type=int, default=1,
+        help="layers the cache holds, each attention reading the next (30: out of L3, as in "
+        "decode; 1: one layer's cache, reread from L3)",
+    )  # fmt: skip
     p.add_argument("--repetitions", type=int, default=5)
-    p.add_argument("--inner", type=int, default=11, help="attentions per timed call (>= 2)")
+    p.add_argument(
+        "--inner", type=int, default=0,
+        help="attentions per timed call (>= 2; default 11, or twice the cache's layers + 1)",
+    )  # fmt: skip
     p.add_argument("--cpu-time", action="store_true", help="process CPU time, not wall time")
     p.add_argument("--isas", default=",".join(kernels.isas()))
+    p.add_argument("--cache-types", default=",".join(cache_types()))
     p.add_argument("--builds", default="", help="libbitllm.so paths to compare, comma-separated")
     args = p.parse_args()
+    args.inner = args.inner or (11 if args.cache_layers == 1 else 2 * args.cache_layers + 1)
     ffi, default = library()
     paths = [b for b in args.builds.split(",") if b]
     builds = [ffi.dlopen(path) for path in paths] or [default]
@@ -99,7 +113,7 @@ def main() -> None:
     depths = [int(d) for d in args.depths.split(",") if d]
     prompts = [int(n) for n in args.prompts.split(",") if n]
     n_head, n_head_kv, head_dim = 20, 5, 128
-    problem = Problem(max(depths + prompts) + 1, n_head, n_head_kv, head_dim)
+    problem = Problem(max(depths + prompts) + 1, n_head, n_head_kv, head_dim, args.cache_layers)
     clock = time.process_time if args.cpu_time else time.perf_counter
     per_pair = 4 * n_head * head_dim  # FLOPs of one (query row, position) in one layer
     kv_element_count = 2 * n_head_kv * head_dim  # K and V elements of one position
@@ -107,14 +121,15 @@ def main() -> None:
     cases += [(f"prefill {n}", np.arange(n), n * (n + 1) // 2, n) for n in prompts]
     what = "CPU time" if args.cpu_time else "wall time"
     print(f"{args.threads} threads, {what}, x {args.layers} layers; median of "
-          f"{args.repetitions}, {args.inner} attentions each\n")  # fmt: skip
+          f"{args.repetitions}, {args.inner} attentions each, over a cache of "
+          f"{args.cache_layers} layers\n")  # fmt: skip
     build_column = "build | " if paths else ""
     rates = "ms per token (decode) or prompt | GFLOP/s | KV GB/s"
     print(f"| {build_column}case | ISA | cache | {rates} |")
     print("|" + "---|" * (4 if paths else 3) + "---:|" * 3)
     for name, positions, pairs, rows_read in cases:
         for isa in args.isas.split(","):
-            for cache_type in cache_types():
+            for cache_type in args.cache_types.split(","):
                 medians = attention_seconds(
                     problem, builds, positions, cache_type, isa, args.threads,
                     args.repetitions, args.inner, clock,

@@ -335,11 +335,14 @@ int bl_attend(const float *q, int32_t n, const int32_t *pos, const int32_t *seq,
               int32_t n_head_kv, int32_t head_dim, int type_k, int type_v, int isa,
               int threads, float *out);
 /* bl_attend with the attention run `repeat` >= 1 times over the caches stored once
- * (benchmarks: the difference of two repeat counts is the attention alone). */
+ * (benchmarks: the difference of two repeat counts is the attention alone). The
+ * caches hold `layers` >= 1 copies of k and v, one per layer, and run r reads layer
+ * r % layers: with as many layers as a model has, each run finds its layer out of
+ * cache, as decode does. */
 int bl_attend_repeat(const float *q, int32_t n, const int32_t *pos, const int32_t *seq,
                      const float *k, const float *v, int32_t n_seq, int32_t n_ctx,
                      int32_t n_head, int32_t n_head_kv, int32_t head_dim, int type_k,
-                     int type_v, int isa, int threads, int repeat, float *out);
+                     int type_v, int isa, int threads, int32_t layers, int repeat, float *out);
 
 /* ---- CUDA: matrix products on an NVIDIA GPU ------------------------------ */
 

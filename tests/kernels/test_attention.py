@@ -215,7 +215,8 @@ def test_bad_calls_are_errors() -> None:
 
 def test_repeated_attention_gives_the_same_bits() -> None:
     # bl_attend_repeat (the benchmark's entry) attends several times over caches stored
-    # once: every run writes the same result, and a repeat count below one is an error.
+    # once, in one or several layers: every run writes the same result, and a repeat or
+    # layer count below one is an error.
     ffi, lib = library()
     k, v = _problem(300, 4, 2, 64, seed=8)
     pos = np.array([299], dtype=np.int32)
@@ -225,15 +226,19 @@ def test_repeated_attention_gives_the_same_bits() -> None:
     f = ffi.from_buffer
     seq = np.zeros(1, dtype=np.int32)
 
-    def call(repeat: int) -> int:
+    def call(repeat: int, layers: int = 1) -> int:
         return lib.bl_attend_repeat(
             ffi.cast("float *", f(q)), 1, ffi.cast("int32_t *", f(pos)),
             ffi.cast("int32_t *", f(seq)), ffi.cast("float *", f(k)),
-            ffi.cast("float *", f(v)), 1, 300, 4, 2, 64, 1, 1, -1, 2, repeat,
+            ffi.cast("float *", f(v)), 1, 300, 4, 2, 64, 1, 1, -1, 2, layers, repeat,
             ffi.cast("float *", f(out)),
         )  # fmt: skip
 
-    check(call(3))
-    np.testing.assert_array_equal(out, once)
+    for layers in (1, 3):  # each run reads its own layer's copy of the same rows
+        out[:] = np.nan
+        check(call(5, layers))
+        np.testing.assert_array_equal(out, once)
     with pytest.raises(ValueError, match="repeat 0 is not >= 1"):
         check(call(0))
+    with pytest.raises(ValueError, match="layers 0 is not >= 1"):
+        check(call(2, 0))

@@ -573,6 +573,38 @@ ATTN_INLINE void transpose_words_16x8(__m512i z[8]) {
     }
 }
 
+/* acc += u8 . (the 4 bytes at s8, broadcast): the broadcast rides on the load
+ * of vpdpbusd's memory operand instead of taking an instruction of its own. */
+ATTN_INLINE __m512i dpbusd_broadcast(__m512i acc, __m512i u8, const int8_t *s8) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u8), "m"(*(const int32_t *)s8));
+    return acc;
+}
+
+/* Block b's scores of the 16 positions from j for `heads` (a constant, 1 or
+ * 4) query heads from g of row r, added to what earlier blocks left: the
+ * heads' vpdpbusd chains interleaved, as one head's chain of 8 waits on
+ * vpdpbusd's latency. */
+ATTN_INLINE void key_tile_heads_512(const bl_attn_chunk *c, const __m512i kt[8], __m512 dk, int r,
+                                    int g, const int heads, int b, int32_t j) {
+    int nb = c->head_dim / Q8_BLOCK;
+    const bl_q8_block *q[4];
+    __m512i dot[4];
+    for (int h = 0; h < heads; h++) {
+        q[h] = c->q8 + (size_t)r * c->q8_stride + (size_t)(g + h) * nb + b;
+        dot[h] = _mm512_set1_epi32(-128 * q[h]->sum);
+    }
+    for (int w = 0; w < 8; w++)
+        for (int h = 0; h < heads; h++) dot[h] = dpbusd_broadcast(dot[h], kt[w], q[h]->q + 4 * w);
+    for (int h = 0; h < heads; h++) {
+        float *out = c->scores + ((size_t)r * c->group + g + h) * BL_ATTN_CHUNK + (j - c->start);
+        __m512 s = b ? _mm512_loadu_ps(out) : _mm512_setzero_ps();
+        __m512 dkq = _mm512_mul_ps(dk, _mm512_set1_ps(q[h]->d));
+        s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[h]), dkq, s);
+        if (b == nb - 1) s = _mm512_mul_ps(s, _mm512_set1_ps(c->scale));
+        _mm512_storeu_ps(out, s);
+    }
+}
+
 /* Sixteen positions in the lanes: per block, the tile's key bytes transposed
  * so that word w of every position is one register, made unsigned (k + 128);
  * vpdpbusd multiplies it by the query's word w, broadcast from memory, onto
@@ -598,23 +630,11 @@ static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
             _mm256_castsi128_si256(eight_block_scales(blocks, offset)),
             eight_block_scales(blocks, offset + 8), 1);
         __m512 dk = _mm512_cvtph_ps(halves);
-        for (int r = r0; r < c->rows; r++)
-            for (int g = 0; g < c->group; g++) {
-                const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb + b;
-                __m512i dot = _mm512_set1_epi32(-128 * q->sum);
-                for (int w = 0; w < 8; w++) {
-                    int32_t word;
-                    memcpy(&word, q->q + 4 * w, 4);
-                    dot = _mm512_dpbusd_epi32(dot, kt[w], _mm512_set1_epi32(word));
-                }
-                float *out =
-                    c->scores + ((size_t)r * c->group + g) * BL_ATTN_CHUNK + (j - c->start);
-                __m512 s = b ? _mm512_loadu_ps(out) : _mm512_setzero_ps();
-                __m512 dkq = _mm512_mul_ps(dk, _mm512_set1_ps(q->d));
-                s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dkq, s);
-                if (b == nb - 1) s = _mm512_mul_ps(s, _mm512_set1_ps(c->scale));
-                _mm512_storeu_ps(out, s);
-            }
+        for (int r = r0; r < c->rows; r++) {
+            int g = 0;
+            for (; g + 4 <= c->group; g += 4) key_tile_heads_512(c, kt, dk, r, g, 4, b, j);
+            for (; g < c->group; g++) key_tile_heads_512(c, kt, dk, r, g, 1, b, j);
+        }
     }
 }
 #endif

@@ -1,6 +1,7 @@
 /* bl_attend: the attention op on its own, over caches filled for the call. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "attention.h"
 #include "bitllm.h"
@@ -44,20 +45,32 @@ static void free_caches(bl_kv_cache *caches, int32_t count) {
     free(caches);
 }
 
+/* Every later layer of c becomes a copy of layer 0 (the layers lie one after
+ * another, each its heads' positions). */
+static void copy_first_layer(bl_kv_cache *c) {
+    size_t k_bytes = (size_t)(bl_kv_key_head(c, 1, 0) - bl_kv_key_head(c, 0, 0));
+    size_t v_bytes = (size_t)(bl_kv_value_head(c, 1, 0) - bl_kv_value_head(c, 0, 0));
+    for (int32_t layer = 1; layer < c->n_layer; layer++) {
+        memcpy(c->k + (size_t)layer * k_bytes, c->k, k_bytes);
+        memcpy(c->v + (size_t)layer * v_bytes, c->v, v_bytes);
+    }
+}
+
 int bl_attend(const float *q, int32_t n, const int32_t *pos, const int32_t *seq, const float *k,
               const float *v, int32_t n_seq, int32_t n_ctx, int32_t n_head, int32_t n_head_kv,
               int32_t head_dim, int type_k, int type_v, int isa, int threads, float *out) {
     return bl_attend_repeat(q, n, pos, seq, k, v, n_seq, n_ctx, n_head, n_head_kv, head_dim,
-                            type_k, type_v, isa, threads, 1, out);
+                            type_k, type_v, isa, threads, 1, 1, out);
 }
 
 int bl_attend_repeat(const float *q, int32_t n, const int32_t *pos, const int32_t *seq,
                      const float *k, const float *v, int32_t n_seq, int32_t n_ctx,
                      int32_t n_head, int32_t n_head_kv, int32_t head_dim, int type_k,
-                     int type_v, int isa, int threads, int repeat, float *out) {
+                     int type_v, int isa, int threads, int32_t layers, int repeat, float *out) {
     if (!q || !pos || !seq || !k || !v || !out)
         return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: NULL argument");
     if (repeat < 1) return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: repeat %d is not >= 1", repeat);
+    if (layers < 1) return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: layers %d is not >= 1", layers);
     int rc = check_shape(n, n_seq, n_ctx, n_head, n_head_kv, head_dim);
     if (rc == BL_OK) rc = check_rows(pos, seq, n, n_seq, n_ctx);
     if (rc != BL_OK) return rc;
@@ -77,12 +90,13 @@ int bl_attend_repeat(const float *q, int32_t n, const int32_t *pos, const int32_
     int32_t made = 0;
     size_t kv_dim = (size_t)n_head_kv * (size_t)head_dim;
     for (; rc == BL_OK && made < n_seq; made++) {
-        rc = bl_kv_cache_init(&caches[made], 1, n_ctx, n_head_kv, head_dim, type_k, type_v);
+        rc = bl_kv_cache_init(&caches[made], layers, n_ctx, n_head_kv, head_dim, type_k, type_v);
         if (rc != BL_OK) break;
         for (int32_t p = 0; p < n_ctx; p++) {
             size_t at = ((size_t)made * (size_t)n_ctx + (size_t)p) * kv_dim;
             bl_kv_store(&caches[made], 0, p, k + at, v + at);
         }
+        copy_first_layer(&caches[made]);
     }
     if (rc == BL_OK) {
         for (int32_t t = 0; t < n; t++) row_cache[t] = &caches[seq[t]];
@@ -93,7 +107,10 @@ int bl_attend_repeat(const float *q, int32_t n, const int32_t *pos, const int32_
             .pool = engine.pool, .threads = engine.threads, .isa = engine.isa,
             .scratch = scratch,
         };
-        for (int r = 0; rc == BL_OK && r < repeat; r++) rc = bl_attention_run(&a);
+        for (int r = 0; rc == BL_OK && r < repeat; r++) {
+            a.layer = r % layers;
+            rc = bl_attention_run(&a);
+        }
     }
     free_caches(caches, caches ? made : 0);
     free(row_cache);
