@@ -11,6 +11,7 @@
 
 #include "bitllm.h"
 #include "types/fp16.h"
+#include "types/quant_blocks.h"
 #include "attention_chunk.h"
 #include "base/vec.h"
 
@@ -28,8 +29,6 @@
 #include <arm_neon.h>
 #endif
 
-#define Q8_BLOCK 32
-#define Q8_BLOCK_BYTES 34
 #define ATTN_INLINE static inline __attribute__((always_inline))
 
 /* IEEE half to float, exact: the half's exponent and mantissa placed in a
@@ -71,26 +70,26 @@ static void f16_row(const uint8_t *src, float *restrict dst, int n) {
 
 /* q * d is exact in float32 (8 by 11 significant bits). */
 static void q8_0_row(const uint8_t *src, float *restrict dst, int n) {
-    for (int b = 0; b < n / Q8_BLOCK; b++, src += Q8_BLOCK_BYTES, dst += Q8_BLOCK) {
+    for (int b = 0; b < n / BL_Q_BLOCK; b++, src += BL_Q8_0_BYTES, dst += BL_Q_BLOCK) {
         uint16_t dh;
         memcpy(&dh, src, 2);
         float d = half_to_float(dh);
         const int8_t *q = (const int8_t *)(src + 2);
 #if defined(ATTN_AVX512)
         __m512 dv = _mm512_set1_ps(d);
-        for (int i = 0; i < Q8_BLOCK; i += 16) {
+        for (int i = 0; i < BL_Q_BLOCK; i += 16) {
             __m512i w = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + i)));
             _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_cvtepi32_ps(w), dv));
         }
 #elif defined(ATTN_AVX2)
         __m256 dv = _mm256_set1_ps(d);
-        for (int i = 0; i < Q8_BLOCK; i += 8) {
+        for (int i = 0; i < BL_Q_BLOCK; i += 8) {
             __m128i bytes = _mm_loadl_epi64((const __m128i *)(q + i));
             _mm256_storeu_ps(dst + i,
                              _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), dv));
         }
 #elif defined(ATTN_NEON)
-        for (int i = 0; i < Q8_BLOCK; i += 16) {
+        for (int i = 0; i < BL_Q_BLOCK; i += 16) {
             int8x16_t w = vld1q_s8(q + i);
             int16x8_t lo = vmovl_s8(vget_low_s8(w)), hi = vmovl_high_s8(w);
             vst1q_f32(dst + i, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), d));
@@ -99,7 +98,7 @@ static void q8_0_row(const uint8_t *src, float *restrict dst, int n) {
             vst1q_f32(dst + i + 12, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), d));
         }
 #else
-        for (int i = 0; i < Q8_BLOCK; i++) dst[i] = (float)q[i] * d;
+        for (int i = 0; i < BL_Q_BLOCK; i++) dst[i] = (float)q[i] * d;
 #endif
     }
 }
@@ -298,7 +297,7 @@ typedef __m512 vfloat;
  * row's integers come without the block scale (callers multiply by it). */
 ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
     if (type == BL_KV_Q8_0) {
-        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
+        const uint8_t *q = row + (size_t)(i / BL_Q_BLOCK) * BL_Q8_0_BYTES + 2 + i % BL_Q_BLOCK;
         return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
     }
     if (type == BL_KV_F16)
@@ -317,7 +316,7 @@ typedef __m256 vfloat;
 /* Elements i .. i + 7 of a row, as the AVX-512 vf_load gives 16. */
 ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
     if (type == BL_KV_Q8_0) {
-        const uint8_t *q = row + (size_t)(i / Q8_BLOCK) * Q8_BLOCK_BYTES + 2 + i % Q8_BLOCK;
+        const uint8_t *q = row + (size_t)(i / BL_Q_BLOCK) * BL_Q8_0_BYTES + 2 + i % BL_Q_BLOCK;
         return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
     }
     if (type == BL_KV_F16)
@@ -326,7 +325,7 @@ ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
 }
 #endif
 #define VALUE_GROUP (VF_LANES * VALUE_SLICES)
-#define VALUE_SCALE_BLOCKS (VALUE_GROUP > Q8_BLOCK ? VALUE_GROUP / Q8_BLOCK : 1)
+#define VALUE_SCALE_BLOCKS (VALUE_GROUP > BL_Q_BLOCK ? VALUE_GROUP / BL_Q_BLOCK : 1)
 #endif
 
 #if defined(ATTN_AVX512)
@@ -413,7 +412,7 @@ static void axpy_heads(float *restrict y, const float *w, int heads, int steps,
 #define ATTN_DIRECT_ROWS 2
 static inline int direct(const bl_attn_chunk *c) {
 #if defined(ATTN_AVX2)
-    return c->rows <= ATTN_DIRECT_ROWS && c->group % 4 == 0 && c->head_dim % Q8_BLOCK == 0;
+    return c->rows <= ATTN_DIRECT_ROWS && c->group % 4 == 0 && c->head_dim % BL_Q_BLOCK == 0;
 #else
     (void)c;
     return 0;
@@ -508,7 +507,7 @@ static inline float q8_block_score(int32_t dot, float dkq, float s, int b, int n
 
 #if !defined(ATTN_AVX2)
 static void key_tile_q8_portable(const bl_attn_chunk *c, int32_t j, int n, int r0) {
-    int nb = c->head_dim / Q8_BLOCK;
+    int nb = c->head_dim / BL_Q_BLOCK;
     for (int p = 0; p < n; p++) {
         const uint8_t *key = c->k + (size_t)(j + p) * c->k_stride;
         for (int r = r0; r < c->rows; r++)
@@ -516,10 +515,10 @@ static void key_tile_q8_portable(const bl_attn_chunk *c, int32_t j, int n, int r
                 const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb;
                 float s = 0.0f;
                 for (int b = 0; b < nb; b++) {
-                    const uint8_t *block = key + (size_t)b * Q8_BLOCK_BYTES;
+                    const uint8_t *block = key + (size_t)b * BL_Q8_0_BYTES;
                     const int8_t *k8 = (const int8_t *)(block + 2);
                     int32_t dot = 0;
-                    for (int i = 0; i < Q8_BLOCK; i++) dot += (int32_t)q[b].q[i] * k8[i];
+                    for (int i = 0; i < BL_Q_BLOCK; i++) dot += (int32_t)q[b].q[i] * k8[i];
                     uint16_t dh;
                     memcpy(&dh, block, 2);
                     s = q8_block_score(dot, half_to_float(dh) * q[b].d, s, b, nb, c->scale);
@@ -586,7 +585,7 @@ ATTN_INLINE __m512i dpbusd_broadcast(__m512i acc, __m512i u8, const int8_t *s8) 
  * vpdpbusd's latency. */
 ATTN_INLINE void key_tile_heads_512(const bl_attn_chunk *c, const __m512i kt[8], __m512 dk, int r,
                                     int g, const int heads, int b, int32_t j) {
-    int nb = c->head_dim / Q8_BLOCK;
+    int nb = c->head_dim / BL_Q_BLOCK;
     const bl_q8_block *q[4];
     __m512i dot[4];
     for (int h = 0; h < heads; h++) {
@@ -611,13 +610,13 @@ ATTN_INLINE void key_tile_heads_512(const bl_attn_chunk *c, const __m512i kt[8],
  * -128 * sum q, which takes the bias out again. Positions past n repeat row 0
  * (their scores are never read). */
 static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
-    int nb = c->head_dim / Q8_BLOCK;
+    int nb = c->head_dim / BL_Q_BLOCK;
     const uint8_t *tile = c->k + (size_t)j * c->k_stride;
     int offset[KEY_TILE];
     for (int p = 0; p < KEY_TILE; p++) offset[p] = p < n ? (int)((size_t)p * c->k_stride) : 0;
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < nb; b++) {
-        const uint8_t *blocks = tile + (size_t)b * Q8_BLOCK_BYTES;
+        const uint8_t *blocks = tile + (size_t)b * BL_Q8_0_BYTES;
         __m512i kt[8];
         for (int i = 0; i < 8; i++) {
             __m256i low = _mm256_loadu_si256((const __m256i *)(blocks + offset[i] + 2));
@@ -664,7 +663,7 @@ ATTN_INLINE void transpose_words_8x8(__m256i z[8]) {
  * go through vpmaddubsw with |k| unsigned and k's sign moved onto q (both at
  * most 127 in magnitude, so the pairs' sums fit in int16), then vpmaddwd. */
 static void key_tile_q8_avx2(const bl_attn_chunk *c, int32_t j, int n, int r0) {
-    int nb = c->head_dim / Q8_BLOCK;
+    int nb = c->head_dim / BL_Q_BLOCK;
     const __m256i ones = _mm256_set1_epi16(1);
     for (int half = 0; half < KEY_TILE / 8 && 8 * half < n; half++) {
         int32_t j8 = j + 8 * half, n8 = n - 8 * half < 8 ? n - 8 * half : 8;
@@ -672,7 +671,7 @@ static void key_tile_q8_avx2(const bl_attn_chunk *c, int32_t j, int n, int r0) {
         int offset[8];
         for (int p = 0; p < 8; p++) offset[p] = p < n8 ? (int)((size_t)p * c->k_stride) : 0;
         for (int b = 0; b < nb; b++) {
-            const uint8_t *blocks = tile + (size_t)b * Q8_BLOCK_BYTES;
+            const uint8_t *blocks = tile + (size_t)b * BL_Q8_0_BYTES;
             __m256i kt[8], magnitude[8];
             for (int i = 0; i < 8; i++)
                 kt[i] = _mm256_loadu_si256((const __m256i *)(blocks + offset[i] + 2));
@@ -814,7 +813,7 @@ ATTN_INLINE void values_slices(const bl_attn_chunk *c, int type, const float *w,
         for (int s = 0; s < slices; s++) {
             x[s] = vf_load(v, i0 + VF_LANES * s, type);
             if (type == BL_KV_Q8_0) {
-                int k = (i0 % Q8_BLOCK + VF_LANES * s) / Q8_BLOCK;
+                int k = (i0 % BL_Q_BLOCK + VF_LANES * s) / BL_Q_BLOCK;
                 x[s] = vf_mul(x[s], vf_set1(scale[k * BL_ATTN_CHUNK + p]));
             }
         }
@@ -833,7 +832,7 @@ ATTN_INLINE void values_slices(const bl_attn_chunk *c, int type, const float *w,
 static void value_scales(const bl_attn_chunk *c, int b, int count, int32_t n, float *scale) {
     for (int k = 0; k < count; k++) {
         const uint8_t *block =
-            c->v + (size_t)c->start * c->v_stride + (size_t)(b + k) * Q8_BLOCK_BYTES;
+            c->v + (size_t)c->start * c->v_stride + (size_t)(b + k) * BL_Q8_0_BYTES;
         for (int32_t p = 0; p < n; p++) {
             uint16_t dh;
             memcpy(&dh, block + (size_t)p * c->v_stride, 2);
@@ -856,7 +855,7 @@ ATTN_INLINE void values_group(const bl_attn_chunk *c, int type, const float *w, 
  * positions with its sums in registers, so the sums are never stored and
  * reloaded per position as axpy_rows does. */
 static void values_in_registers(const bl_attn_chunk *c, int r) {
-    int hd = c->head_dim, nb = hd / Q8_BLOCK;
+    int hd = c->head_dim, nb = hd / BL_Q_BLOCK;
     int32_t n = visible_end(c, r) - c->start;
     float scale[VALUE_SCALE_BLOCKS * BL_ATTN_CHUNK];
     for (int g = 0; g < c->group; g += 4) {
@@ -866,8 +865,8 @@ static void values_in_registers(const bl_attn_chunk *c, int r) {
         for (int i0 = 0; i0 < hd; i0 += VALUE_GROUP) {
             switch (c->type_v) {
             case BL_KV_Q8_0:
-                if (i0 % Q8_BLOCK == 0) {
-                    int b = i0 / Q8_BLOCK;
+                if (i0 % BL_Q_BLOCK == 0) {
+                    int b = i0 / BL_Q_BLOCK;
                     value_scales(c, b, nb - b < VALUE_SCALE_BLOCKS ? nb - b : VALUE_SCALE_BLOCKS,
                                  n, scale);
                 }
@@ -890,7 +889,7 @@ static void value_columns(const bl_attn_chunk *c, int i0, int32_t n, float *out)
     for (int32_t p = 0; p < n; p++, v += c->v_stride, out += BL_ATTN_COLUMNS) {
         if (c->type_v == BL_KV_Q8_0) {
             uint16_t dh;
-            memcpy(&dh, v + (size_t)(i0 / Q8_BLOCK) * Q8_BLOCK_BYTES, 2);
+            memcpy(&dh, v + (size_t)(i0 / BL_Q_BLOCK) * BL_Q8_0_BYTES, 2);
             vfloat d = vf_set1(_cvtsh_ss(dh)); /* exact, as half_to_float */
             for (int s = 0; s < BL_ATTN_COLUMNS; s += VF_LANES)
                 vf_store(out + s, vf_mul(vf_load(v, i0 + s, BL_KV_Q8_0), d));

@@ -6,15 +6,13 @@
 #include "bitllm.h"
 #include "base/error.h"
 #include "types/fp16.h"
+#include "types/quant_blocks.h"
 #include "types/types.h"
-
-#define Q8_BLOCK 32
-#define Q8_BLOCK_BYTES 34
 
 size_t bl_kv_row_bytes(int type, size_t kv_dim) {
     switch (type) {
     case BL_KV_F16: return kv_dim * 2;
-    case BL_KV_Q8_0: return (kv_dim + Q8_BLOCK - 1) / Q8_BLOCK * Q8_BLOCK_BYTES;
+    case BL_KV_Q8_0: return (kv_dim + BL_Q_BLOCK - 1) / BL_Q_BLOCK * BL_Q8_0_BYTES;
     default: return kv_dim * 4;
     }
 }
@@ -22,11 +20,11 @@ size_t bl_kv_row_bytes(int type, size_t kv_dim) {
 int bl_kv_cache_init(bl_kv_cache *c, int32_t n_layer, int32_t n_ctx, int32_t n_head_kv,
                      int32_t head_dim, int type_k, int type_v) {
     memset(c, 0, sizeof *c);
-    if ((type_k == BL_KV_Q8_0 || type_v == BL_KV_Q8_0) && head_dim % Q8_BLOCK != 0)
+    if ((type_k == BL_KV_Q8_0 || type_v == BL_KV_Q8_0) && head_dim % BL_Q_BLOCK != 0)
         return bl_fail(BL_ERR_UNSUPPORTED,
                        "a q8_0 KV cache needs heads of a multiple of %d dimensions; this "
                        "model's have %d (use f16 or f32)",
-                       Q8_BLOCK, head_dim);
+                       BL_Q_BLOCK, head_dim);
     c->n_layer = n_layer;
     c->n_ctx = n_ctx;
     c->n_head_kv = n_head_kv;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fp16.h"
+#include "quant_blocks.h"
 #include "types.h"
 
 static void quantize_groups(const float *src, int64_t cols, uint8_t *dst, int group) {
@@ -42,20 +43,20 @@ static void dequantize_groups(const uint8_t *src, int64_t cols, float *dst, int 
 }
 
 static void q2_0_quantize(const float *src, int64_t cols, uint8_t *dst) {
-    quantize_groups(src, cols, dst, 64);
+    quantize_groups(src, cols, dst, BL_Q2_0_BLOCK);
 }
 static void q2_0_dequantize(const uint8_t *src, int64_t cols, float *dst) {
-    dequantize_groups(src, cols, dst, 64);
+    dequantize_groups(src, cols, dst, BL_Q2_0_BLOCK);
 }
 static void q2_0_g128_quantize(const float *src, int64_t cols, uint8_t *dst) {
-    quantize_groups(src, cols, dst, 128);
+    quantize_groups(src, cols, dst, BL_Q2_0_G128_BLOCK);
 }
 static void q2_0_g128_dequantize(const uint8_t *src, int64_t cols, float *dst) {
-    dequantize_groups(src, cols, dst, 128);
+    dequantize_groups(src, cols, dst, BL_Q2_0_G128_BLOCK);
 }
 
 const bl_type_traits bl_type_q2_0 = {
-    .info = {"q2_0", 42, BL_KIND_QUANT, 64, 18, 0},
+    .info = {"q2_0", 42, BL_KIND_QUANT, BL_Q2_0_BLOCK, BL_Q2_0_BYTES, 0},
     .quantize_row = q2_0_quantize,
     .dequantize_row = q2_0_dequantize,
 };
@@ -63,7 +64,7 @@ const bl_type_traits bl_type_q2_0 = {
 /* The same GGUF id: a loader tells the two apart by the tensor's byte size
  * (types/registry.c, bl_type_layouts). */
 const bl_type_traits bl_type_q2_0_g128 = {
-    .info = {"q2_0_g128", 42, BL_KIND_QUANT, 128, 34, 0},
+    .info = {"q2_0_g128", 42, BL_KIND_QUANT, BL_Q2_0_G128_BLOCK, BL_Q2_0_G128_BYTES, 0},
     .quantize_row = q2_0_g128_quantize,
     .dequantize_row = q2_0_g128_dequantize,
 };

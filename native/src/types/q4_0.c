@@ -5,13 +5,14 @@
 #include <string.h>
 
 #include "fp16.h"
+#include "quant_blocks.h"
 #include "types.h"
 
 static void q4_0_quantize(const float *src, int64_t cols, uint8_t *dst) {
-    for (int64_t b = 0; b < cols / 32; b++, src += 32, dst += 18) {
+    for (int64_t b = 0; b < cols / BL_Q_BLOCK; b++, src += BL_Q_BLOCK, dst += BL_Q4_0_BYTES) {
         /* the element of largest magnitude maps to -8 exactly */
         float amax = 0.0f, max = 0.0f;
-        for (int i = 0; i < 32; i++) {
+        for (int i = 0; i < BL_Q_BLOCK; i++) {
             if (fabsf(src[i]) > amax) {
                 amax = fabsf(src[i]);
                 max = src[i];
@@ -32,7 +33,7 @@ static void q4_0_quantize(const float *src, int64_t cols, uint8_t *dst) {
 }
 
 static void q4_0_dequantize(const uint8_t *src, int64_t cols, float *dst) {
-    for (int64_t b = 0; b < cols / 32; b++, src += 18, dst += 32) {
+    for (int64_t b = 0; b < cols / BL_Q_BLOCK; b++, src += BL_Q4_0_BYTES, dst += BL_Q_BLOCK) {
         uint16_t dh;
         memcpy(&dh, src, 2);
         float d = bl_f16_to_f32(dh);
@@ -44,7 +45,7 @@ static void q4_0_dequantize(const uint8_t *src, int64_t cols, float *dst) {
 }
 
 const bl_type_traits bl_type_q4_0 = {
-    .info = {"q4_0", 2, BL_KIND_QUANT, 32, 18, 0},
+    .info = {"q4_0", 2, BL_KIND_QUANT, BL_Q_BLOCK, BL_Q4_0_BYTES, 0},
     .quantize_row = q4_0_quantize,
     .dequantize_row = q4_0_dequantize,
 };

@@ -18,14 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "tiles.h"
 
 #define ROWS 8        /* weight rows per A and C tile                  */
 #define TOKENS 16     /* tokens per B and C tile                       */
 #define GROUPS 2      /* B tiles per pass                              */
-#define BLOCK 32      /* weights per q8_0 block                        */
-#define BLOCK_BYTES 34
 #define MIN_TOKENS 6  /* below, the AVX-512 GEMM is as fast (measured)  */
 
 bl_gemm_kernel bl_gemv_q8_0_q8_mad__avx512, bl_gemm_q8_0_q8_mad__avx512;
@@ -38,7 +37,8 @@ bl_gemm_kernel bl_gemv_q8_0_q8_mad__avx512, bl_gemm_q8_0_q8_mad__avx512;
 #define TILE_B1 4
 
 static void configure_tiles(void) {
-    const bl_amx_shape c = {ROWS, TOKENS * 4}, a = {ROWS, BLOCK}, b = {BLOCK / 4, TOKENS * 4};
+    const bl_amx_shape c = {ROWS, TOKENS * 4}, a = {ROWS, BL_Q_BLOCK},
+                       b = {BL_Q_BLOCK / 4, TOKENS * 4};
     bl_amx_shape shapes[BL_AMX_TILES] = {{0, 0}};
     shapes[TILE_C0] = shapes[TILE_C1] = c;
     shapes[TILE_A] = a;
@@ -56,14 +56,14 @@ typedef struct packed_tokens {
 } packed_tokens;
 
 static void pack_tokens(const bl_activations *x, size_t first, size_t blocks, packed_tokens *p) {
-    memset(p->tiles, 0, GROUPS * blocks * BLOCK * TOKENS);
+    memset(p->tiles, 0, GROUPS * blocks * BL_Q_BLOCK * TOKENS);
     memset(p->scales, 0, GROUPS * blocks * TOKENS * sizeof(float));
     for (size_t n = 0; n < p->tokens; n++) {
         const bl_q8_block *row = (const bl_q8_block *)(x->data + (first + n) * x->row_bytes);
         size_t g = n / TOKENS, lane = n % TOKENS;
         for (size_t b = 0; b < blocks; b++) {
-            int8_t *tile = p->tiles + (g * blocks + b) * BLOCK * TOKENS;
-            for (size_t k = 0; k < BLOCK / 4; k++)
+            int8_t *tile = p->tiles + (g * blocks + b) * BL_Q_BLOCK * TOKENS;
+            for (size_t k = 0; k < BL_Q_BLOCK / 4; k++)
                 memcpy(tile + k * TOKENS * 4 + lane * 4, row[b].q + 4 * k, 4);
             p->scales[(g * blocks + b) * TOKENS + lane] = row[b].d;
         }
@@ -74,7 +74,7 @@ static void pack_tokens(const bl_activations *x, size_t first, size_t blocks, pa
 static inline void prefetch_tile(const bl_gemm_task *t, size_t r, size_t b) {
     if (r + ROWS > t->rows) return;
     for (size_t i = 0; i < ROWS; i++)
-        _mm_prefetch((const char *)t->w + (r + i) * t->w_row_bytes + b * BLOCK_BYTES,
+        _mm_prefetch((const char *)t->w + (r + i) * t->w_row_bytes + b * BL_Q8_0_BYTES,
                      _MM_HINT_T0);
 }
 
@@ -83,12 +83,12 @@ static inline void prefetch_tile(const bl_gemm_task *t, size_t r, size_t b) {
 static void weight_scales(const bl_gemm_task *t, const uint8_t *w, size_t blocks, float *out) {
     const __m512i starts = _mm512_mullo_epi32(
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-        _mm512_set1_epi32(BLOCK_BYTES));
+        _mm512_set1_epi32(BL_Q8_0_BYTES));
     for (size_t i = 0; i < ROWS; i++)
         for (size_t b = 0; b < blocks; b += 16) {
             __mmask16 in = blocks - b >= 16 ? (__mmask16)0xffff
                                             : (__mmask16)((1u << (blocks - b)) - 1);
-            const uint8_t *at = w + i * t->w_row_bytes + b * BLOCK_BYTES;
+            const uint8_t *at = w + i * t->w_row_bytes + b * BL_Q8_0_BYTES;
             __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), in, starts, at, 1);
             _mm512_mask_storeu_ps(out + i * blocks + b, in,
                                   _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words)));
@@ -107,14 +107,14 @@ static void multiply_tile(const bl_gemm_task *t, size_t r, size_t first, const p
     for (size_t b = 0; b < blocks; b++) {
         prefetch_tile(t, r + ROWS, b);
         _Alignas(64) int32_t dots[GROUPS][ROWS][TOKENS];
-        _tile_loadd(TILE_A, w + b * BLOCK_BYTES + 2, t->w_row_bytes);
+        _tile_loadd(TILE_A, w + b * BL_Q8_0_BYTES + 2, t->w_row_bytes);
         _tile_zero(TILE_C0);
-        _tile_loadd(TILE_B0, p->tiles + b * BLOCK * TOKENS, TOKENS * 4);
+        _tile_loadd(TILE_B0, p->tiles + b * BL_Q_BLOCK * TOKENS, TOKENS * 4);
         _tile_dpbssd(TILE_C0, TILE_A, TILE_B0);
         _tile_stored(TILE_C0, dots[0], TOKENS * 4);
         if (groups == 2) {
             _tile_zero(TILE_C1);
-            _tile_loadd(TILE_B1, p->tiles + (blocks + b) * BLOCK * TOKENS, TOKENS * 4);
+            _tile_loadd(TILE_B1, p->tiles + (blocks + b) * BL_Q_BLOCK * TOKENS, TOKENS * 4);
             _tile_dpbssd(TILE_C1, TILE_A, TILE_B1);
             _tile_stored(TILE_C1, dots[1], TOKENS * 4);
         }
@@ -149,7 +149,7 @@ static void rows_by_avx512(const bl_gemm_task *t, size_t first_row) {
 }
 
 void bl_gemm_q8_0_q8_mad__amx(const bl_gemm_task *t) {
-    size_t n = t->x->n, blocks = t->cols / BLOCK, whole = t->rows / ROWS * ROWS;
+    size_t n = t->x->n, blocks = t->cols / BL_Q_BLOCK, whole = t->rows / ROWS * ROWS;
     if (n == 1) {
         bl_gemv_q8_0_q8_mad__avx512(t);
         return;
@@ -159,7 +159,7 @@ void bl_gemm_q8_0_q8_mad__amx(const bl_gemm_task *t) {
         return;
     }
     packed_tokens p = {
-        .tiles = aligned_alloc(64, GROUPS * blocks * BLOCK * TOKENS),
+        .tiles = aligned_alloc(64, GROUPS * blocks * BL_Q_BLOCK * TOKENS),
         .scales = aligned_alloc(64, GROUPS * blocks * TOKENS * sizeof(float)),
         .weight_scales = malloc(ROWS * blocks * sizeof(float)),
     };

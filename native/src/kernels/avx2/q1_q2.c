@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "simd.h"
 #include "tiling.h"
@@ -27,8 +28,12 @@
 
 typedef enum lowbit_type { Q1_0, Q2_0, Q2_0_G128 } lowbit_type;
 
-ALWAYS_INLINE size_t group_of(lowbit_type f) { return f == Q2_0 ? 64 : 128; }
-ALWAYS_INLINE size_t block_bytes_of(lowbit_type f) { return f == Q2_0_G128 ? 34 : 18; }
+ALWAYS_INLINE size_t group_of(lowbit_type f) {
+    return f == Q2_0 ? BL_Q2_0_BLOCK : f == Q1_0 ? BL_Q1_0_BLOCK : BL_Q2_0_G128_BLOCK;
+}
+ALWAYS_INLINE size_t block_bytes_of(lowbit_type f) {
+    return f == Q1_0 ? BL_Q1_0_BYTES : f == Q2_0 ? BL_Q2_0_BYTES : BL_Q2_0_G128_BYTES;
+}
 /* Bytes of bits or codes per 32 weights. */
 ALWAYS_INLINE size_t slice_bytes_of(lowbit_type f) { return f == Q1_0 ? 4 : 8; }
 

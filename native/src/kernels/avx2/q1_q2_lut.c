@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "../x86_prefetch.h"
 
@@ -45,8 +46,12 @@
 
 typedef enum lowbit_type { Q1_0, Q2_0, Q2_0_G128 } lowbit_type;
 
-ALWAYS_INLINE int block_cols_of(lowbit_type f) { return f == Q2_0 ? 64 : 128; }
-ALWAYS_INLINE int block_bytes_of(lowbit_type f) { return f == Q2_0_G128 ? 34 : 18; }
+ALWAYS_INLINE int block_cols_of(lowbit_type f) {
+    return f == Q2_0 ? BL_Q2_0_BLOCK : f == Q1_0 ? BL_Q1_0_BLOCK : BL_Q2_0_G128_BLOCK;
+}
+ALWAYS_INLINE int block_bytes_of(lowbit_type f) {
+    return f == Q1_0 ? BL_Q1_0_BYTES : f == Q2_0 ? BL_Q2_0_BYTES : BL_Q2_0_G128_BYTES;
+}
 /* Columns of one nibble group. */
 ALWAYS_INLINE int group_cols_of(lowbit_type f) { return f == Q1_0 ? 4 : 2; }
 

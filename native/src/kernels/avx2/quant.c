@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "simd.h"
 #include "tiling.h"
@@ -18,7 +19,9 @@
 
 typedef enum quant_format { Q8_0, Q4_0 } quant_format;
 
-ALWAYS_INLINE size_t block_bytes(quant_format f) { return f == Q8_0 ? 34 : 18; }
+ALWAYS_INLINE size_t block_bytes(quant_format f) {
+    return f == Q8_0 ? BL_Q8_0_BYTES : BL_Q4_0_BYTES;
+}
 
 ALWAYS_INLINE float block_scale(const uint8_t *block) {
     uint16_t h;
@@ -55,7 +58,7 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, quant_format f, size_t row, int r
     __m256 acc[BL_AVX2_TILE_ROWS][BL_AVX2_TILE_TOKENS];
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < tokens; j++) acc[i][j] = _mm256_setzero_ps();
-    for (size_t b = 0; b < t->cols / 32; b++) {
+    for (size_t b = 0; b < t->cols / BL_Q_BLOCK; b++) {
         for (int i = 0; i < rows; i++) {
             const uint8_t *block = t->w + (row + i) * t->w_row_bytes + b * block_bytes(f);
             if (tokens == 1) /* GEMV: x86_prefetch.h (every block: 1.1-1.3x once a line) */

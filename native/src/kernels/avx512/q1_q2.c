@@ -16,15 +16,18 @@
  * int->float, 1 mul, 1 fma. */
 #include <string.h>
 
+#include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "float_tiling.h"
 #include "simd.h"
 
 typedef enum lowbit_type { Q1_0, Q2_0, Q2_0_G128 } lowbit_type;
 
-BL_INLINE size_t group_of(lowbit_type type) { return type == Q2_0 ? 64 : 128; }
+BL_INLINE size_t group_of(lowbit_type type) {
+    return type == Q2_0 ? BL_Q2_0_BLOCK : type == Q1_0 ? BL_Q1_0_BLOCK : BL_Q2_0_G128_BLOCK;
+}
 BL_INLINE size_t block_bytes_of(lowbit_type type) {
-    return type == Q1_0 ? 18 : type == Q2_0 ? 18 : 34;
+    return type == Q1_0 ? BL_Q1_0_BYTES : type == Q2_0 ? BL_Q2_0_BYTES : BL_Q2_0_G128_BYTES;
 }
 
 static _Alignas(64) uint8_t code_bytes[64], code_shifts[64], act_bytes[64];

@@ -21,6 +21,7 @@
  * from -bias / 8.
  * Per 64 weights and 8 rows: 8 vpdpbusd, 21 to sum, 1 int->float, 1 mul,
  * 1 fma, 8-16 loads, 16 permutes, 7 blends, 1 f16 convert. */
+#include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "simd.h"
 
@@ -49,12 +50,12 @@ void bl_avx512_quant_tables_init(void) {
          * load starts 4 bytes in, so byte 4 + i sits at i in it */
         q8_0_weights[i] = (uint8_t)(i < 32 ? 2 + i : 64 + i);
         int odd_word = word / 4 % 2; /* the chain layout */
-        q8_0_scales[i] = (uint8_t)((odd_word ? 34 : 0) + byte);
+        q8_0_scales[i] = (uint8_t)((odd_word ? BL_Q8_0_BYTES : 0) + byte);
         /* q4_0 pair: block 0 = bytes 0-17, block 1 = bytes 18-35; each block's
          * 16 bytes twice (low nibbles, then high nibbles); block 1's bytes
          * 20-35 come from the second load, which starts at byte 4 */
         q4_0_nibbles[i] = (uint8_t)(i < 32 ? 2 + i % 16 : 64 + 16 + i % 16);
-        q4_0_scales[i] = (uint8_t)((odd_word ? 18 : 0) + byte);
+        q4_0_scales[i] = (uint8_t)((odd_word ? BL_Q4_0_BYTES : 0) + byte);
         /* activation pair: q at bytes 8-39 and 48-79; the second load starts
          * 16 bytes in */
         act_bytes[i] = (uint8_t)(i < 32 ? 8 + i : 64 + i);
@@ -67,13 +68,13 @@ BL_INLINE pair_weights load_weights(const uint8_t *row, size_t p, int two, const
     pair_weights w;
     __m512i a;
     if (type == Q8_0) {
-        const uint8_t *at = row + 68 * p;
+        const uint8_t *at = row + 2 * BL_Q8_0_BYTES * p;
         __m512i b;
         if (two) {
             a = bl_loadu(at);
             b = bl_loadu(at + 4);
         } else {
-            a = _mm512_maskz_loadu_epi8((1ull << 34) - 1, at);
+            a = _mm512_maskz_loadu_epi8((1ull << BL_Q8_0_BYTES) - 1, at);
             b = _mm512_setzero_si512();
         }
         __m512i q = _mm512_permutex2var_epi8(a, _mm512_load_si512(q8_0_weights), b);
@@ -83,13 +84,13 @@ BL_INLINE pair_weights load_weights(const uint8_t *row, size_t p, int two, const
     } else {
         /* a pair is 36 bytes: a holds bytes 0-31 and b bytes 4-35 (plain loads:
          * masked loads reaching over a page boundary are slow) */
-        const uint8_t *at = row + 36 * p;
+        const uint8_t *at = row + 2 * BL_Q4_0_BYTES * p;
         __m512i b;
         if (two) {
             a = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)at));
             b = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(at + 4)));
         } else {
-            a = _mm512_maskz_loadu_epi8((1ull << 18) - 1, at);
+            a = _mm512_maskz_loadu_epi8((1ull << BL_Q4_0_BYTES) - 1, at);
             b = _mm512_setzero_si512();
         }
         __m512i nibbles = _mm512_permutex2var_epi8(a, _mm512_load_si512(q4_0_nibbles), b);
@@ -152,7 +153,7 @@ BL_INLINE __m512 chain_scales(const pair_weights w[8]) {
 /* One pair of blocks of 8 rows into the token's chains. */
 BL_INLINE __m512 quant_step(__m512 acc, const uint8_t *const w[8], const uint8_t *x, size_t p,
                             int two, const quant_type type, size_t ahead) {
-    const size_t pair_bytes = type == Q8_0 ? 68 : 36;
+    const size_t pair_bytes = 2 * (type == Q8_0 ? BL_Q8_0_BYTES : BL_Q4_0_BYTES);
     pair_weights wv[8];
     for (int i = 0; i < 8; i++) {
         wv[i] = load_weights(w[i], p, two, type);
@@ -181,7 +182,7 @@ BL_INLINE void quant_tile(const bl_gemm_task *t, size_t r, const quant_type type
     for (int i = 0; i < 8; i++) w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
     const uint8_t *x = t->x->data;
     __m512 acc = _mm512_setzero_ps();
-    size_t blocks = t->cols / 32;
+    size_t blocks = t->cols / BL_Q_BLOCK;
     for (size_t p = 0; p < blocks / 2; p++) acc = quant_step(acc, w, x, p, 1, type, ahead);
     if (blocks % 2) acc = quant_step(acc, w, x, blocks / 2, 0, type, ahead);
     store_chains(t, acc, r);

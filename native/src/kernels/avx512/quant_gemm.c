@@ -22,6 +22,7 @@
  * logits are the same in any batch and equal the GEMV's. */
 #include <string.h>
 
+#include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "simd.h"
 
@@ -32,7 +33,9 @@
  * nibbles are weights 0-15 and high nibbles 16-31, each biased by +8. */
 typedef enum block_type { Q8_0, Q4_0 } block_type;
 
-BL_INLINE size_t block_bytes(const block_type type) { return type == Q8_0 ? 34 : 18; }
+BL_INLINE size_t block_bytes(const block_type type) {
+    return type == Q8_0 ? BL_Q8_0_BYTES : BL_Q4_0_BYTES;
+}
 
 typedef struct turned_block {
     __m512i q[8];  /* q[v] lane i: weights 4v .. 4v + 3 of row i, unsigned (biased) */
@@ -177,7 +180,7 @@ BL_INLINE void quant_tile(const bl_gemm_task *t, const row_tile *rt, size_t r, s
     size_t x_row_bytes = t->x->row_bytes;
     __m512 even[TILE_TOKENS], odd[TILE_TOKENS];
     for (int j = 0; j < tokens; j++) even[j] = odd[j] = _mm512_setzero_ps();
-    size_t blocks = t->cols / 32, b = 0;
+    size_t blocks = t->cols / BL_Q_BLOCK, b = 0;
     turned_block tb;
     for (; b + 2 <= blocks; b += 2) {
         turn_block(rt, b, &tb, type);

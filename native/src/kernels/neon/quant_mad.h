@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "../../types/quant_blocks.h"
 #include "mad_common.h"
 
 typedef enum quant_type {
@@ -31,7 +32,13 @@ typedef enum quant_type {
 #define QUANT_GEMM_TOKENS 4
 
 BL_NEON_INLINE size_t quant_block_bytes(quant_type type) {
-    return type == QUANT_Q8_0 || type == QUANT_Q2_0_G128 ? 34 : 18;
+    switch (type) {
+    case QUANT_Q8_0: return BL_Q8_0_BYTES;
+    case QUANT_Q4_0: return BL_Q4_0_BYTES;
+    case QUANT_Q1_0: return BL_Q1_0_BYTES;
+    case QUANT_Q2_0: return BL_Q2_0_BYTES;
+    default: return BL_Q2_0_G128_BYTES;
+    }
 }
 
 /* 32-weight slices per block. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../types/fp16.h"
+#include "../../types/quant_blocks.h"
 #include "../kernels.h"
 
 /* bits: the 4 bytes of sign bits of 32 weights. */
@@ -52,6 +53,8 @@ static void q1_q2_gemm(const bl_gemm_task *t, int bits_per_weight, int group) {
 }
 
 /* GEMV and GEMM alike. */
-void bl_gemm_q1_0_q8_mad__scalar(const bl_gemm_task *t) { q1_q2_gemm(t, 1, 128); }
-void bl_gemm_q2_0_q8_mad__scalar(const bl_gemm_task *t) { q1_q2_gemm(t, 2, 64); }
-void bl_gemm_q2_0_g128_q8_mad__scalar(const bl_gemm_task *t) { q1_q2_gemm(t, 2, 128); }
+void bl_gemm_q1_0_q8_mad__scalar(const bl_gemm_task *t) { q1_q2_gemm(t, 1, BL_Q1_0_BLOCK); }
+void bl_gemm_q2_0_q8_mad__scalar(const bl_gemm_task *t) { q1_q2_gemm(t, 2, BL_Q2_0_BLOCK); }
+void bl_gemm_q2_0_g128_q8_mad__scalar(const bl_gemm_task *t) {
+    q1_q2_gemm(t, 2, BL_Q2_0_G128_BLOCK);
+}

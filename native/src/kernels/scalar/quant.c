@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../../types/fp16.h"
+#include "../../types/quant_blocks.h"
 #include "../kernels.h"
 
 static float block_scale(const uint8_t *block) {
@@ -13,7 +14,7 @@ static float block_scale(const uint8_t *block) {
 
 static int32_t q8_0_block_dot(const uint8_t *w, const bl_q8_block *x) {
     int32_t acc = 0;
-    for (int i = 0; i < 32; i++) acc += (int8_t)w[2 + i] * x->q[i];
+    for (int i = 0; i < BL_Q_BLOCK; i++) acc += (int8_t)w[2 + i] * x->q[i];
     return acc;
 }
 
@@ -27,7 +28,7 @@ static void quant_gemm(const bl_gemm_task *t, size_t block_bytes,
                        int32_t (*block_dot)(const uint8_t *, const bl_q8_block *)) {
     const bl_activations *x = t->x;
     float *out = t->out;
-    size_t nblocks = t->cols / 32;
+    size_t nblocks = t->cols / BL_Q_BLOCK;
     for (size_t r = 0; r < t->rows; r++) {
         const uint8_t *w = t->w + r * t->w_row_bytes;
         for (size_t n = 0; n < x->n; n++) {
@@ -42,5 +43,9 @@ static void quant_gemm(const bl_gemm_task *t, size_t block_bytes,
 }
 
 /* GEMV and GEMM alike. */
-void bl_gemm_q8_0_q8_mad__scalar(const bl_gemm_task *t) { quant_gemm(t, 34, q8_0_block_dot); }
-void bl_gemm_q4_0_q8_mad__scalar(const bl_gemm_task *t) { quant_gemm(t, 18, q4_0_block_dot); }
+void bl_gemm_q8_0_q8_mad__scalar(const bl_gemm_task *t) {
+    quant_gemm(t, BL_Q8_0_BYTES, q8_0_block_dot);
+}
+void bl_gemm_q4_0_q8_mad__scalar(const bl_gemm_task *t) {
+    quant_gemm(t, BL_Q4_0_BYTES, q4_0_block_dot);
+}
