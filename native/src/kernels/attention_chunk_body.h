@@ -441,10 +441,16 @@ static inline void prefetch_ahead(const uint8_t *src, size_t stride, int steps) 
 
 /* The value rows a chunk's weighted sum will read, asked for while its scores
  * are computed: the cache rows arrive while the keys are worked on instead of
- * stalling the value pass, which reads them first. */
+ * stalling the value pass, which reads them first. Into L2 (locality 2): a
+ * chunk's values (35-64 KiB) do not fit L1 beside its keys, and asked into L1
+ * they pushed out the keys in use; the attention alone from memory (decode at
+ * 3968, `bench_attention.py --cache-layers 30 --inner 301`) ran 1.02-1.19x
+ * faster with one thread and 1.02-1.28x with two, the same in cache; whole
+ * decode at that depth moved within its noise (0.97x f16, 1.05x q8_0). */
 static inline void prefetch_values(const bl_attn_chunk *c, int32_t j, int steps) {
     const uint8_t *src = c->v + (size_t)j * c->v_stride;
-    for (size_t at = 0; at < (size_t)steps * c->v_stride; at += 64) __builtin_prefetch(src + at);
+    for (size_t at = 0; at < (size_t)steps * c->v_stride; at += 64)
+        __builtin_prefetch(src + at, 0, 2);
 }
 
 /* Rows j .. j + steps - 1 of a cached head as float32, one after another in buf. */
