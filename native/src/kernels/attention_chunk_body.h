@@ -21,6 +21,8 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #define ATTN_AVX2 1
 #include <immintrin.h>
+
+#include "x86_block_scales.h"
 #elif defined(__F16C__)
 #include <immintrin.h>
 #endif
@@ -535,24 +537,6 @@ static void key_tile_q8_portable(const bl_attn_chunk *c, int32_t j, int n, int r
 }
 #endif
 
-#if defined(ATTN_AVX2)
-/* The f16 scales of eight q8_0 blocks, block i at blocks + offset[i], in the
- * words of one vector: loaded and inserted one by one, as a vpgatherdd of
- * their dwords is microcoded on Zen 4 and cost more than the inserts. */
-ATTN_INLINE __m128i eight_block_scales(const uint8_t *blocks, const int offset[8]) {
-    uint16_t d[8];
-    for (int i = 0; i < 8; i++) memcpy(&d[i], blocks + offset[i], 2);
-    __m128i v = _mm_cvtsi32_si128(d[0]);
-    v = _mm_insert_epi16(v, d[1], 1);
-    v = _mm_insert_epi16(v, d[2], 2);
-    v = _mm_insert_epi16(v, d[3], 3);
-    v = _mm_insert_epi16(v, d[4], 4);
-    v = _mm_insert_epi16(v, d[5], 5);
-    v = _mm_insert_epi16(v, d[6], 6);
-    return _mm_insert_epi16(v, d[7], 7);
-}
-#endif
-
 #if defined(ATTN_AVX512)
 /* z[i] holds 32-bit words 0-7 of rows i (lanes 0-7) and i + 8 (lanes 8-15);
  * afterwards z[w] holds word w of rows 0-15, lane p from row p: an 8 x 8
@@ -618,22 +602,22 @@ ATTN_INLINE void key_tile_heads_512(const bl_attn_chunk *c, const __m512i kt[8],
 static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
     int nb = c->head_dim / BL_Q_BLOCK;
     const uint8_t *tile = c->k + (size_t)j * c->k_stride;
-    int offset[KEY_TILE];
-    for (int p = 0; p < KEY_TILE; p++) offset[p] = p < n ? (int)((size_t)p * c->k_stride) : 0;
+    const uint8_t *row[KEY_TILE];
+    for (int p = 0; p < KEY_TILE; p++) row[p] = tile + (p < n ? (size_t)p * c->k_stride : 0);
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < nb; b++) {
-        const uint8_t *blocks = tile + (size_t)b * BL_Q8_0_BYTES;
+        size_t at = (size_t)b * BL_Q8_0_BYTES;
         __m512i kt[8];
         for (int i = 0; i < 8; i++) {
-            __m256i low = _mm256_loadu_si256((const __m256i *)(blocks + offset[i] + 2));
-            __m256i high = _mm256_loadu_si256((const __m256i *)(blocks + offset[i + 8] + 2));
+            __m256i low = _mm256_loadu_si256((const __m256i *)(row[i] + at + 2));
+            __m256i high = _mm256_loadu_si256((const __m256i *)(row[i + 8] + at + 2));
             kt[i] = _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
         }
         transpose_words_16x8(kt);
         for (int w = 0; w < 8; w++) kt[w] = _mm512_xor_si512(kt[w], bias);
         __m256i halves = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(eight_block_scales(blocks, offset)),
-            eight_block_scales(blocks, offset + 8), 1);
+            _mm256_castsi128_si256(bl_eight_block_scales(row, at)),
+            bl_eight_block_scales(row + 8, at), 1);
         __m512 dk = _mm512_cvtph_ps(halves);
         for (int r = r0; r < c->rows; r++) {
             int g = 0;
@@ -674,16 +658,16 @@ static void key_tile_q8_avx2(const bl_attn_chunk *c, int32_t j, int n, int r0) {
     for (int half = 0; half < KEY_TILE / 8 && 8 * half < n; half++) {
         int32_t j8 = j + 8 * half, n8 = n - 8 * half < 8 ? n - 8 * half : 8;
         const uint8_t *tile = c->k + (size_t)j8 * c->k_stride;
-        int offset[8];
-        for (int p = 0; p < 8; p++) offset[p] = p < n8 ? (int)((size_t)p * c->k_stride) : 0;
+        const uint8_t *row[8];
+        for (int p = 0; p < 8; p++) row[p] = tile + (p < n8 ? (size_t)p * c->k_stride : 0);
         for (int b = 0; b < nb; b++) {
-            const uint8_t *blocks = tile + (size_t)b * BL_Q8_0_BYTES;
+            size_t at = (size_t)b * BL_Q8_0_BYTES;
             __m256i kt[8], magnitude[8];
             for (int i = 0; i < 8; i++)
-                kt[i] = _mm256_loadu_si256((const __m256i *)(blocks + offset[i] + 2));
+                kt[i] = _mm256_loadu_si256((const __m256i *)(row[i] + at + 2));
             transpose_words_8x8(kt);
             for (int w = 0; w < 8; w++) magnitude[w] = _mm256_abs_epi8(kt[w]);
-            __m256 dk = _mm256_cvtph_ps(eight_block_scales(blocks, offset));
+            __m256 dk = _mm256_cvtph_ps(bl_eight_block_scales(row, at));
             for (int r = r0; r < c->rows; r++)
                 for (int g = 0; g < c->group; g++) {
                     const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb + b;

@@ -20,10 +20,9 @@
  * exact int32 dot times (weight d * activation d) is FMA'd into the even or
  * the odd chain in block order from +0, result = even + odd; so a token's
  * logits are the same in any batch and equal the GEMV's. */
-#include <string.h>
-
 #include "../../types/quant_blocks.h"
 #include "../kernels.h"
+#include "../x86_block_scales.h"
 #include "simd.h"
 
 #define TILE_ROWS 16
@@ -47,29 +46,9 @@ typedef struct row_tile {
     size_t ahead;                /* prefetch distance, 0 for none                 */
 } row_tile;
 
-/* The f16 at p, unaligned. */
-BL_INLINE uint16_t half_at(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
-/* The f16 d of the block at byte `at` of eight rows, word i from w[i]. */
-BL_INLINE __m128i eight_scales(const uint8_t *const w[8], size_t at) {
-    __m128i d = _mm_cvtsi32_si128(half_at(w[0] + at));
-    d = _mm_insert_epi16(d, half_at(w[1] + at), 1);
-    d = _mm_insert_epi16(d, half_at(w[2] + at), 2);
-    d = _mm_insert_epi16(d, half_at(w[3] + at), 3);
-    d = _mm_insert_epi16(d, half_at(w[4] + at), 4);
-    d = _mm_insert_epi16(d, half_at(w[5] + at), 5);
-    d = _mm_insert_epi16(d, half_at(w[6] + at), 6);
-    return _mm_insert_epi16(d, half_at(w[7] + at), 7);
-}
-
-/* Each row's d of the block at byte `at`, lane i from row i: word by word,
- * as two vpgatherqd (microcoded on Zen 4) took a fifth of the GEMM's time. */
+/* Each row's d of the block at byte `at`, lane i from row i. */
 BL_INLINE __m512 turned_scales(const row_tile *rt, size_t at) {
-    __m128i low = eight_scales(rt->w, at), high = eight_scales(rt->w + 8, at);
+    __m128i low = bl_eight_block_scales(rt->w, at), high = bl_eight_block_scales(rt->w + 8, at);
     return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(low), high, 1));
 }
 
