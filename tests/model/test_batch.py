@@ -101,6 +101,32 @@ def test_results_do_not_depend_on_the_thread_count(make_model: ModelFactory) -> 
     np.testing.assert_array_equal(results[0], results[2])
 
 
+@pytest.mark.parametrize("prefix_length", [21, 32])
+def test_a_copied_prefix_of_q8_0_keys_continues_like_the_full_prompt(
+    make_model: ModelFactory, prefix_length: int
+) -> None:
+    # q8_0 keys lie in tiles of 16 positions: a copy takes whole tiles, so a prefix
+    # ending inside one (21) brings positions the copy does not own, which the
+    # continuation must overwrite before they count; 32 ends on a tile's edge.
+    _, path = make_model("bitnet", n_vocab=256, n_ctx_train=512, n_head=2, n_head_kv=1)
+    prompt = list(RNG.integers(0, 200, size=40))
+    with NativeModel(path, threads=2) as m:
+        whole = m.new_context(64, "q8_0", "q8_0")
+        expected = whole.eval(prompt, 0).copy()
+        whole.close()
+        batch = m.new_batch_context(64, 2, "q8_0", "q8_0")
+        batch.decode(
+            prompt[:prefix_length] + [7] * 9,
+            list(range(prefix_length + 9)),
+            [0] * (prefix_length + 9),
+        )
+        batch.copy(0, 1, prefix_length)
+        tail = prompt[prefix_length:]
+        out = batch.decode(tail, list(range(prefix_length, len(prompt))), [1] * len(tail))
+        np.testing.assert_array_equal(out[0], expected)
+        batch.close()
+
+
 def test_a_copied_prefix_continues_like_the_full_prompt(model: NativeModel) -> None:
     prefix, tail = PROMPTS[2][:10], PROMPTS[2][10:]
     expected = alone(model, prefix + tail, [])[0]

@@ -11,6 +11,25 @@
 #include "base/activations.h"
 
 #define BL_ATTN_CHUNK 256 /* positions per chunk; boundaries at multiples of it */
+
+/* q8_0 keys are stored turned, in tiles of BL_KEY_TILE positions, so that the
+ * score kernels find each block's words of 16 positions side by side instead
+ * of transposing them at every token (24 shuffles per block and tile). Tile t
+ * of a K/V head holds positions 16t .. 16t + 15 in the bytes those 16 q8_0
+ * rows would take (16 x nb x 34, nb blocks a row): first, for each block b
+ * and dword w (the block's int8 weights 4w .. 4w + 3), the 16 positions'
+ * dwords (position i at byte 4i), then each block's 16 f16 scales. */
+#define BL_KEY_TILE 16
+
+/* Byte of a tile where block b's dword w of its 16 positions starts. */
+static inline size_t bl_key_tile_words(int b, int w) {
+    return ((size_t)b * 8 + (size_t)w) * 4 * BL_KEY_TILE;
+}
+
+/* Byte of a tile where block b's 16 scales start (nb blocks a row). */
+static inline size_t bl_key_tile_scales(int nb, int b) {
+    return bl_key_tile_words(nb, 0) + (size_t)b * 2 * BL_KEY_TILE;
+}
 #define BL_ATTN_STEP 4 /* positions a kernel converts and uses together */
 #define BL_ATTN_COLUMNS 32 /* value elements a tile's weighted sums take at a time */
 

@@ -21,8 +21,6 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #define ATTN_AVX2 1
 #include <immintrin.h>
-
-#include "x86_block_scales.h"
 #elif defined(__F16C__)
 #include <immintrin.h>
 #endif
@@ -502,9 +500,8 @@ ATTN_INLINE void dot_2x2_avx2(const float *restrict q, const uint8_t *k, size_t 
  * an exact integer I, so a score is s = fmaf((float)I_b, dk_b * dq_b, s) over
  * the blocks b in order, times scale. The integers make the order of the
  * products free: every ISA forms I its own way and all get the same bits.
- * Key tiles of KEY_TILE positions, each tile's 16 scores of a query head
- * computed together. */
-#define KEY_TILE 16
+ * The keys lie turned in tiles of BL_KEY_TILE positions (attention_chunk.h),
+ * each tile's 16 scores of a query head computed together. */
 
 /* s of one block into the scores of a head: first block s = I * dkq, later
  * s = fma(I, dkq, s), the last one times scale. */
@@ -516,19 +513,20 @@ static inline float q8_block_score(int32_t dot, float dkq, float s, int b, int n
 #if !defined(ATTN_AVX2)
 static void key_tile_q8_portable(const bl_attn_chunk *c, int32_t j, int n, int r0) {
     int nb = c->head_dim / BL_Q_BLOCK;
+    const uint8_t *tile = c->k + (size_t)j * c->k_stride; /* turned: BL_KEY_TILE */
     for (int p = 0; p < n; p++) {
-        const uint8_t *key = c->k + (size_t)(j + p) * c->k_stride;
         for (int r = r0; r < c->rows; r++)
             for (int g = 0; g < c->group; g++) {
                 const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb;
                 float s = 0.0f;
                 for (int b = 0; b < nb; b++) {
-                    const uint8_t *block = key + (size_t)b * BL_Q8_0_BYTES;
-                    const int8_t *k8 = (const int8_t *)(block + 2);
                     int32_t dot = 0;
-                    for (int i = 0; i < BL_Q_BLOCK; i++) dot += (int32_t)q[b].q[i] * k8[i];
+                    for (int i = 0; i < BL_Q_BLOCK; i++) {
+                        const uint8_t *word = tile + bl_key_tile_words(b, i / 4) + 4 * p;
+                        dot += (int32_t)q[b].q[i] * (int8_t)word[i % 4];
+                    }
                     uint16_t dh;
-                    memcpy(&dh, block, 2);
+                    memcpy(&dh, tile + bl_key_tile_scales(nb, b) + 2 * p, 2);
                     s = q8_block_score(dot, half_to_float(dh) * q[b].d, s, b, nb, c->scale);
                 }
                 c->scores[((size_t)r * c->group + g) * BL_ATTN_CHUNK + (j - c->start) + p] = s;
@@ -538,30 +536,6 @@ static void key_tile_q8_portable(const bl_attn_chunk *c, int32_t j, int n, int r
 #endif
 
 #if defined(ATTN_AVX512)
-/* z[i] holds 32-bit words 0-7 of rows i (lanes 0-7) and i + 8 (lanes 8-15);
- * afterwards z[w] holds word w of rows 0-15, lane p from row p: an 8 x 8
- * transpose in each 256-bit half (unpacks), then the halves' 128-bit quarters
- * paired across registers. */
-ATTN_INLINE void transpose_words_16x8(__m512i z[8]) {
-    __m512i t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(z[i], z[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(z[i], z[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);     /* words 0, 4 of 4 rows */
-        u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]); /* words 1, 5           */
-        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    const __m512i low = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
-    const __m512i high = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
-    for (int w = 0; w < 4; w++) {
-        z[w] = _mm512_permutex2var_epi64(u[w], low, u[w + 4]);
-        z[w + 4] = _mm512_permutex2var_epi64(u[w], high, u[w + 4]);
-    }
-}
-
 /* acc += u8 . (the 4 bytes at s8, broadcast): the broadcast rides on the load
  * of vpdpbusd's memory operand instead of taking an instruction of its own. */
 ATTN_INLINE __m512i dpbusd_broadcast(__m512i acc, __m512i u8, const int8_t *s8) {
@@ -594,31 +568,21 @@ ATTN_INLINE void key_tile_heads_512(const bl_attn_chunk *c, const __m512i kt[8],
     }
 }
 
-/* Sixteen positions in the lanes: per block, the tile's key bytes transposed
- * so that word w of every position is one register, made unsigned (k + 128);
- * vpdpbusd multiplies it by the query's word w, broadcast from memory, onto
- * -128 * sum q, which takes the bias out again. Positions past n repeat row 0
- * (their scores are never read). */
-static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
+/* Sixteen positions in the lanes: per block, word w of every position is one
+ * load from the turned tile (BL_KEY_TILE), made unsigned (k + 128); vpdpbusd
+ * multiplies it by the query's word w, broadcast from memory, onto
+ * -128 * sum q, which takes the bias out again. Lanes of positions past n
+ * hold whatever the tile holds there (their scores are never read). */
+static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int r0) {
     int nb = c->head_dim / BL_Q_BLOCK;
     const uint8_t *tile = c->k + (size_t)j * c->k_stride;
-    const uint8_t *row[KEY_TILE];
-    for (int p = 0; p < KEY_TILE; p++) row[p] = tile + (p < n ? (size_t)p * c->k_stride : 0);
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < nb; b++) {
-        size_t at = (size_t)b * BL_Q8_0_BYTES;
         __m512i kt[8];
-        for (int i = 0; i < 8; i++) {
-            __m256i low = _mm256_loadu_si256((const __m256i *)(row[i] + at + 2));
-            __m256i high = _mm256_loadu_si256((const __m256i *)(row[i + 8] + at + 2));
-            kt[i] = _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
-        }
-        transpose_words_16x8(kt);
-        for (int w = 0; w < 8; w++) kt[w] = _mm512_xor_si512(kt[w], bias);
-        __m256i halves = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(bl_eight_block_scales(row, at)),
-            bl_eight_block_scales(row + 8, at), 1);
-        __m512 dk = _mm512_cvtph_ps(halves);
+        for (int w = 0; w < 8; w++)
+            kt[w] = _mm512_xor_si512(_mm512_loadu_si512(tile + bl_key_tile_words(b, w)), bias);
+        __m512 dk = _mm512_cvtph_ps(
+            _mm256_loadu_si256((const __m256i *)(tile + bl_key_tile_scales(nb, b))));
         for (int r = r0; r < c->rows; r++) {
             int g = 0;
             for (; g + 4 <= c->group; g += 4) key_tile_heads_512(c, kt, dk, r, g, 4, b, j);
@@ -629,45 +593,24 @@ static void key_tile_q8_512(const bl_attn_chunk *c, int32_t j, int n, int r0) {
 #endif
 
 #if defined(ATTN_AVX2) && !defined(ATTN_AVX512)
-/* An 8 x 8 transpose of 32-bit words: z[i] holds words 0-7 of row i; afterwards
- * z[w] holds word w of rows 0-7. */
-ATTN_INLINE void transpose_words_8x8(__m256i z[8]) {
-    __m256i t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_epi32(z[i], z[i + 1]);
-        t[i + 1] = _mm256_unpackhi_epi32(z[i], z[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
-        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
-        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    for (int w = 0; w < 4; w++) {
-        z[w] = _mm256_permute2x128_si256(u[w], u[w + 4], 0x20);
-        z[w + 4] = _mm256_permute2x128_si256(u[w], u[w + 4], 0x31);
-    }
-}
-
-/* Eight positions in the lanes, twice per tile; without vpdpbusd the products
- * go through vpmaddubsw with |k| unsigned and k's sign moved onto q (both at
- * most 127 in magnitude, so the pairs' sums fit in int16), then vpmaddwd. */
+/* Eight positions in the lanes, the two halves of a turned tile in turn;
+ * without vpdpbusd the products go through vpmaddubsw with |k| unsigned and
+ * k's sign moved onto q (both at most 127 in magnitude, so the pairs' sums
+ * fit in int16), then vpmaddwd. */
 static void key_tile_q8_avx2(const bl_attn_chunk *c, int32_t j, int n, int r0) {
     int nb = c->head_dim / BL_Q_BLOCK;
     const __m256i ones = _mm256_set1_epi16(1);
-    for (int half = 0; half < KEY_TILE / 8 && 8 * half < n; half++) {
-        int32_t j8 = j + 8 * half, n8 = n - 8 * half < 8 ? n - 8 * half : 8;
-        const uint8_t *tile = c->k + (size_t)j8 * c->k_stride;
-        const uint8_t *row[8];
-        for (int p = 0; p < 8; p++) row[p] = tile + (p < n8 ? (size_t)p * c->k_stride : 0);
+    const uint8_t *tile = c->k + (size_t)j * c->k_stride;
+    for (int half = 0; half < BL_KEY_TILE / 8 && 8 * half < n; half++) {
+        int32_t j8 = j + 8 * half;
         for (int b = 0; b < nb; b++) {
-            size_t at = (size_t)b * BL_Q8_0_BYTES;
             __m256i kt[8], magnitude[8];
-            for (int i = 0; i < 8; i++)
-                kt[i] = _mm256_loadu_si256((const __m256i *)(row[i] + at + 2));
-            transpose_words_8x8(kt);
+            for (int w = 0; w < 8; w++)
+                kt[w] = _mm256_loadu_si256(
+                    (const __m256i *)(tile + bl_key_tile_words(b, w) + 32 * half));
             for (int w = 0; w < 8; w++) magnitude[w] = _mm256_abs_epi8(kt[w]);
-            __m256 dk = _mm256_cvtph_ps(bl_eight_block_scales(row, at));
+            __m256 dk = _mm256_cvtph_ps(
+                _mm_loadu_si128((const __m128i *)(tile + bl_key_tile_scales(nb, b) + 16 * half)));
             for (int r = r0; r < c->rows; r++)
                 for (int g = 0; g < c->group; g++) {
                     const bl_q8_block *q = c->q8 + (size_t)r * c->q8_stride + (size_t)g * nb + b;
@@ -695,13 +638,13 @@ static void key_tile_q8_avx2(const bl_attn_chunk *c, int32_t j, int n, int r0) {
 static void scores_q8(const bl_attn_chunk *c) {
     int32_t last = visible_end(c, c->rows - 1);
     int r0 = 0;
-    for (int32_t j = c->start; j < last; j += KEY_TILE) {
+    for (int32_t j = c->start; j < last; j += BL_KEY_TILE) {
         while (c->pos[r0] < j) r0++; /* rows before r0 see none of the tile */
-        int n = last - j < KEY_TILE ? last - j : KEY_TILE;
+        int n = last - j < BL_KEY_TILE ? last - j : BL_KEY_TILE;
         prefetch_ahead(c->k + (size_t)j * c->k_stride, c->k_stride, n);
         prefetch_values(c, j, n);
 #if defined(ATTN_AVX512)
-        key_tile_q8_512(c, j, n, r0);
+        key_tile_q8_512(c, j, r0);
 #elif defined(ATTN_AVX2)
         key_tile_q8_avx2(c, j, n, r0);
 #else

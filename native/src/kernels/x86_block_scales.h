@@ -1,7 +1,6 @@
-/* The f16 scales of eight blocks that lie apart (one from each of eight rows,
- * or of eight cache positions), in the eight words of one vector, for the x86
- * kernels that turn blocks around (AVX-512 quant_gemm.c, attention's q8_0 key
- * tiles on AVX2 and AVX-512).
+/* The f16 scales of eight blocks that lie apart (one from each of eight rows),
+ * in the eight words of one vector, for the x86 kernels that turn blocks
+ * around (AVX-512 quant_gemm.c).
  *
  * Loaded one by one and inserted word by word: a vpgatherdd/vpgatherqd of the
  * blocks' first dwords is microcode on Zen 4, and took a fifth of the q8_0

@@ -5,7 +5,11 @@
  *   f32   kv_dim floats;
  *   f16   kv_dim IEEE halves, rounded to nearest even;
  *   q8_0  kv_dim / 32 blocks of llama.cpp's q8_0 (f16 scale, 32 int8), so a
- *         head of head_dim (a multiple of 32) is whole blocks.
+ *         head of head_dim (a multiple of 32) is whole blocks; keys turned in
+ *         tiles of 16 positions (kernels/attention_chunk.h, BL_KEY_TILE), each
+ *         tile in the bytes of its 16 rows, so strides and sizes stay those
+ *         of rows. A head's run of positions is n_ctx rounded up to a whole
+ *         tile.
  * New rows arrive as float32 and are converted as they are stored. The cache
  * is allocated zeroed and untouched, so pages become resident only as
  * positions fill. */
@@ -18,6 +22,7 @@
 typedef struct bl_kv_cache {
     uint8_t *k, *v;
     int32_t n_ctx, n_layer, n_head_kv, kv_dim, head_dim;
+    int32_t n_pos;                    /* positions of a head's run: n_ctx in whole tiles */
     int type_k, type_v;               /* bl_kv_type, resolved                 */
     size_t k_head_bytes, v_head_bytes; /* one head at one position: the stride
                                           between positions of a head          */
@@ -45,7 +50,7 @@ void bl_kv_store(bl_kv_cache *c, int layer, int32_t pos, const float *k, const f
 /* Where K/V head `head` of a layer starts (position 0); its position p is
  * k_head_bytes (v_head_bytes) further on per position. */
 static inline size_t bl_kv_head_index(const bl_kv_cache *c, int layer, int head) {
-    return ((size_t)layer * (size_t)c->n_head_kv + (size_t)head) * (size_t)c->n_ctx;
+    return ((size_t)layer * (size_t)c->n_head_kv + (size_t)head) * (size_t)c->n_pos;
 }
 static inline const uint8_t *bl_kv_key_head(const bl_kv_cache *c, int layer, int head) {
     return c->k + bl_kv_head_index(c, layer, head) * c->k_head_bytes;
