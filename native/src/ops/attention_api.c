@@ -69,8 +69,10 @@ int bl_attend_repeat(const float *q, int32_t n, const int32_t *pos, const int32_
                      int type_v, int isa, int threads, int32_t layers, int repeat, float *out) {
     if (!q || !pos || !seq || !k || !v || !out)
         return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: NULL argument");
-    if (repeat < 1) return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: repeat %d is not >= 1", repeat);
-    if (layers < 1) return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: layers %d is not >= 1", layers);
+    if (repeat < 1)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: repeat %d is not >= 1", repeat);
+    if (layers < 1)
+        return bl_fail(BL_ERR_INVALID_ARGUMENT, "attend: layers %d is not >= 1", layers);
     int rc = check_shape(n, n_seq, n_ctx, n_head, n_head_kv, head_dim);
     if (rc == BL_OK) rc = check_rows(pos, seq, n, n_seq, n_ctx);
     if (rc != BL_OK) return rc;
