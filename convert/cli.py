@@ -12,7 +12,14 @@ from .errors import ConvertError
 from .families import FAMILIES
 from .interrupts import Terminated, signals_interrupt
 from .plan import Plan, build_plan
-from .targets import HEAD_TYPES, OUTTYPES, SIGN_TYPE, TERNARY_TYPES, bits_per_weight
+from .targets import (
+    DEFAULT_HEAD,
+    HEAD_TYPES,
+    OUTTYPES,
+    SIGN_TYPE,
+    TERNARY_TYPES,
+    bits_per_weight,
+)
 from .writer import remove_stale_partials, write_gguf
 
 PROG = "bit-convert"
@@ -40,21 +47,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--outtype",
         choices=OUTTYPES,
-        default="bt2",
+        default=None,
         help="type of the ternary weights: "
         + ", ".join(f"{name} ({bits_per_weight(name):g} bits per weight)" for name in TERNARY_TYPES)
-        + "; default %(default)s, the fastest. tq2_0 / tq1_0: llama.cpp's own ternary types, for "
-        "running the file in llama.cpp (rows must be multiples of 256); f16 / f32: dense "
-        f"reference. OneBit sign weights are always {SIGN_TYPE} for {' / '.join(TERNARY_TYPES)}. "
-        "Bonsai (a scale per group of columns): q1_0 / q2_0 where available, or f16.",
+        + f"; default {TERNARY_TYPES[0]}, the fastest. tq2_0 / tq1_0: llama.cpp's own "
+        "ternary types, for running the file in llama.cpp (rows must be multiples of 256); "
+        f"f16 / f32: dense reference. OneBit sign weights are always {SIGN_TYPE} for "
+        f"{' / '.join(TERNARY_TYPES)}. "
+        "Bonsai (a scale per group of columns): q1_0, q2_0_g128 or q2_0, by default the "
+        "smallest that holds the weights exactly; or f16.",
     )
     p.add_argument(
         "--head-type",
         choices=HEAD_TYPES,
-        default="q8_0",
-        help="type of the token embedding and the output head: q8_0 (default; near-lossless "
-        "at 8.5 bits per weight), q4_0 (about half the bytes, so faster decoding on "
-        "memory-bound machines, at a small loss), f16 / bf16 / f32 (reference)",
+        default=None,
+        help=f"type of the token embedding and the output head. Default {DEFAULT_HEAD}: "
+        "measured against an f32 head on every test family (BENCHMARKS.md, 'Quality'), its KL "
+        "divergence stays in llama.cpp's q8_0 / q6_K class, and no smaller type's does (q6_k "
+        "costs 2-9x as much, of llama.cpp's q5_K_M class; q4_0 30-200x). For Bonsai, whose "
+        "embedding already is sign or trit x a group scale, the default is the group type "
+        "that holds it exactly (q1_0 / q2_0_g128 / q2_0): no loss, and q1_0 reads a seventh "
+        "of q8_0's bytes. q6_k / q4_0 read 23%% / 47%% fewer head bytes than q8_0, for "
+        "memory-bound machines, at that loss; f16 / bf16 / f32: reference",
     )
     p.add_argument(
         "--family", choices=sorted(FAMILIES), help="override the family detected from config.json"
@@ -143,12 +157,12 @@ def _finish(plan: Plan, args: argparse.Namespace, out: Path, started: float) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.output or default_output(args.src, args.outtype)
     plan = None
     try:
         with signals_interrupt():
             started = time.perf_counter()
             plan = build_plan(args.src, args.outtype, args.head_type, args.family)
+            out = args.output or default_output(args.src, plan.outtype)
             _finish(plan, args, out, started)
         return 0
     except ConvertError as e:

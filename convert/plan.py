@@ -22,6 +22,7 @@ from .decode import LinearSource
 from .errors import ConvertError
 from .families import FAMILIES, Family, detect_family, llama_cpp_arch, supported
 from .targets import (
+    DEFAULT_HEAD,
     DENSE_OUTTYPES,
     GROUP_OUTTYPES,
     GROUP_TYPE_VALUES,
@@ -32,6 +33,7 @@ from .targets import (
     TERNARY_TYPES,
     Target,
     check_row_length,
+    group_type_holding,
     target,
 )
 from .vocab import Vocab, load_vocab
@@ -343,14 +345,44 @@ def _check_group_head(family: Family, head_type: str) -> None:
         )
 
 
-def build_plan(src: Path, outtype: str, head_type: str, family_name: str | None) -> Plan:
-    if outtype not in OUTTYPES:
+# rows of the embedding that choose a group-scaled checkpoint's default head type (all of
+# them are checked as they are written)
+HEAD_SAMPLE_ROWS = 64
+FIRST_PROJECTION = "model.layers.0.self_attn.q_proj.weight"
+
+
+def default_outtype(family: Family, ckpt: Checkpoint) -> str:
+    """bt2, the fastest ternary type; for weights with a scale per group of columns (Bonsai),
+    which bt2 cannot hold, the group type of fewest bits that holds the first projection
+    exactly (q1_0 for signs in groups of 128, q2_0_g128 for trits, q2_0 for groups of 64)."""
+    if not family.scale_group or FIRST_PROJECTION not in ckpt:
+        return TERNARY_TYPES[0]
+    held = group_type_holding(ckpt.floats(FIRST_PROJECTION), FIRST_PROJECTION)
+    return held or GROUP_OUTTYPES[-1]  # held by none: the checks below name the problem
+
+
+def default_head_type(family: Family, ckpt: Checkpoint, embedding: str) -> str:
+    """q8_0; for an embedding that already is sign or trit x a group scale (Bonsai) the group
+    type that holds it exactly: no loss, and a seventh of q8_0's bytes for signs."""
+    if not family.scale_group or embedding not in ckpt:
+        return DEFAULT_HEAD
+    rows = ckpt.float_rows(embedding, 0, min(HEAD_SAMPLE_ROWS, ckpt.entry(embedding).shape[0]))
+    return group_type_holding(rows, embedding) or DEFAULT_HEAD
+
+
+def build_plan(
+    src: Path, outtype: str | None, head_type: str | None, family_name: str | None
+) -> Plan:
+    """The plan; outtype / head_type None take the defaults above."""
+    if outtype is not None and outtype not in OUTTYPES:
         raise ConvertError(f"unknown --outtype {outtype!r} (one of {', '.join(OUTTYPES)})")
-    if head_type not in HEAD_TYPES:
+    if head_type is not None and head_type not in HEAD_TYPES:
         raise ConvertError(f"unknown --head-type {head_type!r} (one of {', '.join(HEAD_TYPES)})")
     ckpt = Checkpoint(src)
     config = read_config(ckpt.folder)
     family = _onebit_kind(detect_family(config, ckpt.folder, family_name), ckpt)
+    outtype = outtype or default_outtype(family, ckpt)
+    head_type = head_type or default_head_type(family, ckpt, "model.embed_tokens.weight")
     _check_group_head(family, head_type)
     hyper = read_hyper(config, ckpt.folder)
     tied = hyper.tied or "lm_head.weight" not in ckpt

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..runtime import tensor_types
 from .errors import ConvertError
+from .weights import unpacked_ternary
 
 # llama.cpp's ternary types: a linear weight's --outtype, never a head type
 LLAMA_CPP_TERNARY = ("tq2_0", "tq1_0")
@@ -23,6 +24,9 @@ DENSE_OUTTYPES = ("f16", "f32")  # linear weights as plain floats: a reference, 
 # are: the values each holds
 GROUP_TYPE_VALUES = {"q1_0": "sign", "q2_0": "ternary", "q2_0_g128": "ternary"}
 GROUP_OUTTYPES = tuple(GROUP_TYPE_VALUES)
+# the default head for every other checkpoint: of the measured head types, the fewest bytes
+# whose KL divergence stays in llama.cpp's q8_0 / q6_K class (BENCHMARKS.md, "The default head")
+DEFAULT_HEAD = "q8_0"
 OUTTYPES = TERNARY_TYPES + LLAMA_CPP_TERNARY + DENSE_OUTTYPES + GROUP_OUTTYPES
 # the default (q8_0) first, the float references smallest first; the group types only for a
 # checkpoint whose embedding already is sign or trit x a group scale (plan.py checks)
@@ -45,6 +49,28 @@ def bits_per_weight(name: str) -> float:
     """Of one of bitllm's own types, row padding aside."""
     t = tensor_types.tensor_type(name)
     return 8 * t.block_bytes / t.block_weights
+
+
+def group_type_holding(values: np.ndarray, name: str) -> str | None:
+    """The group type of fewest bits that holds these float values exactly (sign or trit x
+    one scale per block), or None."""
+    for type_name in sorted(GROUP_OUTTYPES, key=bits_per_weight):
+        if holds_exactly(type_name, values, name):
+            return type_name
+    return None
+
+
+def holds_exactly(type_name: str, values: np.ndarray, name: str) -> bool:
+    try:
+        unpacked_ternary(
+            values,
+            tensor_types.tensor_type(type_name).block_weights,
+            name,
+            signs=GROUP_TYPE_VALUES[type_name] == "sign",
+        )
+    except ConvertError:
+        return False
+    return True
 
 
 def target(name: str) -> Target:

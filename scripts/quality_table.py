@@ -27,7 +27,9 @@ median), each a warm-up then --decode single-token evaluations from an empty cac
     python scripts/quality_table.py --work /tmp/quality --shape aligned --head f32 q8_0 q6_k \
         --cache-type f32 f16 q8_0   # hidden 256: k-quant heads; every KV cache type
 
-The reference is always bt2 + f32 head + f32 KV cache: the model's own logits.
+The reference is bt2 + f32 head + f32 KV cache, the model's own logits; for the Bonsai
+families (sign or trit x a scale per group of columns) f16 linear layers instead, which hold
+those weights exactly. Combinations the converter refuses for a family are left out.
 """
 
 from __future__ import annotations
@@ -46,13 +48,23 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bitllm.convert.errors import ConvertError  # noqa: E402
 from bitllm.runtime import perplexity as ppl  # noqa: E402
 from bitllm.runtime.bench import decode_rates  # noqa: E402
 from bitllm.runtime.gguf_reader import GGUFFile  # noqa: E402
 from bitllm.runtime.model import Model, NativeModel  # noqa: E402
-from tests.fixtures.checkpoints import FAMILIES, TINY, Shape, write_checkpoint  # noqa: E402
+from tests.fixtures.checkpoints import (  # noqa: E402
+    BONSAI_FAMILIES,
+    FAMILIES,
+    TINY,
+    Shape,
+    write_checkpoint,
+)
 
 REFERENCE = ("bt2", "f32", "f32")  # linear type, head type, KV cache type
+# Bonsai's weights are sign or trit x an f16 scale per group of columns, which bt2 cannot hold
+# and f16 holds exactly: f16 linear layers are those families' own logits.
+GROUP_SCALED_REFERENCE = ("f16", "f32", "f32")
 # hidden 256: rows that k-quant heads (256-weight blocks) can hold; 2 layers as TINY
 SHAPES = {"tiny": TINY, "aligned": Shape(hidden=256, layers=2, heads=4, kv_heads=2, ffn=512)}
 BIG = "bitnet-2b4t-shape"
@@ -179,15 +191,35 @@ def decode_speeds(runs: list[tuple[Path, str]], args: argparse.Namespace) -> lis
     return [statistics.median(r) for r in rates]
 
 
+def reference_config(model: str) -> tuple[str, str, str]:
+    return GROUP_SCALED_REFERENCE if model in BONSAI_FAMILIES else REFERENCE
+
+
+def convertible(
+    model: str, configs: list[tuple[str, str, str]], args: argparse.Namespace
+) -> dict[tuple[str, str, str], Path]:
+    """Each configuration's file; one the converter refuses for this family (bt2 for a
+    group-scaled Bonsai, q1_0 for trits, ...) is left out with its one-line reason."""
+    paths = {}
+    for config in configs:
+        try:
+            paths[config] = converted(model, *config[:2], args.work, args.shape)
+        except ConvertError as e:
+            print(f"{model}: {config[0]} + {config[1]} head left out: {e}", file=sys.stderr)
+    return paths
+
+
 def measure(model: str, text: str, args: argparse.Namespace) -> list[Row]:
-    configs = [
+    reference_key = reference_config(model)
+    wanted = [
         (linear, head, cache)
         for linear in args.linear
         for head in args.head
         for cache in args.cache_type
     ]
-    paths = {c: converted(model, *c[:2], args.work, args.shape) for c in [REFERENCE, *configs]}
-    reference, chunks = log_probs(paths[REFERENCE], REFERENCE[2], text, args)
+    paths = convertible(model, [reference_key, *wanted], args)
+    configs = [c for c in wanted if c in paths]
+    reference, chunks = log_probs(paths[reference_key], reference_key[2], text, args)
     k = sharpening(reference, args.entropy)
     own = mean_entropy(reference[:1])
     print(
@@ -200,7 +232,7 @@ def measure(model: str, text: str, args: argparse.Namespace) -> list[Row]:
     rows = []
     for config in configs:
         path = paths[config]
-        other = reference if config == REFERENCE else log_probs(path, config[2], text, args)[0]
+        other = reference if config == reference_key else log_probs(path, config[2], text, args)[0]
         plain, sharp = compare_all(reference, other, chunks, k)
         rows.append(
             Row(
@@ -292,7 +324,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, required=True, help="checkpoints and GGUFs go here")
     p.add_argument("-f", "--text", type=Path, default=None, help="text (default: a license)")
-    p.add_argument("--families", nargs="*", default=list(FAMILIES), help="fixture families")
+    p.add_argument(
+        "--families",
+        nargs="*",
+        default=list(FAMILIES),
+        choices=[*FAMILIES, *BONSAI_FAMILIES],
+        help="fixture families (default: all but Bonsai's, which need --linear q1_0 ...)",
+    )
     p.add_argument("--big", action="store_true", help="also the 2B-4T-shaped model")
     p.add_argument("--linear", nargs="+", default=["bt2", "bt1"])
     p.add_argument("--head", nargs="+", default=["f32", "f16", "q8_0", "q4_0"])

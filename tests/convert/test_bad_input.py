@@ -337,7 +337,7 @@ def test_float_qwen3_and_bonsai_in_a_row_scaled_type_are_refused(
     assert "model.layers.0.self_attn.q_proj.weight" in message and "row 0" in message
     assert "a float model is not converted" in message and "Bonsai" in message
     src = copy(checkpoint_factory, "bonsai", tmp_path)
-    message = convert_fails(capsys, src, out)  # the default outtype, bt2: a scale per row
+    message = convert_fails(capsys, src, out, "--outtype", "bt2")  # a scale per row
     assert "--outtype bt2: bonsai weights have a scale per group" in message
     assert "f16 or f32" in message
 
@@ -355,3 +355,15 @@ def test_group_types_refuse_what_they_do_not_hold(
     message = convert_fails(capsys, src, out, "--head-type", "q1_0")
     assert "--head-type q1_0: for checkpoints whose embedding already is sign or trit" in message
     assert "1bitllm" in message
+
+
+def test_a_group_head_type_that_would_round_the_embedding_is_refused(
+    checkpoint_factory: Factory, tmp_path: Path, out: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Signs cannot hold a trit embedding: a q1_0 head would lose most of it (KL divergence
+    4 against the exact head on the fixture), so it is refused, naming the type that fits."""
+    src = copy(checkpoint_factory, "ternary-bonsai", tmp_path)
+    message = convert_fails(capsys, src, out, "--outtype", "q2_0", "--head-type", "q1_0")
+    assert "--head-type q1_0: tensor 'model.embed_tokens.weight' rows 0 to" in message
+    assert "not sign x one scale per 128 columns; use q2_0_g128" in message
+    assert not out.exists()

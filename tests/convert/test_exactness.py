@@ -203,6 +203,31 @@ def test_bonsai_in_llama_cpp_group_types_is_exact(
         np.testing.assert_array_equal(dequantized(gguf, "token_embd.weight"), embedding)
 
 
+DEFAULT_CASES = [("bonsai", "q1_0", "q1_0"), ("ternary-bonsai", "q2_0_g128", "q2_0_g128")]
+
+
+@pytest.mark.parametrize(("family", "linear", "head"), [*DEFAULT_CASES, ("1bitllm", "bt2", "q8_0")])
+def test_default_types_are_the_smallest_that_hold_the_weights(
+    family: str, linear: str, head: str, checkpoint_factory: Factory, tmp_path: Path
+) -> None:
+    """bit-convert without --outtype or --head-type: bt2 + q8_0, and for Bonsai the group
+    type of fewest bits that holds its projections and embedding bit for bit."""
+    from bitllm.convert.cli import main
+
+    folder = checkpoint_factory(family)
+    out = tmp_path / "model.gguf"
+    assert main([str(folder), "-o", str(out)]) == 0
+    source = _source_floats(folder)
+    with open_gguf(out) as gguf:
+        assert gguf.tensors["blk.0.attn_q.weight"].type_name == linear
+        assert gguf.tensors["token_embd.weight"].type_name == head
+        if family.endswith("bonsai"):
+            embedding = source["model.embed_tokens.weight"]
+            np.testing.assert_array_equal(dequantized(gguf, "token_embd.weight"), embedding)
+            expected = source["model.layers.0.self_attn.q_proj.weight"]
+            np.testing.assert_array_equal(dequantized(gguf, "blk.0.attn_q.weight"), expected)
+
+
 def test_unpacked_column_shards_convert_exactly_to_tq2_0(
     checkpoint_factory: Factory, converted_gguf: Factory
 ) -> None:
