@@ -60,12 +60,17 @@ def _header_path() -> Path:
     raise FileNotFoundError(f"bitllm.h is not installed in {_HERE}: reinstall with `pip install .`")
 
 
+def library_path() -> Path:
+    """The libbitllm file `library()` loads (BITLLM_LIBRARY, else the installed one)."""
+    return _find_file(_LIBRARY_NAMES, "BITLLM_LIBRARY")
+
+
 @cache
 def library() -> tuple[Any, Any]:
     """(ffi, lib): loaded once per process."""
     ffi = cffi.FFI()
     ffi.cdef(_cdef(_header_path().read_text()))
-    lib = ffi.dlopen(str(_find_file(_LIBRARY_NAMES, "BITLLM_LIBRARY")))
+    lib = ffi.dlopen(str(library_path()))
     return ffi, lib
 
 

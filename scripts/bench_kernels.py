@@ -2,7 +2,8 @@
 
 Prints one table row per (type, isa, algo, shape, mode):
   - gemv in cache: one activation row, the same matrix every call (1 and 2 threads);
-  - gemv out of cache: rotates over enough copies of the matrix to exceed the L3 cache;
+  - gemv out of cache: rotates over enough copies of the matrix to exceed the L3 cache
+    (gemv2_dram with 2 threads, as decode; gemv1_dram with 1);
   - gemm: 128 activation rows (prompt processing), in cache.
 Figures: median time per call over many calls, G weights/s (rows * cols * n / time),
 weight GB/s (packed bytes / time) and, out of cache, % of the memory read bandwidth this
@@ -40,8 +41,9 @@ SHAPES = {
 BIT_TYPES = tensor_types.names("ternary", "sign")
 HEAD_TYPES = ("q4_0", "q8_0", "f16")
 MODES = ("gemv1", "gemv2", "gemv2_dram", "gemm128")
-# batched decode's shapes (8 or 16 sequences, heads included); not in the default run
-BATCH_MODES = ("gemm8", "gemm16")
+# batched decode's shapes (8 or 16 sequences, heads included), and one thread from memory;
+# not in the default run
+BATCH_MODES = ("gemm8", "gemm16", "gemv1_dram")
 L3_BYTES = 32 << 20
 
 
@@ -118,10 +120,10 @@ def bench_one(
     min_seconds: float,
 ) -> tuple[float, int]:
     n = int(mode.removeprefix("gemm")) if mode.startswith("gemm") else 1
-    threads = 1 if mode == "gemv1" or mode.startswith("gemm") else 2
+    threads = mode_threads(mode)
     x = rng.standard_normal((n, matrix.cols), dtype=np.float32)
     copies = [matrix]
-    if mode == "gemv2_dram" and matrix.nbytes < 4 * L3_BYTES:
+    if mode.endswith("_dram") and matrix.nbytes < 4 * L3_BYTES:
         extra = -(-4 * L3_BYTES // matrix.nbytes)
         copies = [
             kernels.from_bytes(matrix.type, matrix.data.copy(), matrix.rows, matrix.cols)
@@ -134,6 +136,10 @@ def bench_one(
         kernels.matmul(m, x, isa=isa, threads=threads, algo=None if algo == "auto" else algo)
 
     return time_calls(call, min_seconds), n
+
+
+def mode_threads(mode: str) -> int:
+    return 2 if mode.startswith("gemv2") else 1
 
 
 def has_kernels(name: str, isa: str, algo: str, rng: np.random.Generator) -> bool:
@@ -176,8 +182,8 @@ def run(args: argparse.Namespace) -> list[Result]:
 
 def print_row(r: Result, bandwidth: dict[int, float]) -> None:
     share = ""
-    if r.mode == "gemv2_dram" or r.shape == "head":
-        share = f"{100 * r.gbytes() / bandwidth[2 if r.mode != 'gemv1' else 1]:6.0f}%"
+    if r.mode.endswith("_dram") or r.shape == "head":
+        share = f"{100 * r.gbytes() / bandwidth[mode_threads(r.mode)]:6.0f}%"
     print(
         f"| {r.type:5} | {r.isa:7} | {r.algo:4} | {r.shape:8} | {r.mode:10} | "
         f"{r.seconds * 1e6:10.1f} | {r.gweights():8.1f} | {r.gbytes():7.1f} | {share:>7} |",

@@ -83,6 +83,24 @@ def require_avx2_only_llama_cpp() -> None:
     print(f"llama.cpp system info: {info.strip()}")
 
 
+def report_library() -> None:
+    """Which libbitllm runs, and a warning when the checkout's C sources are newer: a
+    second environment's editable install keeps the library it was installed with (the
+    llama.cpp-AVX2 venv once ran a day-old build this way)."""
+    from bitllm.runtime.native import library_path
+
+    lib = library_path()
+    built = lib.stat().st_mtime
+    print(f"bitllm library: {lib} (built {time.strftime('%Y-%m-%d %H:%M', time.localtime(built))})")
+    native = Path(__file__).resolve().parent.parent / "native"
+    newer = [f for f in native.rglob("*.[ch]") if f.stat().st_mtime > built]
+    if newer:
+        print(
+            f"warning: {len(newer)} C sources are newer than that library (e.g. "
+            f"{newer[0].relative_to(native.parent)}): rebuild, or set BITLLM_LIBRARY"
+        )
+
+
 def tokens(n: int) -> list[int]:
     return [int(v) for v in np.random.default_rng(0).integers(100, 30000, n)]
 
@@ -175,6 +193,7 @@ def main() -> None:
     if args.q6k_head:
         theirs = q6k_head(theirs)
     ours = theirs if args.same_file else args.ours
+    report_library()
     print("| threads | engine | pp128 t/s | tg64 t/s |\n|---|---|---:|---:|")
     for threads in args.threads:
         runs: dict[str, list[tuple[float, float]]] = {"bitllm": [], "llama.cpp": []}
