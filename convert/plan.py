@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..runtime import tensor_types
 from . import gguf_names as names
 from .checkpoint import FLOAT_DTYPES, Checkpoint, TensorEntry
@@ -345,9 +347,9 @@ def _check_group_head(family: Family, head_type: str) -> None:
         )
 
 
-# rows of the embedding that choose a group-scaled checkpoint's default head type (all of
-# them are checked as they are written)
-HEAD_SAMPLE_ROWS = 64
+# rows of the embedding, spread over all of it, that choose a group-scaled checkpoint's
+# default head type (every row is checked again as it is written)
+HEAD_SAMPLE_ROWS = 256
 FIRST_PROJECTION = "model.layers.0.self_attn.q_proj.weight"
 
 
@@ -366,7 +368,10 @@ def default_head_type(family: Family, ckpt: Checkpoint, embedding: str) -> str:
     type that holds it exactly: no loss, and a seventh of q8_0's bytes for signs."""
     if not family.scale_group or embedding not in ckpt:
         return DEFAULT_HEAD
-    rows = ckpt.float_rows(embedding, 0, min(HEAD_SAMPLE_ROWS, ckpt.entry(embedding).shape[0]))
+    vocab = ckpt.entry(embedding).shape[0]
+    # spread out: the first rows are often special tokens, all zeros, which any type holds
+    picks = np.unique(np.linspace(0, vocab - 1, min(HEAD_SAMPLE_ROWS, vocab)).astype(int))
+    rows = np.concatenate([ckpt.float_rows(embedding, int(r), int(r) + 1) for r in picks])
     return group_type_holding(rows, embedding) or DEFAULT_HEAD
 
 

@@ -228,6 +228,30 @@ def test_default_types_are_the_smallest_that_hold_the_weights(
             np.testing.assert_array_equal(dequantized(gguf, "blk.0.attn_q.weight"), expected)
 
 
+def test_the_default_head_type_looks_past_zero_rows(
+    checkpoint_factory: Factory, tmp_path: Path
+) -> None:
+    """Special tokens' embedding rows are often all zeros, which a sign type holds too: the
+    default head type of a trit embedding whose first rows are zeros is still q2_0_g128."""
+    import shutil
+
+    from safetensors.numpy import save_file
+
+    from bitllm.convert.cli import main
+
+    folder = Path(shutil.copytree(checkpoint_factory("ternary-bonsai"), tmp_path / "ckpt"))
+    weights = load_file(folder / "model.safetensors")
+    embedding = weights["model.embed_tokens.weight"]
+    embedding[: embedding.shape[0] // 2] = 0
+    save_file(weights, folder / "model.safetensors")
+    out = tmp_path / "model.gguf"
+    assert main([str(folder), "-o", str(out)]) == 0
+    with open_gguf(out) as gguf:
+        assert gguf.tensors["token_embd.weight"].type_name == "q2_0_g128"
+        got = dequantized(gguf, "token_embd.weight")
+    np.testing.assert_array_equal(got, embedding.astype(np.float32))
+
+
 def test_unpacked_column_shards_convert_exactly_to_tq2_0(
     checkpoint_factory: Factory, converted_gguf: Factory
 ) -> None:
