@@ -353,12 +353,19 @@ HEAD_SAMPLE_ROWS = 256
 FIRST_PROJECTION = "model.layers.0.self_attn.q_proj.weight"
 
 
+def _nonempty_matrix(ckpt: Checkpoint, name: str) -> bool:
+    """Whether the tensor exists as rows x columns, both nonzero (the defaults below read it
+    before the planner has checked its shape against the config)."""
+    entry = ckpt.tensors.get(name)
+    return entry is not None and len(entry.shape) == 2 and min(entry.shape) > 0
+
+
 def default_outtype(family: Family, ckpt: Checkpoint) -> str:
     """bt2, the fastest ternary type; for weights with a scale per group of columns (Bonsai),
     which bt2 cannot hold, the group type of fewest bits that holds the first projection
     exactly (q1_0 for signs in groups of 128, q2_0_g128 for trits, q2_0 for groups of 64)."""
-    if not family.scale_group or FIRST_PROJECTION not in ckpt:
-        return TERNARY_TYPES[0]
+    if not family.scale_group or not _nonempty_matrix(ckpt, FIRST_PROJECTION):
+        return TERNARY_TYPES[0]  # a missing or misshapen tensor: the planner names it
     held = group_type_holding(ckpt.floats(FIRST_PROJECTION), FIRST_PROJECTION)
     return held or GROUP_OUTTYPES[-1]  # held by none: the checks below name the problem
 
@@ -366,8 +373,8 @@ def default_outtype(family: Family, ckpt: Checkpoint) -> str:
 def default_head_type(family: Family, ckpt: Checkpoint, embedding: str) -> str:
     """q8_0; for an embedding that already is sign or trit x a group scale (Bonsai) the group
     type that holds it exactly: no loss, and a seventh of q8_0's bytes for signs."""
-    if not family.scale_group or embedding not in ckpt:
-        return DEFAULT_HEAD
+    if not family.scale_group or not _nonempty_matrix(ckpt, embedding):
+        return DEFAULT_HEAD  # a missing or misshapen tensor: the planner names it
     vocab = ckpt.entry(embedding).shape[0]
     # spread out: the first rows are often special tokens, all zeros, which any type holds
     picks = np.unique(np.linspace(0, vocab - 1, min(HEAD_SAMPLE_ROWS, vocab)).astype(int))

@@ -357,6 +357,35 @@ def test_group_types_refuse_what_they_do_not_hold(
     assert "1bitllm" in message
 
 
+MISSHAPEN = {
+    "flat": lambda t: t.reshape(-1),
+    "no rows": lambda t: t[:0],
+    "three axes": lambda t: t.reshape(2, -1, t.shape[-1]),
+}
+
+
+@pytest.mark.parametrize(
+    "tensor", ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight"]
+)
+@pytest.mark.parametrize("how", sorted(MISSHAPEN))
+def test_bonsai_defaults_read_misshapen_tensors_as_errors(
+    tensor: str,
+    how: str,
+    checkpoint_factory: Factory,
+    tmp_path: Path,
+    out: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """The group-scaled defaults read the first projection and the embedding before the
+    planner checks their shapes; a misshapen one is still the planner's one-line error."""
+    src = copy(checkpoint_factory, "bonsai", tmp_path)
+    weights = load_file(src / "model.safetensors")
+    weights[tensor] = MISSHAPEN[how](weights[tensor]).contiguous()
+    save_file(weights, src / "model.safetensors")
+    message = convert_fails(capsys, src, out)
+    assert f"tensor {tensor!r} has shape" in message and "the config implies" in message
+
+
 def test_a_group_head_type_that_would_round_the_embedding_is_refused(
     checkpoint_factory: Factory, tmp_path: Path, out: Path, capsys: pytest.CaptureFixture
 ) -> None:
