@@ -1,7 +1,8 @@
 """Step 1 of a conversion: the plan, every output tensor with its sources, type and shape.
 
 Planning reads only headers, config and tokenizer (and, for a float checkpoint read as unpacked
-ternary or sign weights, its first projection, which tells it from a float model), so --dry-run
+ternary or sign weights, its first projection, which tells it from a float model; for one with a
+scale per group, also 256 rows of its embedding, which choose the default head type), so --dry-run
 shows the whole plan and every shape or dtype problem without reading the other tensors. A
 planned tensor says where its values come from and, for a projection, how its family stores
 them (decode.LinearSource); encode.py turns that into bytes (steps 2 and 3) when writer.py
