@@ -368,7 +368,8 @@ def default_outtype(family: Family, ckpt: Checkpoint) -> str:
     if not family.scale_group or not _nonempty_matrix(ckpt, FIRST_PROJECTION):
         return TERNARY_TYPES[0]  # a missing or misshapen tensor: the planner names it
     held = group_type_holding(ckpt.floats(FIRST_PROJECTION), FIRST_PROJECTION)
-    return held or GROUP_OUTTYPES[-1]  # held by none: the checks below name the problem
+    # held by none: the finest groups, so that the checks below name the row that fails
+    return held or min(GROUP_OUTTYPES, key=lambda t: tensor_types.TYPES[t].block_weights)
 
 
 def default_head_type(family: Family, ckpt: Checkpoint, embedding: str) -> str:

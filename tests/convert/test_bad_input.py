@@ -336,6 +336,8 @@ def test_float_qwen3_and_bonsai_in_a_row_scaled_type_are_refused(
     message = convert_fails(capsys, src, out, "--outtype", "f16")
     assert "model.layers.0.self_attn.q_proj.weight" in message and "row 0" in message
     assert "a float model is not converted" in message and "Bonsai" in message
+    message = convert_fails(capsys, src, out)  # the defaults: no group type holds it
+    assert "row 0, columns 0 to 63 holds" in message and "a float model is not converted" in message
     src = copy(checkpoint_factory, "bonsai", tmp_path)
     message = convert_fails(capsys, src, out, "--outtype", "bt2")  # a scale per row
     assert "--outtype bt2: bonsai weights have a scale per group" in message
