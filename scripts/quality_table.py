@@ -218,6 +218,8 @@ def measure(model: str, text: str, args: argparse.Namespace) -> list[Row]:
         for cache in args.cache_type
     ]
     paths = convertible(model, [reference_key, *wanted], args)
+    if reference_key not in paths:
+        raise SystemExit(f"{model}: its reference ({' + '.join(reference_key)}) does not convert")
     configs = [c for c in wanted if c in paths]
     reference, chunks = log_probs(paths[reference_key], reference_key[2], text, args)
     k = sharpening(reference, args.entropy)
