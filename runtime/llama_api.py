@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .chat import Message
+from .closing import Closing
 from .model import ContextFullError
 from .sampling import SamplingParams
 from .serve.engine import Engine, EngineSettings, LoadedModel
@@ -29,7 +30,7 @@ DEFAULT_SEED = 0xFFFFFFFF  # llama-cpp-python's LLAMA_DEFAULT_SEED: a fresh rand
 MAX_WAITING = 64  # calls from other threads (or a just-closed stream's) wait their turn
 
 
-class Llama:
+class Llama(Closing):
     """A model ready to complete text and chat, as llama-cpp-python's Llama.
 
     n_ctx: context positions (0: the model's trained context, at most 4096).
@@ -93,15 +94,6 @@ class Llama:
         engine, self._engine = getattr(self, "_engine", None), None
         if engine is not None:
             engine.stop()
-
-    def __enter__(self) -> Llama:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     # -- what it is -----------------------------------------------------------------------
 

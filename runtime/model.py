@@ -22,6 +22,7 @@ import numpy as np
 
 from .batch import BatchContext
 from .chat import ChatFormat, Message, chat_format
+from .closing import Closing
 from .gguf_reader import GGUFFile
 from .native import check, device_names, i2s_packings, library
 from .native_context import NativeContext, cache_type_index
@@ -215,7 +216,7 @@ def _open_model(path: Path, threads: int | None, device: str, i2s_packing: str) 
     return out[0]
 
 
-class NativeModel:
+class NativeModel(Closing):
     """The weights and forward pass in libbitllm, without tokenizer or sampling: what
     bit-bench times, and what Model builds on. Contexts made here close with it.
 
@@ -325,17 +326,8 @@ class NativeModel:
             if ptr is not None:
                 library()[1].bl_model_free(ptr)
 
-    def __enter__(self) -> NativeModel:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-
-class Model:
+class Model(Closing):
     """A GGUF model ready to generate.
 
     threads: native threads (None: one per physical core). n_ctx: KV cache positions (None:
@@ -398,15 +390,6 @@ class Model:
         self._idle = []
         if native is not None:
             native.close()
-
-    def __enter__(self) -> Model:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def new_context(self, n_ctx: int) -> Context:
         """A separate KV cache of n_ctx positions (for batch work), in the model's cache
