@@ -34,10 +34,11 @@ ALWAYS_INLINE float block_scale(const uint8_t *block) {
  * nibbles to elements 0..15 (low) and 16..31 (high). */
 ALWAYS_INLINE __m256i load_block(const uint8_t *block, quant_format f) {
     if (f == Q8_0) return _mm256_loadu_si256((const __m256i *)(block + 2));
-    const __m128i low_nibbles = _mm_set1_epi8(15);
-    __m128i v = _mm_loadu_si128((const __m128i *)(block + 2));
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low_nibbles),
-                            _mm_and_si128(v, low_nibbles));
+    /* the 16 bytes in both lanes (a load), the high lane's dwords shifted down by a
+     * nibble, one and: 2 operations where shift, 2 ands and an insert took 4 */
+    const __m256i nibble_shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(block + 2)));
+    return _mm256_and_si256(_mm256_srlv_epi32(v, nibble_shift), _mm256_set1_epi8(15));
 }
 
 /* Integer block dot as eight int32 lanes. */
