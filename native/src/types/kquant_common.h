@@ -31,14 +31,17 @@ static inline int bl_kq_clamp(int v, int lo, int hi) { return v < lo ? lo : v > 
  * hold scales 0-3 in their low 6 bits, bytes 4-7 mins 0-3; scales and mins
  * 4-7 keep their low 4 bits in bytes 8-11 (scale low, min high nibble) and
  * their top 2 bits in the top 2 bits of bytes 0-3 (scales) and 4-7 (mins). */
-static inline void bl_kq_scale_min(const uint8_t *s, int g, int *scale, int *min) {
-    if (g < 4) {
-        *scale = s[g] & 63;
-        *min = s[g + 4] & 63;
-    } else {
-        *scale = (s[g + 4] & 15) | ((s[g - 4] >> 6) << 4);
-        *min = (s[g + 4] >> 4) | ((s[g] >> 6) << 4);
-    }
+static inline void bl_kq_scales_mins(const uint8_t *s, uint8_t scale[8], uint8_t min[8]) {
+    /* all eight at once, four bytes to a word: a byte's top 2 bits move to its bits 4-5
+     * by a shift of 2, and the bits a word shift brings in from the next byte are masked */
+    uint32_t u[3], out[4];
+    memcpy(u, s, 12);
+    out[0] = u[0] & 0x3f3f3f3fu;                                   /* scales 0-3 */
+    out[1] = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);   /* scales 4-7 */
+    out[2] = u[1] & 0x3f3f3f3fu;                                   /* mins 0-3   */
+    out[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u); /* mins 4-7 */
+    memcpy(scale, out, 8);
+    memcpy(min, out + 2, 8);
 }
 
 static inline void bl_kq_pack_scale_min(const int scale[8], const int min[8], uint8_t *s) {

@@ -25,10 +25,10 @@ static void q5_k_dequantize(const uint8_t *src, int64_t cols, float *dst) {
     for (int64_t b = 0; b < cols / BL_QK_K; b++, src += Q5_K_BYTES, dst += BL_QK_K) {
         float d = bl_kq_load_f16(src), dmin = bl_kq_load_f16(src + 2);
         const uint8_t *high = src + Q5_K_HIGH, *codes = src + Q5_K_CODES;
+        uint8_t scale[8], min[8];
+        bl_kq_scales_mins(src + 4, scale, min);
         for (int g = 0; g < 8; g++) {
-            int scale, min;
-            bl_kq_scale_min(src + 4, g, &scale, &min);
-            float step = d * (float)scale, offset = dmin * (float)min;
+            float step = d * (float)scale[g], offset = dmin * (float)min[g];
             for (int j = 0; j < 32; j++) {
                 int q = ((codes[32 * (g / 2) + j] >> (4 * (g % 2))) & 15) |
                         ((high[j] >> g) & 1) << 4;

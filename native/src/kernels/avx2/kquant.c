@@ -67,6 +67,54 @@ ALWAYS_INLINE __m256i asym_codes(const uint8_t *w, int g, kquant_format f) {
     return q;
 }
 
+/* The rows' mins as floats by sub-block: lane i of out[g] is row i's min g.
+ * Four rows of eight, turned by two rounds of unpacks and shuffles. */
+ALWAYS_INLINE void mins_by_subblock(const uint8_t min[][8], int rows, __m128 out[8]) {
+    __m256 r[4];
+    for (int i = 0; i < 4; i++)
+        r[i] = i < rows ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                              (const __m128i *)min[i])))
+                        : _mm256_setzero_ps();
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 g04 = _mm256_shuffle_ps(t0, t2, 0x44), g15 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 g26 = _mm256_shuffle_ps(t1, t3, 0x44), g37 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const __m256 pairs[4] = {g04, g15, g26, g37};
+    for (int g = 0; g < 4; g++) {
+        out[g] = _mm256_castps256_ps128(pairs[g]);
+        out[g + 4] = _mm256_extractf128_ps(pairs[g], 1);
+    }
+}
+
+/* q4_k / q5_k's min term of one super-block added into lane i * tokens + j of
+ * mins for each (row i, token j) of the tile: m = sum over g in order of
+ * min[g] * (d_x[g] * sum(x[g])), each product and sum rounded (no FMA), then
+ * mins += dmin * m. A GEMV tile (rows x 1 token) runs its rows in the lanes, a
+ * GEMM tile (1 row x tokens, tiling.h) each token in turn: the same roundings
+ * either way, so a row's result does not depend on its tile. */
+ALWAYS_INLINE __m128 add_min_terms(__m128 mins, const uint8_t min[][8], const uint8_t *const *w,
+                                   const bl_q8_block *const *xb, int rows, int tokens) {
+    _Static_assert(BL_AVX2_TILE_ROWS <= 4 && BL_AVX2_TILE_TOKENS <= 4, "one lane per pair");
+    if (rows == 1) {
+        _Alignas(16) float terms[4] = {0};
+        float dmin = bl_kq_load_f16(w[0] + 2);
+        for (int j = 0; j < tokens; j++) {
+            float m = 0.0f;
+            for (int g = 0; g < 8; g++) m += (float)min[0][g] * (xb[j][g].d * (float)xb[j][g].sum);
+            terms[j] = dmin * m;
+        }
+        return _mm_add_ps(mins, _mm_load_ps(terms));
+    }
+    __m128 by_row[8];
+    mins_by_subblock(min, rows, by_row);
+    _Alignas(16) float dmin[4] = {0};
+    for (int i = 0; i < rows; i++) dmin[i] = bl_kq_load_f16(w[i] + 2);
+    __m128 m = _mm_setzero_ps();
+    for (int g = 0; g < 8; g++)
+        m = _mm_add_ps(m, _mm_mul_ps(by_row[g], _mm_set1_ps(xb[0][g].d * (float)xb[0][g].sum)));
+    return _mm_add_ps(mins, _mm_mul_ps(_mm_load_ps(dmin), m));
+}
+
 ALWAYS_INLINE float superblock_d(const uint8_t *w, kquant_format f) {
     return bl_kq_load_f16(w + (f == Q6_K ? 208 : 0));
 }
@@ -79,9 +127,9 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, kquant_format f, size_t row, int 
     const bl_activations *x = t->x;
     const __m256i thirty_two = _mm256_set1_epi8(32);
     __m256 acc[BL_AVX2_TILE_ROWS][BL_AVX2_TILE_TOKENS];
-    float mins[BL_AVX2_TILE_ROWS][BL_AVX2_TILE_TOKENS];
+    __m128 mins = _mm_setzero_ps(); /* lane i * tokens + j: (row i, token j) */
     for (int i = 0; i < rows; i++)
-        for (int j = 0; j < tokens; j++) acc[i][j] = _mm256_setzero_ps(), mins[i][j] = 0.0f;
+        for (int j = 0; j < tokens; j++) acc[i][j] = _mm256_setzero_ps();
     for (size_t b = 0; b < t->cols / BL_QK_K; b++) {
         const uint8_t *w[BL_AVX2_TILE_ROWS];
         const bl_q8_block *xb[BL_AVX2_TILE_TOKENS];
@@ -97,21 +145,11 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, kquant_format f, size_t row, int 
             xb[j] = (const bl_q8_block *)(x->data + (token + j) * x->row_bytes) + 8 * b;
         /* q4_k / q5_k: unpack the 6-bit scales once per row, and add the min
          * term dmin * sum_g min[g] * d_x[g] * sum(x[g]) once per super-block */
-        int scale[BL_AVX2_TILE_ROWS][8];
+        uint8_t scale[BL_AVX2_TILE_ROWS][8];
         if (f != Q6_K) {
-            float x_sums[BL_AVX2_TILE_TOKENS][8];
-            for (int j = 0; j < tokens; j++)
-                for (int g = 0; g < 8; g++) x_sums[j][g] = xb[j][g].d * (float)xb[j][g].sum;
-            for (int i = 0; i < rows; i++) {
-                int min[8];
-                for (int g = 0; g < 8; g++) bl_kq_scale_min(w[i] + 4, g, &scale[i][g], &min[g]);
-                float dmin = bl_kq_load_f16(w[i] + 2);
-                for (int j = 0; j < tokens; j++) {
-                    float m = 0.0f;
-                    for (int g = 0; g < 8; g++) m += (float)min[g] * x_sums[j][g];
-                    mins[i][j] += dmin * m;
-                }
-            }
+            uint8_t min[BL_AVX2_TILE_ROWS][8];
+            for (int i = 0; i < rows; i++) bl_kq_scales_mins(w[i] + 4, scale[i], min[i]);
+            mins = add_min_terms(mins, min, w, xb, rows, tokens);
         }
 #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) {
@@ -144,10 +182,12 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, kquant_format f, size_t row, int 
             for (int j = 0; j < tokens; j++) acc[i][j] = _mm256_fmadd_ps(block_acc[i][j], d, acc[i][j]);
         }
     }
-    float *out = t->out;
+    float *out = t->out, min_terms[4];
+    _mm_storeu_ps(min_terms, mins);
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < tokens; j++)
-            out[(token + j) * t->out_stride + row + i] = bl_avx2_hsum_ps(acc[i][j]) - mins[i][j];
+            out[(token + j) * t->out_stride + row + i] =
+                bl_avx2_hsum_ps(acc[i][j]) - min_terms[i * tokens + j];
 }
 
 #define KQUANT_KERNELS(type, F)                                                                   \

@@ -28,16 +28,16 @@ static float q6_k_superblock_dot(const uint8_t *w, const bl_q8_block *x) {
 static float asym_superblock_dot(const uint8_t *w, const bl_q8_block *x, int fifth_bit) {
     float d = bl_kq_load_f16(w), dmin = bl_kq_load_f16(w + 2), acc = 0.0f;
     const uint8_t *high = w + 16, *codes = w + (fifth_bit ? 48 : 16);
+    uint8_t scale[8], min[8];
+    bl_kq_scales_mins(w + 4, scale, min);
     for (int g = 0; g < 8; g++) {
-        int scale, min;
-        bl_kq_scale_min(w + 4, g, &scale, &min);
         int32_t dot = 0;
         for (int j = 0; j < 32; j++) {
             int q = (codes[32 * (g / 2) + j] >> (4 * (g % 2))) & 15;
             if (fifth_bit) q |= ((high[j] >> g) & 1) << 4;
             dot += q * x[g].q[j];
         }
-        acc += x[g].d * (d * (float)(scale * dot) - dmin * (float)(min * x[g].sum));
+        acc += x[g].d * (d * (float)(scale[g] * dot) - dmin * (float)(min[g] * x[g].sum));
     }
     return acc;
 }
