@@ -32,8 +32,10 @@ static inline int bl_kq_clamp(int v, int lo, int hi) { return v < lo ? lo : v > 
  * 4-7 keep their low 4 bits in bytes 8-11 (scale low, min high nibble) and
  * their top 2 bits in the top 2 bits of bytes 0-3 (scales) and 4-7 (mins). */
 static inline void bl_kq_scales_mins(const uint8_t *s, uint8_t scale[8], uint8_t min[8]) {
-    /* all eight at once, four bytes to a word: a byte's top 2 bits move to its bits 4-5
-     * by a shift of 2, and the bits a word shift brings in from the next byte are masked */
+    /* all eight at once, four bytes to a (little-endian) word: a byte's top 2 bits move
+     * to its bits 4-5 by a shift of 2, and the bits a word shift brings in from the next
+     * byte are masked */
+    _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "bytes 0-3 as one word");
     uint32_t u[3], out[4];
     memcpy(u, s, 12);
     out[0] = u[0] & 0x3f3f3f3fu;                                   /* scales 0-3 */
