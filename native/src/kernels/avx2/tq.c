@@ -19,6 +19,7 @@
  * tile computes it. */
 #include <immintrin.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../types/tq_common.h"
 #include "../kernels.h"
@@ -146,30 +147,41 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, const tq_acts *acts, tq_format f,
                 a[j] = &local[j];
             }
         }
+        /* Each (row, token) chains eight FMAs over the sub-blocks; with the rows'
+         * chains interleaved (sub-block outside, rows inside) their latencies
+         * overlap, where one row at a time left the GEMV waiting on them (tq2_0
+         * GEMV 1.2x; BENCHMARKS.md, "Sub-block chains of four rows at once"). */
+        const uint8_t *w[BL_AVX2_TILE_ROWS];
+        __m256i codes[BL_AVX2_TILE_ROWS][8];
+        __m256 block_acc[BL_AVX2_TILE_ROWS][BL_AVX2_TILE_TOKENS];
         for (int i = 0; i < rows; i++) {
-            const uint8_t *w = t->w + (row + i) * t->w_row_bytes + b * block_bytes(f);
+            w[i] = t->w + (row + i) * t->w_row_bytes + b * block_bytes(f);
             if (tokens == 1) /* GEMV: x86_prefetch.h */
-                bl_prefetch_block(w + bl_prefetch_ahead(rows * t->w_row_bytes),
+                bl_prefetch_block(w[i] + bl_prefetch_ahead(rows * t->w_row_bytes),
                                   block_bytes(f));
-            __m256i codes[8];
             if (f == TQ2_0)
-                tq2_0_codes(w, codes);
+                tq2_0_codes(w[i], codes[i]);
             else
-                tq1_0_codes(w, codes);
-            __m256 block_acc[BL_AVX2_TILE_TOKENS];
-            for (int j = 0; j < tokens; j++) block_acc[j] = _mm256_load_ps(a[j]->offset);
+                tq1_0_codes(w[i], codes[i]);
+            for (int j = 0; j < tokens; j++) block_acc[i][j] = _mm256_load_ps(a[j]->offset);
+        }
 #pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) {
+        for (int g = 0; g < 8; g++) {
+            for (int i = 0; i < rows; i++) {
                 for (int j = 0; j < tokens; j++) {
                     __m256i xq = _mm256_load_si256((const __m256i *)a[j]->q[g]);
-                    __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(codes[g], xq), ones);
-                    block_acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
-                                                   _mm256_load_ps(a[j]->d[g]), block_acc[j]);
+                    __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(codes[i][g], xq), ones);
+                    block_acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                                                      _mm256_load_ps(a[j]->d[g]), block_acc[i][j]);
                 }
             }
-            __m256 d = _mm256_set1_ps(bl_tq_load_d(w + d_at));
+        }
+        for (int i = 0; i < rows; i++) {
+            uint16_t dh;
+            memcpy(&dh, w[i] + d_at, 2);
+            __m256 d = _mm256_set1_ps(_cvtsh_ss(dh)); /* exact, as bl_tq_load_d */
             for (int j = 0; j < tokens; j++)
-                acc[i][j] = _mm256_fmadd_ps(block_acc[j], d, acc[i][j]);
+                acc[i][j] = _mm256_fmadd_ps(block_acc[i][j], d, acc[i][j]);
         }
     }
     float *out = t->out;
