@@ -12,12 +12,6 @@
 
 #define BL_QK_K 256
 
-static inline float bl_kq_load_f16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return bl_f16_to_f32(h);
-}
-
 /* Stores f as f16 and returns the value the file will hold. */
 static inline float bl_kq_store_f16(uint8_t *p, float f) {
     uint16_t h = bl_f32_to_f16(f);

@@ -23,7 +23,7 @@ static void q5_k_quantize(const float *src, int64_t cols, uint8_t *dst) {
 
 static void q5_k_dequantize(const uint8_t *src, int64_t cols, float *dst) {
     for (int64_t b = 0; b < cols / BL_QK_K; b++, src += Q5_K_BYTES, dst += BL_QK_K) {
-        float d = bl_kq_load_f16(src), dmin = bl_kq_load_f16(src + 2);
+        float d = bl_f16_load(src), dmin = bl_f16_load(src + 2);
         const uint8_t *high = src + Q5_K_HIGH, *codes = src + Q5_K_CODES;
         uint8_t scale[8], min[8];
         bl_kq_scales_mins(src + 4, scale, min);

@@ -62,7 +62,7 @@ static void q6_k_quantize(const float *src, int64_t cols, uint8_t *dst) {
 
 static void q6_k_dequantize(const uint8_t *src, int64_t cols, float *dst) {
     for (int64_t b = 0; b < cols / BL_QK_K; b++, src += Q6_K_BYTES, dst += BL_QK_K) {
-        float d = bl_kq_load_f16(src + Q6_K_D);
+        float d = bl_f16_load(src + Q6_K_D);
         const int8_t *scales = (const int8_t *)(src + Q6_K_SCALES);
         for (int e = 0; e < BL_QK_K; e++)
             dst[e] = d * (float)scales[e / 16] * (float)(code_of(src, e) - 32);

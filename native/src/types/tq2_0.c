@@ -16,7 +16,7 @@ static void tq2_0_quantize(const float *src, int64_t cols, uint8_t *dst) {
 
 static void tq2_0_dequantize(const uint8_t *src, int64_t cols, float *dst) {
     for (int64_t b = 0; b < cols / BL_TQ_BLOCK; b++, src += BL_TQ2_0_BYTES, dst += BL_TQ_BLOCK) {
-        float d = bl_tq_load_d(src + BL_TQ2_0_D);
+        float d = bl_f16_load(src + BL_TQ2_0_D);
         for (int e = 0; e < BL_TQ_BLOCK; e++) dst[e] = (float)(bl_tq2_0_code(src, e) - 1) * d;
     }
 }

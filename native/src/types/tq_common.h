@@ -16,12 +16,6 @@
 #define BL_TQ1_0_D 52
 #define BL_TQ2_0_D 64
 
-static inline float bl_tq_load_d(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return bl_f16_to_f32(h);
-}
-
 /* tq2_0: weight 128h + 32l + m (half h, l < 4, m < 32) is the bit pair 2l of
  * byte 32h + m; code 3 decodes as +2 (no encoder writes it). */
 static inline int bl_tq2_0_code(const uint8_t *block, int e) {

@@ -39,7 +39,7 @@ int bl_tq_repack_row(bl_type_id type, const uint8_t *row, int64_t cols, int8_t *
             if (memcmp(block + BL_TQ2_0_D, row + BL_TQ2_0_D, 2) != 0) return 0;
             if (!tq2_0_block_to_bt2(block, dst + b * 64)) return 0;
         }
-        *row_scale = bl_tq_load_d(row + BL_TQ2_0_D);
+        *row_scale = bl_f16_load(row + BL_TQ2_0_D);
         return 1;
     }
     const size_t bytes = tq2 ? BL_TQ2_0_BYTES : BL_TQ1_0_BYTES;
@@ -55,7 +55,7 @@ int bl_tq_repack_row(bl_type_id type, const uint8_t *row, int64_t cols, int8_t *
         }
     }
     bl_traits(target)->pack_row(values, cols, dst);
-    *row_scale = bl_tq_load_d(row + d_at);
+    *row_scale = bl_f16_load(row + d_at);
     return 1;
 }
 

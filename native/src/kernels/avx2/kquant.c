@@ -97,7 +97,7 @@ ALWAYS_INLINE __m128 add_min_terms(__m128 mins, const uint8_t min[][8], const ui
     _Static_assert(BL_AVX2_TILE_ROWS <= 4 && BL_AVX2_TILE_TOKENS <= 4, "one lane per pair");
     if (rows == 1) {
         _Alignas(16) float terms[4] = {0};
-        float dmin = bl_kq_load_f16(w[0] + 2);
+        float dmin = bl_f16_load(w[0] + 2);
         for (int j = 0; j < tokens; j++) {
             float m = 0.0f;
             for (int g = 0; g < 8; g++) m += (float)min[0][g] * (xb[j][g].d * (float)xb[j][g].sum);
@@ -108,7 +108,7 @@ ALWAYS_INLINE __m128 add_min_terms(__m128 mins, const uint8_t min[][8], const ui
     __m128 by_row[8];
     mins_by_subblock(min, rows, by_row);
     _Alignas(16) float dmin[4] = {0};
-    for (int i = 0; i < rows; i++) dmin[i] = bl_kq_load_f16(w[i] + 2);
+    for (int i = 0; i < rows; i++) dmin[i] = bl_f16_load(w[i] + 2);
     __m128 m = _mm_setzero_ps();
     for (int g = 0; g < 8; g++)
         m = _mm_add_ps(m, _mm_mul_ps(by_row[g], _mm_set1_ps(xb[0][g].d * (float)xb[0][g].sum)));
@@ -116,7 +116,7 @@ ALWAYS_INLINE __m128 add_min_terms(__m128 mins, const uint8_t min[][8], const ui
 }
 
 ALWAYS_INLINE float superblock_d(const uint8_t *w, kquant_format f) {
-    return bl_kq_load_f16(w + (f == Q6_K ? 208 : 0));
+    return bl_f16_load(w + (f == Q6_K ? 208 : 0));
 }
 
 /* rows x tokens results; the counts are constants at each call. Per sub-block

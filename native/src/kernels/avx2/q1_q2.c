@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "../../types/fp16.h"
 #include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "simd.h"
@@ -36,12 +37,6 @@ ALWAYS_INLINE size_t block_bytes_of(lowbit_type f) {
 }
 /* Bytes of bits or codes per 32 weights. */
 ALWAYS_INLINE size_t slice_bytes_of(lowbit_type f) { return f == Q1_0 ? 4 : 8; }
-
-ALWAYS_INLINE float block_scale(const uint8_t *block) {
-    uint16_t h;
-    memcpy(&h, block, 2);
-    return _cvtsh_ss(h);
-}
 
 /* q1_0: -1 where a weight's bit is set, +1 where it is clear. */
 ALWAYS_INLINE __m256i q1_signs(const uint8_t *bits) {
@@ -87,7 +82,7 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, lowbit_type f, size_t row, int ro
             block[i] = t->w + (row + i) * t->w_row_bytes + b * block_bytes_of(f);
             if (tokens == 1 && (b * block_bytes_of(f)) % 64 < block_bytes_of(f))
                 bl_prefetch(block[i] + bl_prefetch_ahead(rows * t->w_row_bytes));
-            float d = block_scale(block[i]);
+            float d = bl_f16_load(block[i]);
             dw[i] = _mm256_set1_ps(f == Q1_0 ? -d : d);
         }
         for (size_t s = 0; s < slices; s++) {

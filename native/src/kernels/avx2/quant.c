@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "../../types/fp16.h"
 #include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "simd.h"
@@ -21,12 +22,6 @@ typedef enum quant_format { Q8_0, Q4_0 } quant_format;
 
 ALWAYS_INLINE size_t block_bytes(quant_format f) {
     return f == Q8_0 ? BL_Q8_0_BYTES : BL_Q4_0_BYTES;
-}
-
-ALWAYS_INLINE float block_scale(const uint8_t *block) {
-    uint16_t h;
-    memcpy(&h, block, 2);
-    return _cvtsh_ss(h);
 }
 
 /* The weights of a block in the form vpmaddubsw takes: q8_0 keeps the signed
@@ -64,7 +59,7 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, quant_format f, size_t row, int r
             const uint8_t *block = t->w + (row + i) * t->w_row_bytes + b * block_bytes(f);
             if (tokens == 1) /* GEMV: x86_prefetch.h (every block: 1.1-1.3x once a line) */
                 bl_prefetch(block + bl_prefetch_ahead(rows * t->w_row_bytes));
-            float dw = block_scale(block);
+            float dw = bl_f16_load(block);
             __m256i w = load_block(block, f);
             __m256i w_abs = _mm256_abs_epi8(w);
             for (int j = 0; j < tokens; j++) {

@@ -177,9 +177,7 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, const tq_acts *acts, tq_format f,
             }
         }
         for (int i = 0; i < rows; i++) {
-            uint16_t dh;
-            memcpy(&dh, w[i] + d_at, 2);
-            __m256 d = _mm256_set1_ps(_cvtsh_ss(dh)); /* exact, as bl_tq_load_d */
+            __m256 d = _mm256_set1_ps(bl_f16_load(w[i] + d_at));
             for (int j = 0; j < tokens; j++)
                 acc[i][j] = _mm256_fmadd_ps(block_acc[i][j], d, acc[i][j]);
         }

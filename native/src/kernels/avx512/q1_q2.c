@@ -16,6 +16,7 @@
  * int->float, 1 mul, 1 fma. */
 #include <string.h>
 
+#include "../../types/fp16.h"
 #include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "float_tiling.h"
@@ -79,12 +80,6 @@ BL_INLINE __m512i load_weights(const uint8_t *block, int h, lowbit_type type) {
     return _mm512_and_si512(codes, _mm512_set1_epi8(3));
 }
 
-BL_INLINE float block_scale(const uint8_t *block) {
-    uint16_t h;
-    memcpy(&h, block, 2);
-    return _cvtsh_ss(h);
-}
-
 /* As quant_tile in quant.c: ahead > 0 prefetches the weights (GEMV). */
 BL_INLINE void lowbit_tile(const bl_gemm_task *t, size_t r, size_t tok, const int rows,
                            const int tokens, const int type_, size_t ahead) {
@@ -104,7 +99,7 @@ BL_INLINE void lowbit_tile(const bl_gemm_task *t, size_t r, size_t tok, const in
             const uint8_t *block = w[i] + b * block_bytes;
             /* once per cache line: where a block starts a new one */
             if (ahead && (b * block_bytes) % 64 < block_bytes) bl_prefetch(block + ahead);
-            dw[i] = _mm512_set1_ps(block_scale(block));
+            dw[i] = _mm512_set1_ps(bl_f16_load(block));
         }
         for (int h = 0; h < steps; h++) {
             __m512i u[8];

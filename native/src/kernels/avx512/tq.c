@@ -148,7 +148,7 @@ BL_INLINE void tq_tile(const bl_gemm_task *t, const tq_acts *acts, size_t r, siz
                 tq2_0_codes(block, codes);
             else
                 tq1_0_codes(block, codes);
-            __m512 d = _mm512_set1_ps(bl_tq_load_d(block + d_at));
+            __m512 d = _mm512_set1_ps(bl_f16_load(block + d_at));
             for (int j = 0; j < tokens; j++) {
                 const tq_acts *a = acts ? &acts[(size_t)j * blocks + b] : &local[j];
                 __m512 block_acc = _mm512_load_ps(a->offset);

@@ -10,7 +10,7 @@ typedef float (*superblock_dot_fn)(const uint8_t *w, const bl_q8_block *x);
 
 static float q6_k_superblock_dot(const uint8_t *w, const bl_q8_block *x) {
     const int8_t *scales = (const int8_t *)(w + 192);
-    float d = bl_kq_load_f16(w + 208), acc = 0.0f;
+    float d = bl_f16_load(w + 208), acc = 0.0f;
     for (int g = 0; g < 8; g++) {
         int h = g / 4, k = g % 4;
         const uint8_t *low = w + 64 * h + 32 * (k % 2), *high = w + 128 + 32 * h;
@@ -26,7 +26,7 @@ static float q6_k_superblock_dot(const uint8_t *w, const bl_q8_block *x) {
 }
 
 static float asym_superblock_dot(const uint8_t *w, const bl_q8_block *x, int fifth_bit) {
-    float d = bl_kq_load_f16(w), dmin = bl_kq_load_f16(w + 2), acc = 0.0f;
+    float d = bl_f16_load(w), dmin = bl_f16_load(w + 2), acc = 0.0f;
     const uint8_t *high = w + 16, *codes = w + (fifth_bit ? 48 : 16);
     uint8_t scale[8], min[8];
     bl_kq_scales_mins(w + 4, scale, min);

@@ -6,12 +6,6 @@
 #include "../../types/quant_blocks.h"
 #include "../kernels.h"
 
-static float block_scale(const uint8_t *block) {
-    uint16_t h;
-    memcpy(&h, block, 2);
-    return bl_f16_to_f32(h);
-}
-
 static int32_t q8_0_block_dot(const uint8_t *w, const bl_q8_block *x) {
     int32_t acc = 0;
     for (int i = 0; i < BL_Q_BLOCK; i++) acc += (int8_t)w[2 + i] * x->q[i];
@@ -35,7 +29,7 @@ static void quant_gemm(const bl_gemm_task *t, size_t block_bytes,
             const bl_q8_block *xb = (const bl_q8_block *)(x->data + n * x->row_bytes);
             float acc = 0.0f;
             for (size_t b = 0; b < nblocks; b++)
-                acc += block_scale(w + b * block_bytes) * xb[b].d *
+                acc += bl_f16_load(w + b * block_bytes) * xb[b].d *
                        (float)block_dot(w + b * block_bytes, &xb[b]);
             out[n * t->out_stride + r] = acc;
         }

@@ -18,7 +18,7 @@ static void tq_gemm(const bl_gemm_task *t, size_t block_bytes, size_t d_offset, 
             float acc = 0.0f;
             for (size_t b = 0; b < nblocks; b++) {
                 const uint8_t *block = w + b * block_bytes;
-                float d = bl_tq_load_d(block + d_offset);
+                float d = bl_f16_load(block + d_offset);
                 for (int g = 0; g < 8; g++) {
                     const bl_q8_block *xg = &xb[8 * b + (size_t)g];
                     int32_t dot = 0;
