@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"type of the token embedding and the output head. Default {DEFAULT_HEAD}: "
         "measured against an f32 head on every test family (BENCHMARKS.md, 'Quality'), its KL "
         "divergence stays in llama.cpp's q8_0 / q6_K class, and no smaller type's does (q6_k "
-        "costs 2-9x as much, of llama.cpp's q5_K_M class; q4_0 30-200x). For Bonsai, whose "
+        "costs 2-9x as much, of llama.cpp's q5_K_M class; q4_0 35-200x). For Bonsai, whose "
         "embedding already is sign or trit x a group scale, the default is the group type "
         "that holds it exactly (q1_0 / q2_0_g128 / q2_0): no loss, and q1_0 reads a seventh "
         "of q8_0's bytes. q6_k / q4_0 read 23%% / 47%% fewer head bytes than q8_0, for "

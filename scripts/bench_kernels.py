@@ -43,7 +43,7 @@ HEAD_TYPES = ("q4_0", "q8_0", "f16")
 MODES = ("gemv1", "gemv2", "gemv2_dram", "gemm128")
 # batched decode's shapes (8 or 16 sequences, heads included), and one thread from memory;
 # not in the default run
-BATCH_MODES = ("gemm8", "gemm16", "gemv1_dram")
+EXTRA_MODES = ("gemm8", "gemm16", "gemv1_dram")
 L3_BYTES = 32 << 20
 
 
@@ -197,7 +197,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--isas", nargs="+", default=None, help="default: every ISA this CPU runs")
     p.add_argument("--algos", nargs="+", default=["mad", "lut"], choices=["auto", "mad", "lut"])
     p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES + BATCH_MODES))
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES + EXTRA_MODES))
     p.add_argument("--seconds", type=float, default=0.5, help="minimum timing per figure")
     p.add_argument(
         "--quick",
