@@ -26,3 +26,12 @@ def random_values(rng: np.random.Generator, kind: str, rows: int, cols: int) -> 
     if kind == "sign":
         return rng.choice(np.array([-1, 1], dtype=np.int8), size=(rows, cols))
     return rng.integers(-1, 2, size=(rows, cols), dtype=np.int8)
+
+
+def extreme_values(name: str, rows: int, cols: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every weight at its largest code and every activation at full scale with
+    one sign per token: the largest sums the short accumulators ever hold."""
+    weight = -1 if name == "bs1" else 1
+    values = np.full((rows, cols), weight, dtype=np.int8)
+    signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    return values, np.repeat(signs[:, None], cols, axis=1)

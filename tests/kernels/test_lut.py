@@ -14,7 +14,7 @@ from bitllm import kernels
 from bitllm.runtime import tensor_types
 
 from . import test_neon_qemu as qemu
-from .reference import bit_matmul, random_values
+from .reference import bit_matmul, extreme_values, random_values
 
 BIT_TYPES = ["bt2", "bt1", "bs1"]
 ISAS = kernels.isas()
@@ -135,7 +135,7 @@ def test_neon_lookup_tables_under_qemu(cpu: str, rng: np.random.Generator, tmp_p
             x = rng.standard_normal((n, cols)).astype(np.float32)
             cases.append(qemu._bit_case(name, values, scale, x, 1, tmp_path / f"{name}-{i}"))
         for n in (1, 9):
-            values, x = qemu._extreme_values(name, 5, 14336, n)
+            values, x = extreme_values(name, 5, 14336, n)
             scale = np.ones(5, np.float32)
             cases.append(qemu._bit_case(name, values, scale, x, 1, tmp_path / f"{name}-max-{n}"))
     runs = [(isa, bits) for isa in qemu.CPUS[cpu] for bits in (8, 16)]

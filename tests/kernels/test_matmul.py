@@ -10,7 +10,7 @@ import pytest
 from bitllm import kernels
 from bitllm.runtime import tensor_types
 
-from .reference import bit_matmul, random_values
+from .reference import bit_matmul, extreme_values, random_values
 
 BIT_TYPES = ["bt2", "bt1", "bs1"]
 ALGOS = ["auto", "mad", "lut"]
@@ -79,6 +79,24 @@ def test_every_token_count_of_a_tile_is_exact(isa: str, rng: np.random.Generator
             y = kernels.matmul(matrix, x, isa=isa, algo="mad", threads=2)
             expected = bit_matmul(values, scale, x, 8)
             np.testing.assert_array_equal(y, expected, err_msg=f"{name}, n={n}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("name", BIT_TYPES)
+def test_short_accumulators_hold_the_largest_sums(name: str, isa: str) -> None:
+    # Every weight at its largest code against full-scale activations, one sign per token,
+    # on the longest rows of the shapes we run: the int16 partial sums that kernels carry
+    # over several blocks before widening (AVX2's bt2 GEMM: four) must not wrap. 9 tokens
+    # cover GEMV, full GEMM tiles and the tokens left over.
+    for n in (1, 9):
+        values, x = extreme_values(name, 5, 14336, n)
+        scale = np.ones(5, np.float32)
+        matrix = kernels.pack(name, values, scale)
+        for algo in ALGOS:
+            for act_bits in (8, 16):
+                y = kernels.matmul(matrix, x, isa=isa, algo=algo, act_bits=act_bits, threads=1)
+                expected = bit_matmul(values, scale, x, act_bits)
+                np.testing.assert_array_equal(y, expected, err_msg=f"{algo}, {act_bits}, n={n}")
 
 
 @pytest.mark.parametrize("name", BIT_TYPES)

@@ -24,7 +24,7 @@ import pytest
 
 from bitllm import kernels
 
-from .reference import bit_matmul, random_values
+from .reference import bit_matmul, extreme_values, random_values
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER_SOURCE = REPO / "tests" / "native" / "matmul_driver.c"
@@ -195,15 +195,6 @@ def _bit_case(
     return Case(name, rows, cols, x.shape[0], threads, prefix, packed, x), values, scale
 
 
-def _extreme_values(name: str, rows: int, cols: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every weight at its largest code and every activation at full scale with
-    one sign per token: the largest sums the short accumulators ever hold."""
-    weight = -1 if name == "bs1" else 1
-    values = np.full((rows, cols), weight, dtype=np.int8)
-    signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0).astype(np.float32)
-    return values, np.repeat(signs[:, None], cols, axis=1)
-
-
 def _bit_cases(rng: np.random.Generator, folder: Path) -> list[tuple[Case, np.ndarray, np.ndarray]]:
     cases = []
     for name in BIT_TYPES:
@@ -214,7 +205,7 @@ def _bit_cases(rng: np.random.Generator, folder: Path) -> list[tuple[Case, np.nd
             x = _activations(rng, n, cols)
             cases.append(_bit_case(name, values, scale, x, threads, folder / f"{name}-{i}"))
         for n in (1, 5):
-            values, x = _extreme_values(name, 5, 14336, n)
+            values, x = extreme_values(name, 5, 14336, n)
             scale = np.ones(5, dtype=np.float32)
             cases.append(_bit_case(name, values, scale, x, 1, folder / f"{name}-extreme-{n}"))
     return cases

@@ -6,7 +6,7 @@
  * compute sum(c * x) and subtract sum(x).
  * int8 activations: vpmaddubsw(codes, x) adds column pairs without saturating
  * (|2 * 2 * 128| = 512), several such sums still fit int16, and vpmaddwd with
- * ones widens to int32 once per half (GEMM) or two blocks (GEMV). GEMV counts
+ * ones widens to int32 once per two blocks (GEMV) or four (GEMM). GEMV counts
  * 0.11 vector instructions per weight: per 512 weights and row 4 loads, 4
  * shifts, 16 vpand, 16 vpmaddubsw, 16 vpaddw, then 1 vpsraw, 1 vpaddw,
  * 1 vpmaddwd, 1 vpaddd (BENCHMARKS.md, AVX2).
@@ -110,22 +110,38 @@ ALWAYS_INLINE void gemv_tile_i8(const bl_gemm_task *t, size_t row, int rows) {
         out[row + i] = bl_avx2_minus(bl_avx2_hsum_epi32(acc[i]), t->x->sums[0]);
 }
 
+/* Blocks whose int16 half sums a GEMM token adds up before widening: any
+ * byte keeps a half's sum within 4 * 2 * 3 * 128 = 3072, eight halves within
+ * int16. Widening is a multiply like vpmaddubsw, so doing it once per four
+ * blocks rather than per half leaves the multiply ports to the products. */
+#define GEMM_BLOCKS_PER_WIDEN 4
+
 /* GEMM: 1 row x tokens over the whole row (constant counts at each call, so
  * the accumulators stay in registers). */
 ALWAYS_INLINE void gemm_tile_i8(const bl_gemm_task *t, size_t row, size_t token, int tokens) {
     const __m256i ones = _mm256_set1_epi16(1);
+    const uint8_t *w = t->w + row * t->w_row_bytes;
+    const size_t blocks = t->cols / 256;
     __m256i acc[BL_AVX2_TILE_TOKENS];
     for (int j = 0; j < tokens; j++) acc[j] = _mm256_setzero_si256();
-    for (size_t b = 0; b < t->cols / 256; b++) {
-        const uint8_t *block = t->w + row * t->w_row_bytes + 64 * b;
-        for (int h = 0; h < 2; h++) {
-            __m256i codes[4];
-            unpack_half(block + 32 * h, codes);
-            for (int j = 0; j < tokens; j++) {
-                __m256i s = half_dot(codes, x_row_i8(t, token + j) + 256 * b + 32 * h);
-                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(s, ones));
+    for (size_t first = 0; first < blocks; first += GEMM_BLOCKS_PER_WIDEN) {
+        size_t last = first + GEMM_BLOCKS_PER_WIDEN;
+        if (last > blocks) last = blocks;
+        __m256i sum[BL_AVX2_TILE_TOKENS];
+        for (int j = 0; j < tokens; j++) sum[j] = _mm256_setzero_si256();
+        for (size_t b = first; b < last; b++) {
+            for (int h = 0; h < 2; h++) {
+                __m256i codes[4];
+                unpack_half(w + 64 * b + 32 * h, codes);
+                for (int j = 0; j < tokens; j++) {
+                    sum[j] = _mm256_add_epi16(
+                        sum[j], half_dot(codes, x_row_i8(t, token + j) + 256 * b + 32 * h));
+                    bl_avx2_pin(&sum[j]);
+                }
             }
         }
+        for (int j = 0; j < tokens; j++)
+            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(sum[j], ones));
     }
     int32_t *out = t->out;
     for (int j = 0; j < tokens; j++)
