@@ -50,6 +50,13 @@ def default_isa() -> str:
     return isa_names()[check(lib.bl_isa_default())]
 
 
+def loops_isa() -> str:
+    """The ISA whose vector width norms, activation quantization and gates run at: the
+    widest this CPU runs, capped by $BITLLM_ISA's (read once per process)."""
+    _, lib = library()
+    return isa_names()[lib.bl_loops_isa()]
+
+
 def matrix_args(ffi: object, matrix: PackedMatrix) -> tuple:
     """The arguments every C entry that reads a packed matrix starts with:
     type, data, bytes, rows, cols."""

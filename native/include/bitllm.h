@@ -87,6 +87,10 @@ int64_t bl_tensor_bytes(const char *type, int64_t rows, int64_t cols);
 int bl_isa_supported(int isa);
 const char *bl_isa_name(int isa);
 int bl_isa_default(void);
+/* The ISA whose vector width the plain loops (norms, activation quantization,
+ * gates) run at: the widest this CPU runs, capped by $BITLLM_ISA's; read once
+ * per process. Results do not depend on it. */
+int bl_loops_isa(void);
 
 /* Reference packing (portable C; the layout of docs/FORMAT.md).
  * Ternary/sign: values int8 [rows, cols] in {-1,0,1} / {-1,1}, row_scale float [rows].

@@ -4,6 +4,10 @@ with float math within their precision; bad input raises ValueError."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -255,6 +259,21 @@ def test_bad_arguments_raise_value_error(rng: np.random.Generator) -> None:
     truncated = kernels.PackedMatrix("bt2", 4, 256, matrix.data[:-1])
     with pytest.raises(ValueError, match="takes 272 bytes, got 271"):
         kernels.matmul(truncated, np.zeros((1, 256), np.float32))
+
+
+@pytest.mark.parametrize("forced", ["", "scalar", "avx2", "avx_vnni", "avx512", "amx", "neon"])
+def test_a_forced_isa_caps_the_plain_loops_too(forced: str) -> None:
+    # Norms and activation quantization have one copy per x86 vector width; BITLLM_ISA=avx2
+    # must run the AVX2 copy, or an AVX2 benchmark on an AVX-512 CPU measures AVX-512 there.
+    # The width is read once per process, hence a fresh interpreter per case.
+    env = {**os.environ, "BITLLM_ISA": forced}
+    code = "from bitllm import kernels; print(kernels.loops_isa())"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    widest = next((i for i in ("avx512", "avx2") if i in ISAS), "scalar")
+    width = {"avx_vnni": "avx2", "amx": "avx512", "neon": "scalar", "": widest}.get(forced, forced)
+    order = ["scalar", "avx2", "avx512"]
+    assert run.stdout.strip() == min(width, widest, key=order.index)
 
 
 def test_forcing_an_isa_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -125,8 +125,7 @@ typedef struct quantize_job {
 
 /* Rows [first, last) of act; every row is independent of the others. One copy
  * per x86 vector width (vec.h): the same operations, so the same integers. */
-BL_VECTOR_CLONES
-static void quantize_rows(const quantize_job *job, size_t first, size_t last) {
+BL_VECTOR_BODY void quantize_rows_body(const quantize_job *job, size_t first, size_t last) {
     bl_activations *act = job->act;
     size_t cols = job->cols, row_bytes = act->row_bytes;
     size_t written = act->format == BL_ACT_Q8 ? row_data_bytes(act->format, act->cols)
@@ -150,12 +149,17 @@ static void quantize_rows(const quantize_job *job, size_t first, size_t last) {
         memset(dst + written, 0, row_bytes - written); /* padding columns must be zero */
     }
 }
+BL_VECTOR_VARIANTS(static, quantize_rows, (const quantize_job *job, size_t first, size_t last),
+                   (job, first, last))
 
-BL_VECTOR_CLONES
-void bl_quantize_q8_blocks(const float *x, size_t rows, size_t cols, bl_q8_block *dst) {
+BL_VECTOR_BODY void bl_quantize_q8_blocks_body(const float *x, size_t rows, size_t cols,
+                                               bl_q8_block *dst) {
     for (size_t r = 0; r < rows; r++)
         quantize_q8_row(x + r * cols, cols, cols, dst + r * cols / 32);
 }
+BL_VECTOR_VARIANTS(, bl_quantize_q8_blocks,
+                   (const float *x, size_t rows, size_t cols, bl_q8_block *dst),
+                   (x, rows, cols, dst))
 
 static void quantize_slice(void *ctx, int index, int count) {
     const quantize_job *job = ctx;

@@ -2,6 +2,8 @@
 #include "cpu.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -82,4 +84,44 @@ int bl_cpu_runs(int isa) {
     if (isa < 0 || isa >= BL_ISA_COUNT) return 0;
     pthread_once(&probe_once, probe);
     return runs[isa];
+}
+
+static const char *const isa_names[BL_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon",
+                                                    "neon_dotprod", "avx_vnni", "amx"};
+
+const char *bl_isa_name(int isa) {
+    return isa >= 0 && isa < BL_ISA_COUNT ? isa_names[isa] : "unknown";
+}
+
+int bl_isa_by_name(const char *name) {
+    for (int isa = 0; isa < BL_ISA_COUNT; isa++)
+        if (strcmp(name, isa_names[isa]) == 0) return isa;
+    return -1;
+}
+
+/* The x86 vector width each ISA's kernels run at, as the ISA of the plain
+ * loops' copy that matches it (vec.h): a forced ISA caps the loops too, so
+ * that BITLLM_ISA=avx2 measures what an AVX2-only CPU would run. */
+static const int loops_isa_of[BL_ISA_COUNT] = {
+    [BL_ISA_SCALAR] = BL_ISA_SCALAR,   [BL_ISA_AVX2] = BL_ISA_AVX2,
+    [BL_ISA_AVX512] = BL_ISA_AVX512,   [BL_ISA_NEON] = BL_ISA_SCALAR,
+    [BL_ISA_NEON_DOTPROD] = BL_ISA_SCALAR, [BL_ISA_AVX_VNNI] = BL_ISA_AVX2,
+    [BL_ISA_AMX] = BL_ISA_AVX512,
+};
+static int loops_isa;
+static pthread_once_t loops_once = PTHREAD_ONCE_INIT;
+
+static void pick_loops_isa(void) {
+    int widest = bl_cpu_runs(BL_ISA_AVX512) ? BL_ISA_AVX512
+                 : bl_cpu_runs(BL_ISA_AVX2) ? BL_ISA_AVX2
+                                            : BL_ISA_SCALAR;
+    const char *forced = getenv("BITLLM_ISA");
+    int isa = forced ? bl_isa_by_name(forced) : -1;
+    /* SCALAR < AVX2 < AVX512 in width as in number */
+    loops_isa = isa >= 0 && loops_isa_of[isa] < widest ? loops_isa_of[isa] : widest;
+}
+
+int bl_loops_isa(void) {
+    pthread_once(&loops_once, pick_loops_isa);
+    return loops_isa;
 }

@@ -8,15 +8,35 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bitllm.h"
+
 #define VEC_LANES 16
 
-/* Hot loops get one copy per x86 vector width, picked when the library loads.
- * Every copy does the same IEEE operations in the same order (the build has
- * -ffp-contract=off, and lanes are explicit), so results do not depend on it. */
+/* Hot loops get one copy per x86 vector width, and bl_loops_isa() (cpu.c)
+ * picks one: the CPU's widest, capped by $BITLLM_ISA. Every copy does the same
+ * IEEE operations in the same order (the build has -ffp-contract=off, and
+ * lanes are explicit), so results do not depend on it.
+ *   BL_VECTOR_BODY static void name_body(params) { ... }
+ *   BL_VECTOR_VARIANTS(storage, name, (params), (args))
+ * defines `storage void name(params)`, which runs the body's copy. */
+#define BL_VECTOR_BODY static inline __attribute__((always_inline))
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BL_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define BL_VECTOR_VARIANTS(storage, name, params, args)                                           \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; }   \
+    __attribute__((target("avx2"))) static void name##_avx2 params { name##_body args; }        \
+    static void name##_baseline params { name##_body args; }                                     \
+    storage void name params {                                                                   \
+        int isa = bl_loops_isa();                                                                \
+        if (isa == BL_ISA_AVX512)                                                                \
+            name##_avx512 args;                                                                  \
+        else if (isa == BL_ISA_AVX2)                                                             \
+            name##_avx2 args;                                                                    \
+        else                                                                                     \
+            name##_baseline args;                                                                \
+    }
 #else
-#define BL_VECTOR_CLONES
+#define BL_VECTOR_VARIANTS(storage, name, params, args)                                           \
+    storage void name params { name##_body args; }
 #endif
 
 /* The lanes added pairwise, halving each step: a fixed order that vectorizes. */

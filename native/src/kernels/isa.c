@@ -8,13 +8,6 @@
 #include "base/error.h"
 #include "kernels.h"
 
-static const char *const isa_names[BL_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon",
-                                                    "neon_dotprod", "avx_vnni", "amx"};
-
-const char *bl_isa_name(int isa) {
-    return isa >= 0 && isa < BL_ISA_COUNT ? isa_names[isa] : "unknown";
-}
-
 /* bl_kernels_compiled runs no ISA code, so asking it first is safe either way. */
 int bl_isa_supported(int isa) {
     if (isa < 0 || isa >= BL_ISA_COUNT) return 0;
@@ -32,8 +25,8 @@ static int best_isa(void) {
 int bl_isa_default(void) {
     const char *forced = getenv("BITLLM_ISA");
     if (!forced || !*forced) return best_isa();
-    for (int isa = 0; isa < BL_ISA_COUNT; isa++) {
-        if (strcmp(forced, isa_names[isa]) != 0) continue;
+    int isa = bl_isa_by_name(forced);
+    if (isa >= 0) {
         if (!bl_isa_supported(isa))
             return bl_fail(BL_ERR_UNSUPPORTED,
                            "BITLLM_ISA=%s: this CPU or this build cannot run %s kernels", forced,
@@ -41,9 +34,9 @@ int bl_isa_default(void) {
         return isa;
     }
     char names[128] = "";
-    for (int isa = 0; isa < BL_ISA_COUNT; isa++) {
+    for (isa = 0; isa < BL_ISA_COUNT; isa++) {
         if (isa) strncat(names, ", ", sizeof names - strlen(names) - 1);
-        strncat(names, isa_names[isa], sizeof names - strlen(names) - 1);
+        strncat(names, bl_isa_name(isa), sizeof names - strlen(names) - 1);
     }
     return bl_fail(BL_ERR_INVALID_ARGUMENT, "BITLLM_ISA=%s is not an ISA (%s)", forced, names);
 }

@@ -13,10 +13,11 @@ void bl_scale_columns(float *out, const float *x, const float *scale, size_t row
         for (size_t c = 0; c < cols; c++) out[r * cols + c] = x[r * cols + c] * scale[c];
 }
 
-BL_VECTOR_CLONES
-static void silu_gate(float *restrict gate, const float *restrict up, size_t count) {
+BL_VECTOR_BODY void silu_gate_body(float *restrict gate, const float *restrict up, size_t count) {
     for (size_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + bl_exp(-gate[i])) * up[i];
 }
+BL_VECTOR_VARIANTS(static, silu_gate, (float *restrict gate, const float *restrict up, size_t count),
+                   (gate, up, count))
 
 static void relu2_gate(float *restrict gate, const float *restrict up, size_t count) {
     for (size_t i = 0; i < count; i++) {

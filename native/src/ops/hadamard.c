@@ -37,14 +37,15 @@ ALWAYS_INLINE void large_stage(float *restrict x, size_t n, size_t half) {
         }
 }
 
-BL_VECTOR_CLONES
-static void transform_block(float *restrict x, size_t n, float norm) {
+BL_VECTOR_BODY void transform_block_body(float *restrict x, size_t n, float norm) {
     if (n >= 2) small_stage(x, n, 1);
     if (n >= 4) small_stage(x, n, 2);
     if (n >= 8) small_stage(x, n, 4);
     for (size_t half = 8; half < n; half *= 2) large_stage(x, n, half);
     for (size_t i = 0; i < n; i++) x[i] *= norm;
 }
+BL_VECTOR_VARIANTS(static, transform_block, (float *restrict x, size_t n, float norm),
+                   (x, n, norm))
 
 void bl_hadamard_rows(float *x, size_t rows, size_t cols, size_t block) {
     const float norm = (float)(1.0 / sqrt((double)block));

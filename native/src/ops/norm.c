@@ -4,9 +4,8 @@
 #include "ops.h"
 #include "base/vec.h"
 
-BL_VECTOR_CLONES
-void bl_rmsnorm(float *out, const float *x, const float *weight, size_t rows, size_t cols,
-                float eps) {
+BL_VECTOR_BODY void bl_rmsnorm_body(float *out, const float *x, const float *weight, size_t rows,
+                                    size_t cols, float eps) {
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *o = out + r * cols;
@@ -16,8 +15,12 @@ void bl_rmsnorm(float *out, const float *x, const float *weight, size_t rows, si
     }
 }
 
-BL_VECTOR_CLONES
-void bl_layernorm(float *x, size_t rows, size_t cols, float eps) {
+BL_VECTOR_VARIANTS(, bl_rmsnorm,
+                   (float *out, const float *x, const float *weight, size_t rows, size_t cols,
+                    float eps),
+                   (out, x, weight, rows, cols, eps))
+
+BL_VECTOR_BODY void bl_layernorm_body(float *x, size_t rows, size_t cols, float eps) {
     for (size_t r = 0; r < rows; r++) {
         float *xr = x + r * cols;
         float mean = bl_vec_sum(xr, cols) / (float)cols;
@@ -27,3 +30,5 @@ void bl_layernorm(float *x, size_t rows, size_t cols, float eps) {
         for (size_t c = 0; c < cols; c++) xr[c] *= inv;
     }
 }
+BL_VECTOR_VARIANTS(, bl_layernorm, (float *x, size_t rows, size_t cols, float eps),
+                   (x, rows, cols, eps))
