@@ -1,13 +1,15 @@
 """Choosing the device: bitllm.Model(device=...), bit-run --device and bit-bench --device.
 
 On a machine without a usable GPU (or with a library built without CUDA) asking for cuda
-must fail with one clear error that says why; the CPU path names itself "cpu". The GPU's
-own results are checked against the CPU in tests/cuda/test_cuda_model.py.
+must fail with one clear error that says why; the CPU path names itself "cpu: " and its
+kernels' ISA. The GPU's own results are checked against the CPU in
+tests/cuda/test_cuda_model.py.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import bitllm
-from bitllm.runtime import cli, cuda
+from bitllm.runtime import cli, cuda, kernels
 from bitllm.runtime.model import NativeModel
 from tests.runtime.tiny_model import cached_model
 
@@ -74,13 +76,24 @@ def test_unknown_device_is_a_value_error_naming_both(model_path: Path, device: o
 
 
 def test_cpu_model_names_its_device(model_path: Path) -> None:
+    # "cpu: " and the ISA its kernels run, as "cuda: " and the GPU's name
+    named = f"cpu: {kernels.default_isa()}"
     with bitllm.Model(model_path, n_ctx=32, device="cpu") as model:
         assert model.device == "cpu"
-        assert model.info.device == "cpu" and model.info.device_bytes == 0
+        assert model.info.device == named and model.info.device_bytes == 0
         summary = model.summary()
-        assert summary["device"] == "cpu" and "GPU memory" not in summary
+        assert summary["device"] == named and "GPU memory" not in summary
     with bitllm.Model(model_path, n_ctx=32) as default:
-        assert default.device == "cpu" and default.info.device == "cpu"
+        assert default.device == "cpu" and default.info.device == named
+
+
+def test_cpu_device_names_a_forced_isa(model_path: Path) -> None:
+    code = f"import bitllm; print(bitllm.Model({str(model_path)!r}, n_ctx=32).info.device)"
+    env = {**os.environ, "BITLLM_ISA": "scalar"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "cpu: scalar"
 
 
 def test_model_import_does_not_load_the_cuda_module() -> None:
@@ -107,7 +120,8 @@ def test_bit_run_verbose_names_the_device(
     args = ["-m", str(model_path), "-p", "Hi", "-n", "1", "--verbose", "--device", "cpu"]
     assert cli.main(args) == 0
     assert any(
-        line.split("=")[0].strip() == "bit-run: device" and line.endswith("= cpu")
+        line.split("=")[0].strip() == "bit-run: device"
+        and line.endswith(f"= cpu: {kernels.default_isa()}")
         for line in capsys.readouterr().err.splitlines()
     )
 
@@ -122,7 +136,8 @@ def test_bit_bench_on_cuda_is_a_one_line_error(model_path: Path) -> None:
 def test_bit_bench_reports_the_device(model_path: Path) -> None:
     args = ("-m", str(model_path), "-p", "8", "-n", "0", "-t", "1", "-r", "1")
     report = json.loads(_run("bench", *args, "-o", "json", "--device", "cpu").stdout)
-    assert [r["device"] for r in report["results"]] == ["cpu"]
+    named = f"cpu: {kernels.default_isa()}"
+    assert [r["device"] for r in report["results"]] == [named]
     table = _run("bench", *args).stdout.splitlines()
     assert table[0].startswith("| model | size | device | threads |")
-    assert table[2].split(" | ")[2] == "cpu"
+    assert table[2].split(" | ")[2] == named

@@ -2,6 +2,7 @@
  * backend (the CPU's row is here); bl_context_eval (one sequence) and
  * bl_context_decode (many), which check their arguments up front and feed the
  * backend's forward pass slices of at most `batch` tokens. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "context.h"
@@ -87,8 +88,10 @@ static void cpu_context_release(bl_context *c) {
 }
 
 /* The weights stay in the mapped file. */
+/* The device names the kernels' ISA, as "cuda: " names the GPU, so that a
+ * benchmark row says what ran (BITLLM_ISA=avx2 on an AVX-512 CPU included). */
 static int cpu_model_init(bl_model *m) {
-    (void)m;
+    snprintf(m->device_name, sizeof m->device_name, "cpu: %s", bl_isa_name(m->engine.isa));
     return BL_OK;
 }
 
