@@ -310,13 +310,23 @@ def _onebit_kind(family: Family, ckpt: Checkpoint) -> Family:
     return family
 
 
-def _check_unpacked(family: Family, ckpt: Checkpoint, tensors: list[PlannedTensor]) -> None:
+def _floats_once(ckpt: Checkpoint, name: str, reads: dict[str, np.ndarray]) -> np.ndarray:
+    """ckpt.floats(name), read once per plan: a group-scaled checkpoint's default outtype and
+    the check below both look at its first projection (32 MB of an 8B model's)."""
+    if name not in reads:
+        reads[name] = ckpt.floats(name)
+    return reads[name]
+
+
+def _check_unpacked(
+    family: Family, ckpt: Checkpoint, tensors: list[PlannedTensor], reads: dict[str, np.ndarray]
+) -> None:
     """A LlamaForCausalLM without a quantization_config is ternary only if its weights say
     so: the first projection is checked here, each one again as it is written."""
     if not family.weight_format.unpacked:
         return
     first = next(t.linear for t in tensors if t.linear is not None)
-    weight = ckpt.floats(first.weight.name)
+    weight = _floats_once(ckpt, first.weight.name, reads)
     group = first.group or family.scale_group or weight.shape[1]
     try:
         unpacked_ternary(weight, group, first.weight.name)
@@ -361,13 +371,13 @@ def _nonempty_matrix(ckpt: Checkpoint, name: str) -> bool:
     return entry is not None and len(entry.shape) == 2 and min(entry.shape) > 0
 
 
-def default_outtype(family: Family, ckpt: Checkpoint) -> str:
+def default_outtype(family: Family, ckpt: Checkpoint, reads: dict[str, np.ndarray]) -> str:
     """bt2, the fastest ternary type; for weights with a scale per group of columns (Bonsai),
     which bt2 cannot hold, the group type of fewest bits that holds the first projection
     exactly (q1_0 for signs in groups of 128, q2_0_g128 for trits, q2_0 for groups of 64)."""
     if not family.scale_group or not _nonempty_matrix(ckpt, FIRST_PROJECTION):
         return TERNARY_TYPES[0]  # a missing or misshapen tensor: the planner names it
-    held = group_type_holding(ckpt.floats(FIRST_PROJECTION), FIRST_PROJECTION)
+    held = group_type_holding(_floats_once(ckpt, FIRST_PROJECTION, reads), FIRST_PROJECTION)
     # held by none: the finest groups, so that the checks below name the row that fails
     return held or min(GROUP_OUTTYPES, key=lambda t: tensor_types.TYPES[t].block_weights)
 
@@ -395,7 +405,8 @@ def build_plan(
     ckpt = Checkpoint(src)
     config = read_config(ckpt.folder)
     family = _onebit_kind(detect_family(config, ckpt.folder, family_name), ckpt)
-    outtype = outtype or default_outtype(family, ckpt)
+    reads: dict[str, np.ndarray] = {}  # tensors both a default and a check look at
+    outtype = outtype or default_outtype(family, ckpt, reads)
     head_type = head_type or default_head_type(family, ckpt, "model.embed_tokens.weight")
     _check_group_head(family, head_type)
     hyper = read_hyper(config, ckpt.folder)
@@ -408,7 +419,7 @@ def build_plan(
     if not tied:
         planner.head("lm_head.weight", names.tensor(names.OUTPUT))
     planner.check_all_used(tied)
-    _check_unpacked(family, ckpt, planner.tensors)
+    _check_unpacked(family, ckpt, planner.tensors, reads)
     _check_group_scales(family, outtype)
     # after the tensors agree with the config, so vocab_size is the embedding's real rows
     vocab = load_vocab(ckpt.folder, config, hyper.vocab)

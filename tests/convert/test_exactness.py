@@ -252,6 +252,27 @@ def test_the_default_head_type_looks_past_zero_rows(
     np.testing.assert_array_equal(got, embedding.astype(np.float32))
 
 
+def test_the_group_default_reads_the_first_projection_once(
+    checkpoint_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Choosing a Bonsai checkpoint's default outtype and checking that its float weights are
+    trit x scale both look at the first projection: one read serves both."""
+    from bitllm.convert import plan
+    from bitllm.convert.checkpoint import Checkpoint
+
+    reads: list[str] = []
+    floats = Checkpoint.floats
+
+    def counted(self: Checkpoint, name: str) -> np.ndarray:
+        reads.append(name)
+        return floats(self, name)
+
+    monkeypatch.setattr(Checkpoint, "floats", counted)
+    built = plan.build_plan(checkpoint_factory("ternary-bonsai"), None, None, None)
+    assert built.outtype == "q2_0_g128"
+    assert reads.count(plan.FIRST_PROJECTION) == 1, reads
+
+
 def test_unpacked_column_shards_convert_exactly_to_tq2_0(
     checkpoint_factory: Factory, converted_gguf: Factory
 ) -> None:
