@@ -15,4 +15,19 @@
 #define BL_Q2_0_G128_BLOCK 128
 #define BL_Q2_0_G128_BYTES 34  /* d, qs[32]: 2-bit codes, four a byte    */
 
+/* The 1- and 2-bit group types as the x86 kernels take them (avx2/q1_q2.c,
+ * avx2/q1_q2_lut.c, avx512/q1_q2.c): one kernel instance per row, each
+ * reading its shape here (constant indexes, so the compiler folds them). */
+typedef enum bl_lowbit { BL_LOWBIT_Q1_0, BL_LOWBIT_Q2_0, BL_LOWBIT_Q2_0_G128 } bl_lowbit;
+typedef struct bl_lowbit_shape {
+    int block; /* weights per block, one scale each */
+    int bytes; /* bytes per block                   */
+    int bits;  /* bits per weight                   */
+} bl_lowbit_shape;
+static const bl_lowbit_shape bl_lowbit_shapes[] = {
+    [BL_LOWBIT_Q1_0] = {BL_Q1_0_BLOCK, BL_Q1_0_BYTES, 1},
+    [BL_LOWBIT_Q2_0] = {BL_Q2_0_BLOCK, BL_Q2_0_BYTES, 2},
+    [BL_LOWBIT_Q2_0_G128] = {BL_Q2_0_G128_BLOCK, BL_Q2_0_G128_BYTES, 2},
+};
+
 #endif

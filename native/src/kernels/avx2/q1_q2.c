@@ -27,16 +27,6 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-typedef enum lowbit_type { Q1_0, Q2_0, Q2_0_G128 } lowbit_type;
-
-ALWAYS_INLINE size_t group_of(lowbit_type f) {
-    return f == Q2_0 ? BL_Q2_0_BLOCK : f == Q1_0 ? BL_Q1_0_BLOCK : BL_Q2_0_G128_BLOCK;
-}
-ALWAYS_INLINE size_t block_bytes_of(lowbit_type f) {
-    return f == Q1_0 ? BL_Q1_0_BYTES : f == Q2_0 ? BL_Q2_0_BYTES : BL_Q2_0_G128_BYTES;
-}
-/* Bytes of bits or codes per 32 weights. */
-ALWAYS_INLINE size_t slice_bytes_of(lowbit_type f) { return f == Q1_0 ? 4 : 8; }
 
 /* q1_0: -1 where a weight's bit is set, +1 where it is clear. */
 ALWAYS_INLINE __m256i q1_signs(const uint8_t *bits) {
@@ -67,11 +57,13 @@ ALWAYS_INLINE __m256i q2_codes(const uint8_t *codes) {
 /* rows x tokens results; the counts are constants at each call. Per slice,
  * each token's activations are loaded once for all rows and each row's
  * weights unpacked once for all tokens. */
-ALWAYS_INLINE void tile(const bl_gemm_task *t, lowbit_type f, size_t row, int rows, size_t token,
+ALWAYS_INLINE void tile(const bl_gemm_task *t, bl_lowbit f, size_t row, int rows, size_t token,
                         int tokens) {
     const bl_activations *x = t->x;
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    const size_t group = group_of(f), slices = group / 32;
+    const size_t group = (size_t)bl_lowbit_shapes[f].block, slices = group / 32;
+    const size_t block_bytes = (size_t)bl_lowbit_shapes[f].bytes;
+    const size_t slice_bytes = 4 * (size_t)bl_lowbit_shapes[f].bits; /* per 32 weights */
     __m256 acc[BL_AVX2_TILE_ROWS][BL_AVX2_TILE_TOKENS];
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < tokens; j++) acc[i][j] = _mm256_setzero_ps();
@@ -79,11 +71,11 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, lowbit_type f, size_t row, int ro
         const uint8_t *block[BL_AVX2_TILE_ROWS];
         __m256 dw[BL_AVX2_TILE_ROWS];
         for (int i = 0; i < rows; i++) {
-            block[i] = t->w + (row + i) * t->w_row_bytes + b * block_bytes_of(f);
-            if (tokens == 1 && (b * block_bytes_of(f)) % 64 < block_bytes_of(f))
+            block[i] = t->w + (row + i) * t->w_row_bytes + b * block_bytes;
+            if (tokens == 1 && (b * block_bytes) % 64 < block_bytes)
                 bl_prefetch(block[i] + bl_prefetch_ahead(rows * t->w_row_bytes));
             float d = bl_f16_load(block[i]);
-            dw[i] = _mm256_set1_ps(f == Q1_0 ? -d : d);
+            dw[i] = _mm256_set1_ps(f == BL_LOWBIT_Q1_0 ? -d : d);
         }
         for (size_t s = 0; s < slices; s++) {
             __m256i xq[BL_AVX2_TILE_TOKENS], xsum[BL_AVX2_TILE_TOKENS];
@@ -97,11 +89,11 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, lowbit_type f, size_t row, int ro
                 xsum[j] = _mm256_setr_epi32(xb->sum, 0, 0, 0, 0, 0, 0, 0);
             }
             for (int i = 0; i < rows; i++) {
-                const uint8_t *q = block[i] + 2 + s * slice_bytes_of(f);
-                __m256i w = f == Q1_0 ? q1_signs(q) : q2_codes(q);
+                const uint8_t *q = block[i] + 2 + s * slice_bytes;
+                __m256i w = f == BL_LOWBIT_Q1_0 ? q1_signs(q) : q2_codes(q);
                 for (int j = 0; j < tokens; j++) {
                     __m256i dot;
-                    if (f == Q1_0) {
+                    if (f == BL_LOWBIT_Q1_0) {
                         dot = _mm256_maddubs_epi16(ones8, _mm256_sign_epi8(xq[j], w));
                         dot = _mm256_madd_epi16(dot, ones16);
                     } else {
@@ -121,14 +113,14 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, lowbit_type f, size_t row, int ro
 }
 
 ALWAYS_INLINE void q1_0_tile(const bl_gemm_task *t, size_t r, int rows, size_t n, int tokens) {
-    tile(t, Q1_0, r, rows, n, tokens);
+    tile(t, BL_LOWBIT_Q1_0, r, rows, n, tokens);
 }
 ALWAYS_INLINE void q2_0_tile(const bl_gemm_task *t, size_t r, int rows, size_t n, int tokens) {
-    tile(t, Q2_0, r, rows, n, tokens);
+    tile(t, BL_LOWBIT_Q2_0, r, rows, n, tokens);
 }
 ALWAYS_INLINE void q2_0_g128_tile(const bl_gemm_task *t, size_t r, int rows, size_t n,
                                   int tokens) {
-    tile(t, Q2_0_G128, r, rows, n, tokens);
+    tile(t, BL_LOWBIT_Q2_0_G128, r, rows, n, tokens);
 }
 
 BL_AVX2_ROWS_OR_TOKENS_KERNELS(q1_0_tile, bl_gemv_q1_0_q8_mad__avx2, bl_gemm_q1_0_q8_mad__avx2)

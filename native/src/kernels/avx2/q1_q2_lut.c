@@ -44,17 +44,6 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-typedef enum lowbit_type { Q1_0, Q2_0, Q2_0_G128 } lowbit_type;
-
-ALWAYS_INLINE int block_cols_of(lowbit_type f) {
-    return f == Q2_0 ? BL_Q2_0_BLOCK : f == Q1_0 ? BL_Q1_0_BLOCK : BL_Q2_0_G128_BLOCK;
-}
-ALWAYS_INLINE int block_bytes_of(lowbit_type f) {
-    return f == Q1_0 ? BL_Q1_0_BYTES : f == Q2_0 ? BL_Q2_0_BYTES : BL_Q2_0_G128_BYTES;
-}
-/* Columns of one nibble group. */
-ALWAYS_INLINE int group_cols_of(lowbit_type f) { return f == Q1_0 ? 4 : 2; }
-
 #define TILE_ROWS 16
 #define UNIT_BYTES 16 /* code bytes of a row that one transpose takes */
 #define QUAD_BYTES 128
@@ -69,11 +58,15 @@ ALWAYS_INLINE int group_cols_of(lowbit_type f) { return f == Q1_0 ? 4 : 2; }
 #define HEAP_QUADS 16384
 #define STACK_QUADS 256
 
-ALWAYS_INLINE int quad_cols_of(lowbit_type f) { return 4 * group_cols_of(f); }
-ALWAYS_INLINE int slices_per_block(lowbit_type f) { return block_cols_of(f) / 32; }
-ALWAYS_INLINE int units_per_block(lowbit_type f) { return (block_bytes_of(f) - 2) / UNIT_BYTES; }
+/* Columns of one nibble group. */
+ALWAYS_INLINE int group_cols_of(bl_lowbit f) { return 4 / bl_lowbit_shapes[f].bits; }
+ALWAYS_INLINE int quad_cols_of(bl_lowbit f) { return 4 * group_cols_of(f); }
+ALWAYS_INLINE int slices_per_block(bl_lowbit f) { return bl_lowbit_shapes[f].block / 32; }
+ALWAYS_INLINE int units_per_block(bl_lowbit f) {
+    return (bl_lowbit_shapes[f].bytes - 2) / UNIT_BYTES;
+}
 /* y vectors (two bytes of sixteen rows) per 32-column slice. */
-ALWAYS_INLINE int ys_per_slice(lowbit_type f) { return 32 / (2 * 2 * group_cols_of(f)); }
+ALWAYS_INLINE int ys_per_slice(bl_lowbit f) { return 32 / (2 * 2 * group_cols_of(f)); }
 
 /* The tables of up to PASS_TOKENS tokens over a chunk of columns. */
 typedef struct tables {
@@ -89,9 +82,9 @@ static uint8_t (*token_quads(const tables *tab, int token))[QUAD_BYTES] {
 
 /* The 16 entries of one group from its activations x, biased and split into
  * 5-bit halves as [lo 0..15 | hi 0..15]. */
-ALWAYS_INLINE __m256i group_entries(lowbit_type f, const int8_t *x) {
+ALWAYS_INLINE __m256i group_entries(bl_lowbit f, const int8_t *x) {
     __m256i e = _mm256_set1_epi16(ENTRY_BIAS);
-    if (f == Q1_0) { /* lane e of sign_b: +1 where bit b of e is set, -1 where clear */
+    if (f == BL_LOWBIT_Q1_0) { /* lane e of sign_b: +1 where bit b of e is set, -1 where clear */
         const __m256i sign[4] = {
             _mm256_setr_epi16(-1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1),
             _mm256_setr_epi16(-1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1),
@@ -113,7 +106,7 @@ ALWAYS_INLINE __m256i group_entries(lowbit_type f, const int8_t *x) {
 }
 
 /* Tables of one token's columns [first, first + cols). */
-ALWAYS_INLINE void build_tables(lowbit_type f, const bl_q8_block *x, size_t first, size_t cols,
+ALWAYS_INLINE void build_tables(bl_lowbit f, const bl_q8_block *x, size_t first, size_t cols,
                                 uint8_t (*quad)[QUAD_BYTES]) {
     const int g = group_cols_of(f);
     for (size_t q = 0; q < cols / (size_t)quad_cols_of(f); q++) {
@@ -171,7 +164,7 @@ ALWAYS_INLINE void block_scales(const uint8_t *block, size_t stride, __m256 dw[2
 
 /* One slice's exact dots of sixteen rows from its 5-bit sums (lanes: the two
  * halves of its groups; at most 8 groups each), rows 0..7 and 8..15. */
-ALWAYS_INLINE void slice_dots(lowbit_type f, __m256i lo, __m256i hi, __m256 d[2]) {
+ALWAYS_INLINE void slice_dots(bl_lowbit f, __m256i lo, __m256i hi, __m256 d[2]) {
     const __m256i halves = _mm256_set1_epi16(32 << 8 | 1); /* lo + 32 hi */
     const __m128i bias = _mm_set1_epi16((short)(32 / group_cols_of(f) * ENTRY_BIAS));
     __m256i rows0 = _mm256_maddubs_epi16(_mm256_unpacklo_epi8(lo, hi), halves);
@@ -187,12 +180,12 @@ ALWAYS_INLINE void slice_dots(lowbit_type f, __m256i lo, __m256i hi, __m256 d[2]
 /* Sixteen rows from `row` times `tokens` tokens (a constant at each call)
  * over the chunk's blocks; out (already holding the earlier chunks' results)
  * gets the chain's next steps. */
-ALWAYS_INLINE void tile(lowbit_type f, const bl_gemm_task *t, size_t row, size_t token,
+ALWAYS_INLINE void tile(bl_lowbit f, const bl_gemm_task *t, size_t row, size_t token,
                         const int tokens, size_t first_col, size_t cols, const tables *tab,
                         int tab_token) {
     const __m256i low_nibbles = _mm256_set1_epi8(15);
     const int units = units_per_block(f), slices = slices_per_block(f), ys = ys_per_slice(f);
-    const size_t block_bytes = (size_t)block_bytes_of(f), stride = t->w_row_bytes;
+    const size_t block_bytes = (size_t)bl_lowbit_shapes[f].bytes, stride = t->w_row_bytes;
     const uint8_t *w = t->w + row * stride;
     const size_t ahead = bl_prefetch_ahead(TILE_ROWS * stride);
     const bl_q8_block *x[PASS_TOKENS];
@@ -201,8 +194,8 @@ ALWAYS_INLINE void tile(lowbit_type f, const bl_gemm_task *t, size_t row, size_t
         x[tt] = (const bl_q8_block *)(t->x->data + (token + tt) * t->x->row_bytes);
         out[tt] = (float *)t->out + (token + tt) * t->out_stride + row;
     }
-    for (size_t bb = 0; bb < cols / (size_t)block_cols_of(f); bb++) {
-        size_t b = first_col / (size_t)block_cols_of(f) + bb;
+    for (size_t bb = 0; bb < cols / (size_t)bl_lowbit_shapes[f].block; bb++) {
+        size_t b = first_col / (size_t)bl_lowbit_shapes[f].block + bb;
         const uint8_t *block = w + b * block_bytes;
         /* the tiles' bytes (contiguous) ahead, a block's share of them at a
          * time (x86_prefetch.h) */
@@ -245,16 +238,16 @@ ALWAYS_INLINE void tile(lowbit_type f, const bl_gemm_task *t, size_t row, size_t
 }
 
 /* One row the same way, a lookup at a time. */
-ALWAYS_INLINE void one_row(lowbit_type f, const bl_gemm_task *t, size_t row, size_t token,
+ALWAYS_INLINE void one_row(bl_lowbit f, const bl_gemm_task *t, size_t row, size_t token,
                            int tokens, size_t first_col, size_t cols, const tables *tab) {
     const int slices = slices_per_block(f), bytes_per_slice = 32 / (2 * group_cols_of(f));
-    const size_t block_bytes = (size_t)block_bytes_of(f), groups = 2 * (block_bytes - 2);
+    const size_t block_bytes = (size_t)bl_lowbit_shapes[f].bytes, groups = 2 * (block_bytes - 2);
     const uint8_t *w = t->w + row * t->w_row_bytes;
     for (int tt = 0; tt < tokens; tt++) {
         const bl_q8_block *x = (const bl_q8_block *)(t->x->data + (token + tt) * t->x->row_bytes);
         float *out = (float *)t->out + (token + tt) * t->out_stride + row;
-        for (size_t bb = 0; bb < cols / (size_t)block_cols_of(f); bb++) {
-            size_t b = first_col / (size_t)block_cols_of(f) + bb;
+        for (size_t bb = 0; bb < cols / (size_t)bl_lowbit_shapes[f].block; bb++) {
+            size_t b = first_col / (size_t)bl_lowbit_shapes[f].block + bb;
             const uint8_t *codes = w + b * block_bytes + 2;
             float blk = 0.0f;
             for (int s = 0; s < slices; s++) {
@@ -276,7 +269,7 @@ ALWAYS_INLINE void one_row(lowbit_type f, const bl_gemm_task *t, size_t row, siz
 /* GEMV and GEMM alike: passes of up to PASS_TOKENS tokens, each over the
  * columns in one chunk (or, with stack tables, several), each chunk over
  * every row. */
-ALWAYS_INLINE void lowbit_lut(lowbit_type f, const bl_gemm_task *t) {
+ALWAYS_INLINE void lowbit_lut(bl_lowbit f, const bl_gemm_task *t) {
     _Alignas(32) uint8_t stack_quads[STACK_QUADS][QUAD_BYTES];
     const size_t n = t->x->n, whole = t->rows / TILE_ROWS * TILE_ROWS;
     const size_t pass = n < PASS_TOKENS ? n : PASS_TOKENS, quad_cols = (size_t)quad_cols_of(f);
@@ -284,7 +277,7 @@ ALWAYS_INLINE void lowbit_lut(lowbit_type f, const bl_gemm_task *t) {
     uint8_t(*heap_quads)[QUAD_BYTES] =
         quads <= HEAP_QUADS ? aligned_alloc(32, quads * QUAD_BYTES) : NULL;
     if (!heap_quads) {
-        size_t block_cols = (size_t)block_cols_of(f);
+        size_t block_cols = (size_t)bl_lowbit_shapes[f].block;
         chunk = STACK_QUADS / PASS_TOKENS * quad_cols / block_cols * block_cols;
     }
     tables tab = {heap_quads ? heap_quads : stack_quads, chunk / quad_cols};
@@ -314,9 +307,9 @@ ALWAYS_INLINE void lowbit_lut(lowbit_type f, const bl_gemm_task *t) {
     free(heap_quads);
 }
 
-static void q1_0_lut(const bl_gemm_task *t) { lowbit_lut(Q1_0, t); }
-static void q2_0_lut(const bl_gemm_task *t) { lowbit_lut(Q2_0, t); }
-static void q2_0_g128_lut(const bl_gemm_task *t) { lowbit_lut(Q2_0_G128, t); }
+static void q1_0_lut(const bl_gemm_task *t) { lowbit_lut(BL_LOWBIT_Q1_0, t); }
+static void q2_0_lut(const bl_gemm_task *t) { lowbit_lut(BL_LOWBIT_Q2_0, t); }
+static void q2_0_g128_lut(const bl_gemm_task *t) { lowbit_lut(BL_LOWBIT_Q2_0_G128, t); }
 
 void bl_gemv_q1_0_q8_lut__avx2(const bl_gemm_task *t) { q1_0_lut(t); }
 void bl_gemm_q1_0_q8_lut__avx2(const bl_gemm_task *t) { q1_0_lut(t); }

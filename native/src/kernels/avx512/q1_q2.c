@@ -22,14 +22,6 @@
 #include "float_tiling.h"
 #include "simd.h"
 
-typedef enum lowbit_type { Q1_0, Q2_0, Q2_0_G128 } lowbit_type;
-
-BL_INLINE size_t group_of(lowbit_type type) {
-    return type == Q2_0 ? BL_Q2_0_BLOCK : type == Q1_0 ? BL_Q1_0_BLOCK : BL_Q2_0_G128_BLOCK;
-}
-BL_INLINE size_t block_bytes_of(lowbit_type type) {
-    return type == Q1_0 ? BL_Q1_0_BYTES : type == Q2_0 ? BL_Q2_0_BYTES : BL_Q2_0_G128_BYTES;
-}
 
 static _Alignas(64) uint8_t code_bytes[64], code_shifts[64], act_bytes[64];
 
@@ -68,8 +60,8 @@ BL_INLINE pair_acts load_acts(const uint8_t *row, size_t p) {
 }
 
 /* The 64 unsigned weights u (w = u - 1) of step h (0 or 1) of a block. */
-BL_INLINE __m512i load_weights(const uint8_t *block, int h, lowbit_type type) {
-    if (type == Q1_0) {
+BL_INLINE __m512i load_weights(const uint8_t *block, int h, bl_lowbit type) {
+    if (type == BL_LOWBIT_Q1_0) {
         uint64_t bits;
         memcpy(&bits, block + 2 + 8 * h, 8);
         return _mm512_maskz_mov_epi8(_cvtu64_mask64(bits), _mm512_set1_epi8(2));
@@ -83,8 +75,9 @@ BL_INLINE __m512i load_weights(const uint8_t *block, int h, lowbit_type type) {
 /* As quant_tile in quant.c: ahead > 0 prefetches the weights (GEMV). */
 BL_INLINE void lowbit_tile(const bl_gemm_task *t, size_t r, size_t tok, const int rows,
                            const int tokens, const int type_, size_t ahead) {
-    const lowbit_type type = (lowbit_type)type_;
-    const size_t group = group_of(type), block_bytes = block_bytes_of(type);
+    const bl_lowbit type = (bl_lowbit)type_;
+    const size_t group = (size_t)bl_lowbit_shapes[type].block;
+    const size_t block_bytes = (size_t)bl_lowbit_shapes[type].bytes;
     const int steps = (int)(group / 64);
     const uint8_t *w[8], *x[4];
     __m512 acc[8][4];
@@ -116,13 +109,21 @@ BL_INLINE void lowbit_tile(const bl_gemm_task *t, size_t r, size_t tok, const in
     bl_store_float_tile(t, acc, r, tok, rows, tokens);
 }
 
-void bl_gemv_q1_0_q8_mad__avx512(const bl_gemm_task *t) { bl_float_gemv(t, lowbit_tile, Q1_0); }
-void bl_gemm_q1_0_q8_mad__avx512(const bl_gemm_task *t) { bl_float_gemm(t, lowbit_tile, Q1_0); }
-void bl_gemv_q2_0_q8_mad__avx512(const bl_gemm_task *t) { bl_float_gemv(t, lowbit_tile, Q2_0); }
-void bl_gemm_q2_0_q8_mad__avx512(const bl_gemm_task *t) { bl_float_gemm(t, lowbit_tile, Q2_0); }
+void bl_gemv_q1_0_q8_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemv(t, lowbit_tile, BL_LOWBIT_Q1_0);
+}
+void bl_gemm_q1_0_q8_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemm(t, lowbit_tile, BL_LOWBIT_Q1_0);
+}
+void bl_gemv_q2_0_q8_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemv(t, lowbit_tile, BL_LOWBIT_Q2_0);
+}
+void bl_gemm_q2_0_q8_mad__avx512(const bl_gemm_task *t) {
+    bl_float_gemm(t, lowbit_tile, BL_LOWBIT_Q2_0);
+}
 void bl_gemv_q2_0_g128_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemv(t, lowbit_tile, Q2_0_G128);
+    bl_float_gemv(t, lowbit_tile, BL_LOWBIT_Q2_0_G128);
 }
 void bl_gemm_q2_0_g128_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemm(t, lowbit_tile, Q2_0_G128);
+    bl_float_gemm(t, lowbit_tile, BL_LOWBIT_Q2_0_G128);
 }
