@@ -7,11 +7,15 @@ import numpy as np
 
 
 def quantize_activations(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row absmax: s = qmax / max(max|x|, 1e-5), q = clamp(rint(x * s))."""
+    """Per-row absmax: s = qmax / max(max|x|, 1e-5), q = clamp(rint(x * s)); NaN takes no
+    part in the maximum and quantizes to the lowest value, as does inf * 0."""
     qmax = np.float32(127 if bits == 8 else 32767)
-    amax = np.maximum(np.abs(x).max(axis=1), np.float32(1e-5)).astype(np.float32)
-    s = (qmax / amax).astype(np.float32)
-    q = np.clip(np.rint((x * s[:, None]).astype(np.float32)), -qmax - 1, qmax)
+    with np.errstate(invalid="ignore"):
+        peak = np.nan_to_num(np.nanmax(np.abs(x), axis=1, initial=0), nan=0, posinf=np.inf)
+        amax = np.maximum(peak, np.float32(1e-5)).astype(np.float32)
+        s = (qmax / amax).astype(np.float32)
+        scaled = np.rint((x * s[:, None]).astype(np.float32))
+    q = np.clip(np.where(np.isnan(scaled), -qmax - 1, scaled), -qmax - 1, qmax)
     return q.astype(np.int64), s
 
 

@@ -103,6 +103,25 @@ def test_short_accumulators_hold_the_largest_sums(name: str, isa: str) -> None:
                 np.testing.assert_array_equal(y, expected, err_msg=f"{algo}, {act_bits}, n={n}")
 
 
+@pytest.mark.parametrize("cols", [64, 2560, 6912])
+def test_rows_holding_nan_or_inf_follow_the_activation_rule(
+    cols: int, rng: np.random.Generator
+) -> None:
+    # The absmax skips NaN (a second pass, only for such rows) and counts inf, whose scale
+    # of 0 turns the row's infinities into NaN: both quantize to the lowest value.
+    values, scale, matrix = _random_matrix(rng, "bt2", 5, cols)
+    x = _activations(rng, 4, cols)
+    x[0, 3] = np.nan
+    x[1, cols - 1] = np.inf
+    x[2, 0] = -np.inf
+    x[3, [1, cols // 2]] = np.nan
+    for act_bits in (8, 16):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected = bit_matmul(values, scale, x, act_bits)
+        y = kernels.matmul(matrix, x, act_bits=act_bits, threads=1)
+        np.testing.assert_array_equal(y, expected, err_msg=f"{act_bits}-bit")
+
+
 @pytest.mark.parametrize("name", BIT_TYPES)
 def test_gemm_with_many_rows_is_exact(name: str, rng: np.random.Generator) -> None:
     values, scale, matrix = _random_matrix(rng, name, 300, 2560)
