@@ -49,7 +49,7 @@ PROG = "bit-bench"
 class Result:
     model: str
     file_mib: float
-    device: str  # "cpu", or "cuda: " and the GPU's name (llama-bench's backend)
+    device: str  # "cpu: avx2" etc., or "cuda: " and the GPU's name (llama-bench's backend)
     threads: int
     test: str
     tokens_per_second: list[float]

@@ -50,7 +50,7 @@ class ModelInfo:
     n_head_kv: int
     n_ff: int
     file_bytes: int
-    device: str  # "cpu", or "cuda: " and the GPU's name
+    device: str  # "cpu: " and the kernels' ISA, or "cuda: " and the GPU's name
     device_bytes: int  # what the weights take on the GPU (0 on the CPU)
     repacked_bytes: int  # weights converted as it opened, in the model's own memory
 

@@ -153,8 +153,9 @@ typedef struct bl_model_info {
     int32_t n_head_kv;
     int32_t n_ff;
     int64_t file_bytes;
-    const char *device;   /* "cpu", or "cuda: " and the GPU's name (valid while
-                             the model is open)                                */
+    const char *device;   /* "cpu: " and the kernels' ISA ("cpu: avx2"), or
+                             "cuda: " and the GPU's name (valid while the
+                             model is open)                                    */
     int64_t device_bytes; /* bytes the weights take on the GPU (0 on the CPU)  */
     int64_t repacked_bytes; /* weights converted as the model opened (foreign
                                types, and types this ISA runs as another), in
