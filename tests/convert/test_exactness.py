@@ -8,7 +8,6 @@ the scale conventions (multiply, divide, absmean) are checked against transforme
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -35,16 +34,6 @@ GGUF_NAMES = {
 TRANSFORMERS_FAMILIES = ("bitnet-2b4t", "bitnet-2b4t-bf16", "hf-bitnet", "falcon-e")
 LLAMA_GRAPH = ("hf-bitnet", "falcon-e", "falcon-e-bf16", "trilm")  # q/k rows permuted
 UNPACKED = ("falcon-e-bf16", "trilm")  # float weights that are trit x scale
-
-
-@pytest.fixture
-def torch_eager() -> Iterator[ModuleType]:
-    """transformers' BitLinear code is wrapped in torch.compile; plain eager mode suffices."""
-    torch = pytest.importorskip("torch")
-    # not dynamo.config.disable: code an earlier test compiled (test_parity) still ran, its
-    # fused mean 1 ulp off eager's; force_eager skips it and is undone after the test
-    with torch.compiler.set_stance("force_eager"):
-        yield torch
 
 
 def transformers_effective_weights(torch: ModuleType, folder: Path) -> dict[str, np.ndarray]:

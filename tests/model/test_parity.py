@@ -23,6 +23,8 @@ from .capi import NativeModel
 
 TOKENS = [int(t) for t in np.random.default_rng(5).integers(0, 1000, 24)]
 HF_PROJECTIONS = dict(zip(PROJECTIONS, CHECKPOINT_PROJECTIONS, strict=True))
+# transformers references in eager mode (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("torch_eager")
 
 
 def _relative_error(got: np.ndarray, expected: np.ndarray) -> float:

@@ -25,6 +25,8 @@ from tests.model import reference
 from tests.model.test_parity import _checkpoint_weights
 
 N_CTX, N_CHUNKS = 64, 3
+# transformers references in eager mode (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("torch_eager")
 FINAL = re.compile(r"^Final estimate: PPL = (\d+\.\d+) \+/- (\d+\.\d+)$", re.M)
 TRANSFORMERS_FAMILIES = (
     "bitnet-2b4t",
