@@ -8,7 +8,6 @@
 #include "error.h"
 #include "threadpool.h"
 
-
 /* The helpers inline into quantize_rows, which has one copy per x86 vector
  * width (vec.h): without that they stayed baseline SSE2 code, with a libm
  * roundf call per element. */

@@ -87,9 +87,9 @@ static void cpu_context_release(bl_context *c) {
     bl_activations_free(&c->act);
 }
 
-/* The weights stay in the mapped file. */
-/* The device names the kernels' ISA, as "cuda: " names the GPU, so that a
- * benchmark row says what ran (BITLLM_ISA=avx2 on an AVX-512 CPU included). */
+/* The weights stay in the mapped file. The device names the kernels' ISA, as
+ * "cuda: " names the GPU, so that a benchmark row says what ran
+ * (BITLLM_ISA=avx2 on an AVX-512 CPU included). */
 static int cpu_model_init(bl_model *m) {
     snprintf(m->device_name, sizeof m->device_name, "cpu: %s", bl_isa_name(m->engine.isa));
     return BL_OK;

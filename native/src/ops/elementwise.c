@@ -16,15 +16,19 @@ void bl_scale_columns(float *out, const float *x, const float *scale, size_t row
 BL_VECTOR_BODY void silu_gate_body(float *restrict gate, const float *restrict up, size_t count) {
     for (size_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + bl_exp(-gate[i])) * up[i];
 }
-BL_VECTOR_VARIANTS(static, silu_gate, (float *restrict gate, const float *restrict up, size_t count),
+BL_VECTOR_VARIANTS(static, silu_gate,
+                   (float *restrict gate, const float *restrict up, size_t count),
                    (gate, up, count))
 
-static void relu2_gate(float *restrict gate, const float *restrict up, size_t count) {
+BL_VECTOR_BODY void relu2_gate_body(float *restrict gate, const float *restrict up, size_t count) {
     for (size_t i = 0; i < count; i++) {
         float r = (gate[i] + fabsf(gate[i])) * 0.5f; /* relu without a branch */
         gate[i] = r * r * up[i];
     }
 }
+BL_VECTOR_VARIANTS(static, relu2_gate,
+                   (float *restrict gate, const float *restrict up, size_t count),
+                   (gate, up, count))
 
 void bl_gated_activation(float *gate, const float *up, size_t count, bl_ffn_activation act) {
     static void (*const gates[])(float *restrict, const float *restrict, size_t) = {
