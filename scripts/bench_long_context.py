@@ -134,6 +134,9 @@ def main() -> None:
     p.add_argument("--pp-rounds", type=int, default=2)
     p.add_argument("--plain-cpu-buffers", action="store_true", help="see bench_vs_llama_cpp.py")
     args = p.parse_args()
+    from bench_vs_llama_cpp import require_files
+
+    require_files(args.ours, args.theirs)
     if args.plain_cpu_buffers:
         import bench_vs_llama_cpp
 

@@ -172,6 +172,14 @@ def bitllm_rates(path: Path, threads: int) -> tuple[float, float]:
     return pp, tg
 
 
+def require_files(*paths: Path | None) -> None:
+    """A missing model is one line, before either engine starts (llama-cpp-python's own
+    error is a traceback after minutes of the other engine's runs)."""
+    for path in paths:
+        if path is not None and not path.is_file():
+            raise SystemExit(f"{path}: no such model file (paths are relative to {Path.cwd()})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("ours", type=Path)
@@ -184,6 +192,7 @@ def main() -> None:
     p.add_argument("--same-file", action="store_true", help="bitllm runs THEIRS too")
     p.add_argument("--plain-cpu-buffers", action="store_true", help="llama.cpp without AMX")
     args = p.parse_args()
+    require_files(args.ours, args.theirs)
     global PLAIN_CPU_BUFFERS
     PLAIN_CPU_BUFFERS = args.plain_cpu_buffers
     if args.avx2:
