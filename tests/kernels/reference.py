@@ -11,7 +11,7 @@ def quantize_activations(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarr
     part in the maximum and quantizes to the lowest value, as does inf * 0."""
     qmax = np.float32(127 if bits == 8 else 32767)
     with np.errstate(invalid="ignore"):
-        peak = np.nan_to_num(np.nanmax(np.abs(x), axis=1, initial=0), nan=0, posinf=np.inf)
+        peak = np.nanmax(np.abs(x), axis=1, initial=0)
         amax = np.maximum(peak, np.float32(1e-5)).astype(np.float32)
         s = (qmax / amax).astype(np.float32)
         scaled = np.rint((x * s[:, None]).astype(np.float32))

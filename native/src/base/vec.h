@@ -16,7 +16,7 @@
  * picks one: the CPU's widest, capped by $BITLLM_ISA. Every copy does the same
  * IEEE operations in the same order (the build has -ffp-contract=off, and
  * lanes are explicit), so results do not depend on it.
- *   BL_VECTOR_BODY static void name_body(params) { ... }
+ *   BL_VECTOR_BODY void name_body(params) { ... }
  *   BL_VECTOR_VARIANTS(storage, name, (params), (args))
  * defines `storage void name(params)`, which runs the body's copy. */
 #define BL_VECTOR_BODY static inline __attribute__((always_inline))

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../types/fp16.h"
 #include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "../x86_prefetch.h"
@@ -259,9 +260,7 @@ ALWAYS_INLINE void one_row(bl_lowbit f, const bl_gemm_task *t, size_t row, size_
                 }
                 blk = fmaf((float)dot, x[b * (size_t)slices + s].d, blk);
             }
-            uint16_t h;
-            memcpy(&h, w + b * block_bytes, 2);
-            *out = fmaf(blk, _cvtsh_ss(h), *out);
+            *out = fmaf(blk, bl_f16_load(w + b * block_bytes), *out);
         }
     }
 }

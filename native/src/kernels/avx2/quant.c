@@ -8,7 +8,6 @@
  * carries. vpmaddwd with ones widens to int32, and the block's eight int32
  * lanes are converted and accumulated with FMA times d_w * d_x. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "../../types/fp16.h"
 #include "../../types/quant_blocks.h"

@@ -3,7 +3,6 @@
  * an exact integer dot with its activation block, scaled to float once:
  * q1_0: sum over weights of +-x = 2 * (sum of x where the bit is set) - sum x;
  * q2_0: sum of (c - 1) x = sum of c x - sum x (c the unsigned code). */
-#include <string.h>
 
 #include "../../types/fp16.h"
 #include "../../types/quant_blocks.h"
@@ -37,9 +36,7 @@ static void q1_q2_gemm(const bl_gemm_task *t, int bits_per_weight, int group) {
             float acc = 0.0f;
             for (size_t b = 0; b < t->cols / (size_t)group; b++) {
                 const uint8_t *block = w + b * block_bytes;
-                uint16_t h;
-                memcpy(&h, block, 2);
-                float d = bl_f16_to_f32(h);
+                float d = bl_f16_load(block);
                 for (size_t s = 0; s < slices; s++) {
                     const bl_q8_block *xs = &xb[b * slices + s];
                     const uint8_t *q = block + 2 + s * slice_bytes;
