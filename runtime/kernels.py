@@ -103,7 +103,7 @@ def isa_index(isa: str | None) -> int:
     return names.index(isa)
 
 
-def _algo_index(algo: str | None) -> int:
+def algo_index(algo: str | None) -> int:
     """bl_algo of an algorithm name; None is "auto"."""
     by_name = {name: value for value, name in enum_names("bl_algo", "BL_ALGO_").items()}
     name = "auto" if algo is None else algo
@@ -140,14 +140,13 @@ def matmul(
     """
     ffi, lib = library()
     x = activations_for(matrix, x)
-    algo_index = _algo_index(algo)
     options = ffi.new(
         "bl_matmul_options *",
         {
             "isa": isa_index(isa),
             "threads": threads or 0,
             "act_bits": act_bits,
-            "algo": algo_index,
+            "algo": algo_index(algo),
         },
     )
     y = np.empty((x.shape[0], matrix.rows), dtype=np.float32)

@@ -36,16 +36,9 @@ def parse_case(case: str) -> tuple[str, int, int]:
     return name, rows, cols
 
 
-def compare(
-    libs: list,
-    case: str,
-    isa: str,
-    calls: int,
-    copies: int,
-    tokens: int,
-    rng: np.random.Generator,
-) -> str:
+def compare(libs: list, case: str, args: argparse.Namespace, rng: np.random.Generator) -> str:
     ffi = native.library()[0]
+    isa, calls, copies, tokens = args.isa, args.calls, args.copies, args.tokens
     name, rows, cols = parse_case(case)
     first = make_matrix(name, rows, cols, rng)
     matrices = [first] + [
@@ -54,19 +47,25 @@ def compare(
     x = rng.standard_normal((tokens, cols), dtype=np.float32)
     y = np.empty((tokens, rows), np.float32)
     options = ffi.new(
-        "bl_matmul_options *", {"isa": kernels.isa_index(isa), "threads": 1, "act_bits": 8}
+        "bl_matmul_options *",
+        {
+            "isa": kernels.isa_index(isa),
+            "threads": 1,
+            "act_bits": args.act_bits,
+            "algo": kernels.algo_index(args.algo),
+        },
     )
     tail = (kernels.pointer(ffi, x, "float *"), tokens, kernels.pointer(ffi, y, "float *"), options)
-    args = [(*kernels.matrix_args(ffi, m), *tail) for m in matrices]
+    call_args = [(*kernels.matrix_args(ffi, m), *tail) for m in matrices]
     outputs, times = [], [[] for _ in libs]
     for lib in libs:
-        if lib.bl_matmul(*args[0]) != 0:
+        if lib.bl_matmul(*call_args[0]) != 0:
             raise SystemExit(ffi.string(lib.bl_last_error()).decode())
         outputs.append(y.copy())
     for call in range(calls):
         for k, lib in enumerate(libs):
             started = time.thread_time()
-            lib.bl_matmul(*args[call % copies])
+            lib.bl_matmul(*call_args[call % copies])
             times[k].append(time.thread_time() - started)
     medians = [statistics.median(t) for t in times]
     cells = [
@@ -87,6 +86,8 @@ def main() -> None:
     p.add_argument(
         "--tokens", type=int, default=1, help="activation rows (1: GEMV; more: GEMM, G products/s)"
     )
+    p.add_argument("--algo", default="auto", choices=["auto", "mad", "lut"])
+    p.add_argument("--act-bits", type=int, default=8, choices=[8, 16], help="ternary/sign types")
     args = p.parse_args()
     ffi = native.library()[0]
     libs = [ffi.dlopen(str(path)) for path in args.libraries]
@@ -94,7 +95,7 @@ def main() -> None:
     print("|---|" + "---:|" * len(libs))
     rng = np.random.default_rng(0)
     for case in args.cases:
-        print(compare(libs, case, args.isa, args.calls, args.copies, args.tokens, rng), flush=True)
+        print(compare(libs, case, args, rng), flush=True)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,17 @@ def test_sign_rows_with_an_odd_number_of_blocks(rng: np.random.Generator) -> Non
                 _check("bs1", values, x, act_bits)
 
 
+def test_sign_rows_wider_than_the_heap_tables(rng: np.random.Generator) -> None:
+    """AVX2's sixteen-row bs1 kernel keeps the tables of whole rows for a pass of
+    4 tokens up to 16384 quads of 16 columns; 65792 columns take passes over
+    column chunks with tables on the stack, each chunk adding to the last. One
+    token fits the heap tables; 4 and 5 do not (5: a pass of 4, then 1)."""
+    cols = 65792  # 257 blocks of 256
+    values = random_values(rng, "sign", 35, cols)  # two tiles of sixteen and 3 rows
+    for n in (1, 4, 5):
+        _check("bs1", values, rng.standard_normal((n, cols)).astype(np.float32), 8)
+
+
 def test_every_bt1_byte_value(rng: np.random.Generator) -> None:
     """The tables cover all 256 byte values, also those the packer never writes,
     as the digit rule of the format decodes them."""

@@ -194,4 +194,24 @@ ALWAYS_INLINE void lut_gemv(const bl_gemm_task *t, bl_type_id type, int planes) 
     }
 }
 
-LUT_KERNELS(avx2)
+LUT_TYPE_KERNELS(avx2, bt2, BL_TYPE_BT2)
+LUT_TYPE_KERNELS(avx2, bt1, BL_TYPE_BT1)
+
+/* bs1 against int8 activations: the GEMV and batches under
+ * BS1_BATCH_TABLES_FROM tokens look sixteen rows up at once (bs1_lut16.c);
+ * larger batches build tables per batch like the other types. On Zen 4 the
+ * sixteen-row kernel runs 1.3-1.5x multiply-add's speed for one token and
+ * about the same at 4-10, the batch tables 0.75x at 8, equal at 12 and 1.26x
+ * at 15 tokens (BENCHMARKS.md, "bs1 on AVX2 as sixteen-row lookups"). */
+#define BS1_BATCH_TABLES_FROM 12
+bl_gemm_kernel bl_gemv_bs1_i8_lut__avx2;
+void bl_gemv_bs1_i16_lut__avx2(const bl_gemm_task *t) { lut_gemv(t, BL_TYPE_BS1, 2); }
+void bl_gemm_bs1_i8_lut__avx2(const bl_gemm_task *t) {
+    if (t->x->n < BS1_BATCH_TABLES_FROM)
+        bl_gemv_bs1_i8_lut__avx2(t);
+    else
+        lut_gemm_run(t, BL_TYPE_BS1, 0, bl_gemv_bs1_i8_lut__avx2);
+}
+void bl_gemm_bs1_i16_lut__avx2(const bl_gemm_task *t) {
+    lut_gemm_run(t, BL_TYPE_BS1, 1, bl_gemv_bs1_i16_lut__avx2);
+}

@@ -12,21 +12,8 @@
  * a 16 x 16 byte transpose (40), and each block its rows' scales
  * (BENCHMARKS.md counts and measures them).
  *
- * Tables, per token and nibble group g (the columns one nibble covers): the
- * 16 partial dots the nibble's values e give, q1_0 sum_b (bit b of e ? +1 :
- * -1) x[4g + b], q2_0 ((e & 3) - 1) x[2g] + ((e >> 2) - 1) x[2g + 1], both in
- * [-508, 508]; plus 512 so that they lie in [4, 1020], split into 5-bit halves
- * lo + 32 hi. One vpshufb finds each half; a slice's groups add up in bytes
- * (at most 8 per lane: 8 x 31 <= 255), and vpmaddubsw joins lo + 32 hi into
- * int16.
- *
- * Transpose: byte k of 16 code bytes holds nibble groups 2k (low nibble) and
- * 2k + 1 (high). Rows i and i + 8 share a vector (one per 128-bit lane);
- * three unpack stages and a vpermq turn sixteen rows into y[j] = [byte 2j of
- * rows 0..15 | byte 2j + 1 of rows 0..15], so the low nibbles of y[j] index
- * groups 4j (lane 0) and 4j + 2 (lane 1), its high nibbles groups 4j + 1 and
- * 4j + 3. The tables of a quad of groups are stored in that order, 128 bytes:
- * [lo 4j | lo 4j+2] [hi 4j | hi 4j+2] [lo 4j+1 | lo 4j+3] [hi 4j+1 | hi 4j+3].
+ * Tables and transpose: lut16.h (q1_0: sum_b (bit b of e ? +1 : -1) x[4g + b];
+ * q2_0: ((e & 3) - 1) x[2g] + ((e >> 2) - 1) x[2g + 1]).
  *
  * Float order, the same for every (row, token) whatever its tile, batch or
  * thread: each 32-column slice gives its exact int32 dot D; a block's
@@ -42,14 +29,13 @@
 #include "../../types/quant_blocks.h"
 #include "../kernels.h"
 #include "../x86_prefetch.h"
+#include "lut16.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-#define TILE_ROWS 16
-#define UNIT_BYTES 16 /* code bytes of a row that one transpose takes */
-#define QUAD_BYTES 128
-/* Added to every entry so that both 5-bit halves are unsigned. */
-#define ENTRY_BIAS 512
+#define TILE_ROWS LUT16_ROWS
+#define UNIT_BYTES LUT16_UNIT_BYTES
+#define QUAD_BYTES LUT16_QUAD_BYTES
 /* Tokens whose tables one pass over the rows uses. The tables of whole rows,
  * up to HEAP_QUADS (2 MiB), come from the heap, so that a pass reads each
  * weight row once, front to back; wider rows (or a failed allocation) take
@@ -81,29 +67,15 @@ static uint8_t (*token_quads(const tables *tab, int token))[QUAD_BYTES] {
 
 /* ---- tables ----------------------------------------------------------- */
 
-/* The 16 entries of one group from its activations x, biased and split into
- * 5-bit halves as [lo 0..15 | hi 0..15]. */
+/* The 16 entries of one group from its activations x, as lut16.h stores them. */
 ALWAYS_INLINE __m256i group_entries(bl_lowbit f, const int8_t *x) {
-    __m256i e = _mm256_set1_epi16(ENTRY_BIAS);
-    if (f == BL_LOWBIT_Q1_0) { /* lane e of sign_b: +1 where bit b of e is set, -1 where clear */
-        const __m256i sign[4] = {
-            _mm256_setr_epi16(-1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1),
-            _mm256_setr_epi16(-1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1),
-            _mm256_setr_epi16(-1, -1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, 1),
-            _mm256_setr_epi16(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1)};
-        for (int b = 0; b < 4; b++)
-            e = _mm256_add_epi16(e, _mm256_sign_epi16(_mm256_set1_epi16(x[b]), sign[b]));
-    } else { /* lane e: codes e & 3 and e >> 2, weights one less */
-        const __m256i first = _mm256_setr_epi16(-1, 0, 1, 2, -1, 0, 1, 2, -1, 0, 1, 2, -1, 0, 1, 2);
-        const __m256i second =
-            _mm256_setr_epi16(-1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2);
-        e = _mm256_add_epi16(e, _mm256_mullo_epi16(_mm256_set1_epi16(x[0]), first));
-        e = _mm256_add_epi16(e, _mm256_mullo_epi16(_mm256_set1_epi16(x[1]), second));
-    }
-    /* per lane: its eight entries' low halves, then their high halves */
-    __m256i halves = _mm256_packus_epi16(_mm256_and_si256(e, _mm256_set1_epi16(31)),
-                                         _mm256_srli_epi16(e, 5));
-    return _mm256_permute4x64_epi64(halves, _MM_SHUFFLE(3, 1, 2, 0));
+    if (f == BL_LOWBIT_Q1_0) return lut16_sign_entries(x, 1);
+    /* lane e: codes e & 3 and e >> 2, weights one less */
+    const __m256i first = _mm256_setr_epi16(-1, 0, 1, 2, -1, 0, 1, 2, -1, 0, 1, 2, -1, 0, 1, 2);
+    const __m256i second = _mm256_setr_epi16(-1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2);
+    __m256i e = _mm256_mullo_epi16(_mm256_set1_epi16(x[0]), first);
+    e = _mm256_add_epi16(e, _mm256_mullo_epi16(_mm256_set1_epi16(x[1]), second));
+    return lut16_halves(e);
 }
 
 /* Tables of one token's columns [first, first + cols). */
@@ -113,47 +85,12 @@ ALWAYS_INLINE void build_tables(bl_lowbit f, const bl_q8_block *x, size_t first,
     for (size_t q = 0; q < cols / (size_t)quad_cols_of(f); q++) {
         size_t c = first + q * (size_t)quad_cols_of(f);
         const int8_t *xq = x[c / 32].q + c % 32;
-        __m256i g0 = group_entries(f, xq), g1 = group_entries(f, xq + g);
-        __m256i g2 = group_entries(f, xq + 2 * g), g3 = group_entries(f, xq + 3 * g);
-        __m256i *dst = (__m256i *)quad[q];
-        _mm256_store_si256(dst + 0, _mm256_permute2x128_si256(g0, g2, 0x20));
-        _mm256_store_si256(dst + 1, _mm256_permute2x128_si256(g0, g2, 0x31));
-        _mm256_store_si256(dst + 2, _mm256_permute2x128_si256(g1, g3, 0x20));
-        _mm256_store_si256(dst + 3, _mm256_permute2x128_si256(g1, g3, 0x31));
+        lut16_store_quad(group_entries(f, xq), group_entries(f, xq + g),
+                         group_entries(f, xq + 2 * g), group_entries(f, xq + 3 * g), quad[q]);
     }
-}
-
-/* Entry e of group g (counted from the chunk's first column), as the tile reads it. */
-static int32_t table_entry(const uint8_t (*quad)[QUAD_BYTES], size_t g, unsigned e) {
-    const uint8_t *lo = quad[g / 4] + (g & 1) * 64 + (g & 2) * 8;
-    return 32 * lo[32 + e] + lo[e] - ENTRY_BIAS;
 }
 
 /* ---- sixteen rows ----------------------------------------------------- */
-
-/* The 16 bytes at `bytes` of sixteen rows into y[0..7] (see the top of the file). */
-ALWAYS_INLINE void transpose_unit(const uint8_t *bytes, size_t stride, __m256i y[8]) {
-    __m256i a[8], p[8], q[8];
-    const size_t half = 8 * stride;
-    for (int i = 0; i < 8; i++, bytes += stride)
-        a[i] = _mm256_loadu2_m128i((const __m128i *)(bytes + half), (const __m128i *)bytes);
-    for (int i = 0; i < 4; i++) { /* 16-bit k: rows 2i, 2i + 1 of byte k (p[2i]) or k + 8 */
-        p[2 * i] = _mm256_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
-        p[2 * i + 1] = _mm256_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
-    }
-    for (int h = 0; h < 2; h++) { /* 32-bit k: rows 4h .. 4h + 3 of byte 4m + k (q[4h + m]) */
-        q[4 * h + 0] = _mm256_unpacklo_epi16(p[4 * h + 0], p[4 * h + 2]);
-        q[4 * h + 1] = _mm256_unpackhi_epi16(p[4 * h + 0], p[4 * h + 2]);
-        q[4 * h + 2] = _mm256_unpacklo_epi16(p[4 * h + 1], p[4 * h + 3]);
-        q[4 * h + 3] = _mm256_unpackhi_epi16(p[4 * h + 1], p[4 * h + 3]);
-    }
-    for (int m = 0; m < 4; m++) { /* 64-bit k: rows 0..7 (lane 1: 8..15) of byte 2j + k */
-        __m256i even = _mm256_unpacklo_epi32(q[m], q[m + 4]);
-        __m256i odd = _mm256_unpackhi_epi32(q[m], q[m + 4]);
-        y[2 * m] = _mm256_permute4x64_epi64(even, _MM_SHUFFLE(3, 1, 2, 0));
-        y[2 * m + 1] = _mm256_permute4x64_epi64(odd, _MM_SHUFFLE(3, 1, 2, 0));
-    }
-}
 
 /* The f16 scales at `block` of sixteen rows, rows 0..7 and 8..15. */
 ALWAYS_INLINE void block_scales(const uint8_t *block, size_t stride, __m256 dw[2]) {
@@ -166,16 +103,14 @@ ALWAYS_INLINE void block_scales(const uint8_t *block, size_t stride, __m256 dw[2
 /* One slice's exact dots of sixteen rows from its 5-bit sums (lanes: the two
  * halves of its groups; at most 8 groups each), rows 0..7 and 8..15. */
 ALWAYS_INLINE void slice_dots(bl_lowbit f, __m256i lo, __m256i hi, __m256 d[2]) {
-    const __m256i halves = _mm256_set1_epi16(32 << 8 | 1); /* lo + 32 hi */
-    const __m128i bias = _mm_set1_epi16((short)(32 / group_cols_of(f) * ENTRY_BIAS));
-    __m256i rows0 = _mm256_maddubs_epi16(_mm256_unpacklo_epi8(lo, hi), halves);
-    __m256i rows1 = _mm256_maddubs_epi16(_mm256_unpackhi_epi8(lo, hi), halves);
-    __m128i d0 = _mm_sub_epi16(
-        _mm_add_epi16(_mm256_castsi256_si128(rows0), _mm256_extracti128_si256(rows0, 1)), bias);
-    __m128i d1 = _mm_sub_epi16(
-        _mm_add_epi16(_mm256_castsi256_si128(rows1), _mm256_extracti128_si256(rows1, 1)), bias);
-    d[0] = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(d0));
-    d[1] = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(d1));
+    const __m128i bias = _mm_set1_epi16((short)(32 / group_cols_of(f) * LUT16_ENTRY_BIAS));
+    __m256i rows[2];
+    lut16_join(lo, hi, rows);
+    for (int h = 0; h < 2; h++) {
+        __m128i sum = _mm_add_epi16(_mm256_castsi256_si128(rows[h]),
+                                    _mm256_extracti128_si256(rows[h], 1));
+        d[h] = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_sub_epi16(sum, bias)));
+    }
 }
 
 /* Sixteen rows from `row` times `tokens` tokens (a constant at each call)
@@ -184,7 +119,6 @@ ALWAYS_INLINE void slice_dots(bl_lowbit f, __m256i lo, __m256i hi, __m256 d[2]) 
 ALWAYS_INLINE void tile(bl_lowbit f, const bl_gemm_task *t, size_t row, size_t token,
                         const int tokens, size_t first_col, size_t cols, const tables *tab,
                         int tab_token) {
-    const __m256i low_nibbles = _mm256_set1_epi8(15);
     const int units = units_per_block(f), slices = slices_per_block(f), ys = ys_per_slice(f);
     const size_t block_bytes = (size_t)bl_lowbit_shapes[f].bytes, stride = t->w_row_bytes;
     const uint8_t *w = t->w + row * stride;
@@ -203,7 +137,7 @@ ALWAYS_INLINE void tile(bl_lowbit f, const bl_gemm_task *t, size_t row, size_t t
         const uint8_t *next = w + ahead + b * TILE_ROWS * block_bytes;
         for (size_t k = 0; k < TILE_ROWS * block_bytes; k += 64) bl_prefetch(next + k);
         __m256i y[2][8];
-        for (int u = 0; u < units; u++) transpose_unit(block + 2 + u * UNIT_BYTES, stride, y[u]);
+        for (int u = 0; u < units; u++) lut16_transpose(block + 2 + u * UNIT_BYTES, stride, y[u]);
         __m256 dw[2];
         block_scales(block, stride, dw);
         for (int tt = 0; tt < tokens; tt++) {
@@ -214,17 +148,8 @@ ALWAYS_INLINE void tile(bl_lowbit f, const bl_gemm_task *t, size_t row, size_t t
             for (int s = 0; s < slices; s++) {
                 __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
 #pragma GCC unroll 4
-                for (int j = s * ys; j < (s + 1) * ys; j++) {
-                    const __m256i yj = y[j / 8][j % 8], *tq = (const __m256i *)quad[j];
-                    __m256i lo_idx = _mm256_and_si256(yj, low_nibbles);
-                    __m256i hi_idx = _mm256_and_si256(_mm256_srli_epi16(yj, 4), low_nibbles);
-                    lo = _mm256_add_epi8(
-                        lo, _mm256_add_epi8(_mm256_shuffle_epi8(_mm256_load_si256(tq), lo_idx),
-                                            _mm256_shuffle_epi8(_mm256_load_si256(tq + 2), hi_idx)));
-                    hi = _mm256_add_epi8(
-                        hi, _mm256_add_epi8(_mm256_shuffle_epi8(_mm256_load_si256(tq + 1), lo_idx),
-                                            _mm256_shuffle_epi8(_mm256_load_si256(tq + 3), hi_idx)));
-                }
+                for (int j = s * ys; j < (s + 1) * ys; j++)
+                    lut16_lookup(y[j / 8][j % 8], quad[j], &lo, &hi);
                 __m256 d[2];
                 slice_dots(f, lo, hi, d);
                 __m256 dx = _mm256_set1_ps(x[tt][b * (size_t)slices + s].d);
@@ -255,8 +180,8 @@ ALWAYS_INLINE void one_row(bl_lowbit f, const bl_gemm_task *t, size_t row, size_
                 int32_t dot = 0;
                 for (int k = s * bytes_per_slice; k < (s + 1) * bytes_per_slice; k++) {
                     size_t g = bb * groups + 2 * (size_t)k;
-                    dot += table_entry(token_quads(tab, tt), g, codes[k] & 15u);
-                    dot += table_entry(token_quads(tab, tt), g + 1, codes[k] >> 4);
+                    dot += lut16_entry(token_quads(tab, tt), g, codes[k] & 15u);
+                    dot += lut16_entry(token_quads(tab, tt), g + 1, codes[k] >> 4);
                 }
                 blk = fmaf((float)dot, x[b * (size_t)slices + s].d, blk);
             }

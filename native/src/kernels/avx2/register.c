@@ -90,14 +90,15 @@ static const bl_kernel_row rows[] = {
      bl_gemm_q2_0_g128_q8_lut__avx2},
 };
 
-/* Batched GEMM: the bt1 and bs1 LUT kernels win from one full token tile on
- * (BENCHMARKS.md, kernel table); their GEMV stays multiply-add. q1_0 and
+/* Batched GEMM: the bt1 LUT kernels win from one full token tile on
+ * (BENCHMARKS.md, kernel table); its GEMV stays multiply-add. bs1's LUT
+ * kernels win from one token on (lut.c, bs1_lut16.c). q1_0 and
  * q2_0 look sixteen rows up at once (q1_q2_lut.c): GEMV 2.5-2.8x (q1_0)
  * and 1.6-1.9x (q2_0) multiply-add's speed, batches of 8 and 16 1.4-2.8x
  * (BENCHMARKS.md, "q1_0 and q2_0 as lookup tables"). */
 static const bl_auto_lut_row auto_lut[] = {
     {BL_TYPE_BT1, BL_ACT_I8, 16},
-    {BL_TYPE_BS1, BL_ACT_I8, 16},
+    {BL_TYPE_BS1, BL_ACT_I8, 1},
     {BL_TYPE_Q1_0, BL_ACT_Q8, 1},
     {BL_TYPE_Q2_0, BL_ACT_Q8, 1},
     {BL_TYPE_Q2_0_G128, BL_ACT_Q8, 1},
