@@ -166,3 +166,48 @@ def test_repeat_last_n_bounds_the_tokens_the_penalty_sees() -> None:
     assert pick(0) == 0  # no window at all
     with pytest.raises(ValueError, match="repeat_last_n must be >= 0"):
         SamplingParams(repeat_last_n=-2)
+
+
+def _candidates_by_full_sort(
+    logits: np.ndarray, params: SamplingParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rules of `candidates` on the whole vocabulary sorted (equal logits in id order)."""
+    ids = np.argsort(-logits, kind="stable")
+    if 0 < params.top_k < len(ids):
+        ids = ids[: params.top_k]
+    kept = logits[ids]
+    probs = np.exp(kept - kept[0], dtype=np.float64)
+    probs /= probs.sum()
+    keep = len(ids)
+    if params.top_p < 1.0:
+        keep = min(keep, int(np.searchsorted(np.cumsum(probs), params.top_p)) + 1)
+    if params.min_p > 0.0:
+        keep = min(keep, int(np.count_nonzero(probs >= params.min_p * probs[0])))
+    keep = max(keep, 1)
+    return ids[:keep], kept[:keep]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"top_k": 40},  # the defaults: a bound from chunk maxima
+        {"top_k": 3000, "top_p": 1.0, "min_p": 0.0},  # more than there are chunks
+        {"top_k": 0},  # min-p's bound on the logits
+        {"top_k": 0, "min_p": 0.0, "top_p": 0.9},  # heads growing to top-p's mass
+        {"top_k": 0, "min_p": 0.0, "top_p": 1.0},  # the whole vocabulary
+        {"top_k": 1},
+    ],
+)
+def test_candidates_match_a_full_sort(settings: dict, rng: np.random.Generator) -> None:
+    """Without sorting the vocabulary, the same tokens in the same order as sorting it all,
+    on vocabularies of real size, flat or peaked, with runs of equal logits (ties go to the
+    lower id) and a tail that is no whole chunk."""
+    params = SamplingParams(**settings)
+    for n_vocab, spread in ((128256, 3.0), (32000, 0.3), (151936, 12.0), (1000, 1.0)):
+        logits = (rng.standard_normal(n_vocab) * spread).astype(np.float32)
+        logits[rng.integers(0, n_vocab, 3)] = logits.max()  # ties at the top
+        logits[: n_vocab // 2] = np.round(logits[: n_vocab // 2], 1)  # many more in half
+        got_ids, got_kept = candidates(logits, params)
+        ids, kept = _candidates_by_full_sort(logits, params)
+        np.testing.assert_array_equal(got_ids, ids, err_msg=f"{n_vocab} tokens, {settings}")
+        np.testing.assert_array_equal(got_kept, kept)
