@@ -14,6 +14,7 @@ in one process, alternating them call by call, a row per build.
   python scripts/bench_attention.py --threads 2 --depths 1024,3968 --prompts 512
   python scripts/bench_attention.py --threads 1 --cpu-time --builds /tmp/a.so,/tmp/b.so
   python scripts/bench_attention.py --cache-layers 30 --depths 3968 --prompts ""
+  python scripts/bench_attention.py --heads 16,8,128 --layers 28 --depths 2048 --prompts ""
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ def main() -> None:
     p.add_argument("--isas", default=",".join(kernels.isas()))
     p.add_argument("--cache-types", default=",".join(cache_types()))
     p.add_argument("--builds", default="", help="libbitllm.so paths to compare, comma-separated")
+    p.add_argument(
+        "--heads", default="20,5,128",
+        help="query heads, K/V heads, head size (2B-4T: 20,5,128; Qwen3-1.7B: 16,8,128)",
+    )  # fmt: skip
     args = p.parse_args()
     args.inner = args.inner or (101 if args.cache_layers == 1 else 10 * args.cache_layers + 1)
     ffi, default = library()
@@ -113,7 +118,7 @@ def main() -> None:
     names = paths or [""]
     depths = [int(d) for d in args.depths.split(",") if d]
     prompts = [int(n) for n in args.prompts.split(",") if n]
-    n_head, n_head_kv, head_dim = 20, 5, 128
+    n_head, n_head_kv, head_dim = (int(v) for v in args.heads.split(","))
     problem = Problem(max(depths + prompts) + 1, n_head, n_head_kv, head_dim, args.cache_layers)
     clock = time.process_time if args.cpu_time else time.perf_counter
     per_pair = 4 * n_head * head_dim  # FLOPs of one (query row, position) in one layer

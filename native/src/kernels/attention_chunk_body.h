@@ -329,25 +329,26 @@ ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
 #endif
 
 #if defined(ATTN_AVX512)
-/* Four query heads (q + g * n) against four whole rows of k (k + p * stride bytes,
- * f16 or f32: q8_0 keys take scores_q8): each k slice is loaded once for the four heads (16
- * accumulators); per (head, row) the same fused multiply-adds and reduction as
- * dot_rows. out + g * out_stride. */
-ATTN_INLINE void dot_4x4_512(const float *restrict q, const uint8_t *k, size_t stride, int type,
-                             int n, float scale, float *restrict out, size_t out_stride) {
+/* `heads` query heads (q + g * n; a constant, 1, 2 or 4: head_tile) against four
+ * whole rows of k (k + p * stride bytes, f16 or f32: q8_0 keys take scores_q8): each
+ * k slice is loaded once for the heads (up to 16 accumulators); per (head, row) the
+ * same fused multiply-adds and reduction as dot_rows. out + g * out_stride. */
+ATTN_INLINE void dot_hx4_512(const float *restrict q, const int heads, const uint8_t *k,
+                             size_t stride, int type, int n, float scale, float *restrict out,
+                             size_t out_stride) {
     __m512 acc[4][BL_ATTN_STEP];
-    for (int g = 0; g < 4; g++)
+    for (int g = 0; g < heads; g++)
         for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_setzero_ps();
     for (int i = 0; i < n; i += VEC_LANES) {
         __m512 kv[BL_ATTN_STEP];
         for (int p = 0; p < BL_ATTN_STEP; p++) kv[p] = vf_load(k + (size_t)p * stride, i, type);
-        for (int g = 0; g < 4; g++) {
+        for (int g = 0; g < heads; g++) {
             __m512 qv = _mm512_loadu_ps(q + (size_t)g * n + i);
             for (int p = 0; p < BL_ATTN_STEP; p++) acc[g][p] = _mm512_fmadd_ps(qv, kv[p], acc[g][p]);
         }
     }
     __m128 sv = _mm_set1_ps(scale);
-    for (int g = 0; g < 4; g++)
+    for (int g = 0; g < heads; g++)
         _mm_storeu_ps(out + g * out_stride,
                       _mm_mul_ps(reduce16x4_512(acc[g][0], acc[g][1], acc[g][2], acc[g][3]), sv));
 }
@@ -380,10 +381,19 @@ static void dot_heads(const float *restrict q, int heads, const float *restrict 
                       int n, float scale, float *restrict out) {
     int g = 0;
 #if defined(ATTN_AVX512)
-    if (steps == BL_ATTN_STEP && n % VEC_LANES == 0)
+    if (steps == BL_ATTN_STEP && n % VEC_LANES == 0) {
+        const uint8_t *rows = (const uint8_t *)k;
+        size_t stride = (size_t)n * sizeof(float);
         for (; g + 4 <= heads; g += 4)
-            dot_4x4_512(q + (size_t)g * n, (const uint8_t *)k, (size_t)n * sizeof(float),
-                        BL_KV_F32, n, scale, out + (size_t)g * BL_ATTN_CHUNK, BL_ATTN_CHUNK);
+            dot_hx4_512(q + (size_t)g * n, 4, rows, stride, BL_KV_F32, n, scale,
+                        out + (size_t)g * BL_ATTN_CHUNK, BL_ATTN_CHUNK);
+        for (; g + 2 <= heads; g += 2)
+            dot_hx4_512(q + (size_t)g * n, 2, rows, stride, BL_KV_F32, n, scale,
+                        out + (size_t)g * BL_ATTN_CHUNK, BL_ATTN_CHUNK);
+        for (; g < heads; g++)
+            dot_hx4_512(q + (size_t)g * n, 1, rows, stride, BL_KV_F32, n, scale,
+                        out + (size_t)g * BL_ATTN_CHUNK, BL_ATTN_CHUNK);
+    }
 #endif
     for (; g < heads; g++)
         dot_step(q + (size_t)g * n, k, steps, n, scale, out + (size_t)g * BL_ATTN_CHUNK);
@@ -406,18 +416,24 @@ static void axpy_heads(float *restrict y, const float *w, int heads, int steps,
  * float32 row first (rows_f32) stores and reloads every element for nothing.
  * There the cache is read as it is, each slice converted in its register
  * (the same values and operations, so the same results): the scores in
- * tiles of 4 heads x 4 positions on AVX-512 and 2 x 2 on AVX2, and the
+ * tiles of up to 4 heads x 4 positions on AVX-512 and 2 x 2 on AVX2, and the
  * weighted values. Tiles of many query rows (prefill) keep the conversion,
  * which they share. */
 #define ATTN_DIRECT_ROWS 2
 static inline int direct(const bl_attn_chunk *c) {
 #if defined(ATTN_AVX2)
-    return c->rows <= ATTN_DIRECT_ROWS && c->group % 4 == 0 && c->head_dim % BL_Q_BLOCK == 0;
+    return c->rows <= ATTN_DIRECT_ROWS && c->head_dim % BL_Q_BLOCK == 0;
 #else
     (void)c;
     return 0;
 #endif
 }
+
+/* Query heads of a group that a tile takes together: 4 where the group allows
+ * (2B-4T's 20 over 5, Qwen3-8B's 32 over 8), else 2 (Qwen3-1.7B's 16 over 8),
+ * else 1 (no grouped queries). Each head's operations are the same in any
+ * tile, so results do not depend on it. */
+static inline int head_tile(int group) { return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1; }
 
 /* Positions [start, visible_end) of the chunk that row r sees. */
 static inline int32_t visible_end(const bl_attn_chunk *c, int r) {
@@ -466,14 +482,15 @@ static const float *rows_f32(int type, const uint8_t *src, size_t stride, int st
 }
 
 #if defined(ATTN_AVX2) && !defined(ATTN_AVX512)
-/* Two query heads (q + g * n) against two whole rows of k (k + p * stride
- * bytes, f16 or f32: q8_0 keys take scores_q8), each k slice converted once
- * for both heads; per (head, row) the 16 partial sums and the reduction of
- * dot_rows. */
-ATTN_INLINE void dot_2x2_avx2(const float *restrict q, const uint8_t *k, size_t stride, int type,
-                              int n, float scale, float *restrict out, size_t out_stride) {
+/* `heads` (a constant, 1 or 2) query heads (q + g * n) against two whole rows
+ * of k (k + p * stride bytes, f16 or f32: q8_0 keys take scores_q8), each k
+ * slice converted once for the heads; per (head, row) the 16 partial sums and
+ * the reduction of dot_rows. */
+ATTN_INLINE void dot_hx2_avx2(const float *restrict q, const int heads, const uint8_t *k,
+                              size_t stride, int type, int n, float scale, float *restrict out,
+                              size_t out_stride) {
     __m256 lo[2][2], hi[2][2];
-    for (int g = 0; g < 2; g++)
+    for (int g = 0; g < heads; g++)
         for (int p = 0; p < 2; p++) lo[g][p] = hi[g][p] = _mm256_setzero_ps();
     for (int i = 0; i < n; i += 16) {
         __m256 k_lo[2], k_hi[2];
@@ -481,7 +498,7 @@ ATTN_INLINE void dot_2x2_avx2(const float *restrict q, const uint8_t *k, size_t 
             k_lo[p] = vf_load(k + (size_t)p * stride, i, type);
             k_hi[p] = vf_load(k + (size_t)p * stride, i + 8, type);
         }
-        for (int g = 0; g < 2; g++) {
+        for (int g = 0; g < heads; g++) {
             __m256 q_lo = _mm256_loadu_ps(q + (size_t)g * n + i);
             __m256 q_hi = _mm256_loadu_ps(q + (size_t)g * n + i + 8);
             for (int p = 0; p < 2; p++) {
@@ -490,7 +507,7 @@ ATTN_INLINE void dot_2x2_avx2(const float *restrict q, const uint8_t *k, size_t 
             }
         }
     }
-    for (int g = 0; g < 2; g++)
+    for (int g = 0; g < heads; g++)
         for (int p = 0; p < 2; p++) out[g * out_stride + p] = reduce16(lo[g][p], hi[g][p]) * scale;
 }
 #endif
@@ -653,6 +670,47 @@ static void scores_q8(const bl_attn_chunk *c) {
     }
 }
 
+#if defined(ATTN_AVX512)
+/* The direct path's scores (decode): tiles of `heads` heads (a constant) x
+ * BL_ATTN_STEP positions while whole steps remain; returns the first position
+ * left to the general path. */
+ATTN_INLINE int32_t direct_scores_512(const bl_attn_chunk *c, const int heads) {
+    int hd = c->head_dim, g_count = c->group;
+    int32_t last = visible_end(c, c->rows - 1), j = c->start;
+    for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
+        const uint8_t *k = c->k + (size_t)j * c->k_stride;
+        prefetch_ahead(k, c->k_stride, BL_ATTN_STEP);
+        prefetch_values(c, j, BL_ATTN_STEP);
+        for (int r = 0; r < c->rows; r++)
+            for (int g = 0; g < g_count; g += heads)
+                dot_hx4_512(c->q + (size_t)r * c->q_stride + (size_t)g * hd, heads, k,
+                            c->k_stride, c->type_k, hd, c->scale,
+                            c->scores + ((size_t)r * g_count + g) * BL_ATTN_CHUNK + (j - c->start),
+                            BL_ATTN_CHUNK);
+    }
+    return j;
+}
+#elif defined(ATTN_AVX2)
+/* The same on AVX2: tiles of `heads` (1 or 2) heads x 2 positions. */
+ATTN_INLINE int32_t direct_scores_avx2(const bl_attn_chunk *c, const int heads) {
+    int hd = c->head_dim, g_count = c->group;
+    int32_t last = visible_end(c, c->rows - 1), j = c->start;
+    for (; j + 2 <= last && c->pos[0] >= j + 1; j += 2) {
+        const uint8_t *k = c->k + (size_t)j * c->k_stride;
+        prefetch_ahead(k, c->k_stride, 2);
+        prefetch_values(c, j, 2);
+        for (int r = 0; r < c->rows; r++)
+            for (int g = 0; g < g_count; g += heads) {
+                size_t i = (size_t)r * g_count + g;
+                dot_hx2_avx2(c->q + (size_t)r * c->q_stride + (size_t)g * hd, heads, k,
+                             c->k_stride, c->type_k, hd, c->scale,
+                             c->scores + i * BL_ATTN_CHUNK + (j - c->start), BL_ATTN_CHUNK);
+            }
+    }
+    return j;
+}
+#endif
+
 static void scores(const bl_attn_chunk *c) {
     if (c->type_k == BL_KV_Q8_0) {
         scores_q8(c);
@@ -662,32 +720,15 @@ static void scores(const bl_attn_chunk *c) {
     int32_t last = visible_end(c, c->rows - 1);
     int32_t j = c->start;
 #if defined(ATTN_AVX512)
-    if (direct(c))
-        for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
-            const uint8_t *k = c->k + (size_t)j * c->k_stride;
-            prefetch_ahead(k, c->k_stride, BL_ATTN_STEP);
-            prefetch_values(c, j, BL_ATTN_STEP);
-            for (int r = 0; r < c->rows; r++)
-                for (int g = 0; g < g_count; g += 4)
-                    dot_4x4_512(c->q + (size_t)r * c->q_stride + (size_t)g * hd, k, c->k_stride,
-                                c->type_k, hd, c->scale,
-                                c->scores + ((size_t)r * g_count + g) * BL_ATTN_CHUNK + (j - c->start),
-                                BL_ATTN_CHUNK);
+    if (direct(c)) {
+        switch (head_tile(g_count)) {
+        case 4: j = direct_scores_512(c, 4); break;
+        case 2: j = direct_scores_512(c, 2); break;
+        default: j = direct_scores_512(c, 1); break;
         }
+    }
 #elif defined(ATTN_AVX2)
-    if (direct(c))
-        for (; j + 2 <= last && c->pos[0] >= j + 1; j += 2) {
-            const uint8_t *k = c->k + (size_t)j * c->k_stride;
-            prefetch_ahead(k, c->k_stride, 2);
-            prefetch_values(c, j, 2);
-            for (int r = 0; r < c->rows; r++)
-                for (int g = 0; g < g_count; g += 2) {
-                    size_t i = (size_t)r * g_count + g;
-                    dot_2x2_avx2(c->q + (size_t)r * c->q_stride + (size_t)g * hd, k, c->k_stride,
-                                 c->type_k, hd, c->scale,
-                                 c->scores + i * BL_ATTN_CHUNK + (j - c->start), BL_ATTN_CHUNK);
-                }
-        }
+    if (direct(c)) j = g_count % 2 ? direct_scores_avx2(c, 1) : direct_scores_avx2(c, 2);
 #endif
     for (; j < last; j += BL_ATTN_STEP) {
         int steps = last - j < BL_ATTN_STEP ? last - j : BL_ATTN_STEP;
@@ -728,17 +769,17 @@ static void softmax(const bl_attn_chunk *c, int i, int32_t n) {
 }
 
 #if defined(ATTN_AVX2)
-/* Four heads' weighted sums of `slices` vectors of elements from element i0
- * of the value rows, over the row's n visible positions, the 4 x slices sums
- * held in registers: per element acc = fma(w[p], v[p], acc) for p in order,
+/* `heads` heads' (a constant, head_tile) weighted sums of `slices` vectors of
+ * elements from element i0 of the value rows, over the row's n visible
+ * positions, the heads x slices sums held in registers: per element acc = fma(w[p], v[p], acc) for p in order,
  * the operations axpy_rows does, so the same bits. A q8_0 element is q * d,
  * d of block i0 / 32 + k at scale[k * BL_ATTN_CHUNK + p]. `type` is a
  * constant at every call, so each cache type gets its own loop. */
-ATTN_INLINE void values_slices(const bl_attn_chunk *c, int type, const float *w, float *acc,
-                               int i0, int32_t n, const float *scale, int slices) {
+ATTN_INLINE void values_slices(const bl_attn_chunk *c, int type, const int heads, const float *w,
+                               float *acc, int i0, int32_t n, const float *scale, int slices) {
     int hd = c->head_dim;
     vfloat sum[4][VALUE_SLICES];
-    for (int g = 0; g < 4; g++)
+    for (int g = 0; g < heads; g++)
         for (int s = 0; s < slices; s++) sum[g][s] = vf_zero();
     const uint8_t *v = c->v + (size_t)c->start * c->v_stride;
     for (int32_t p = 0; p < n; p++, v += c->v_stride) {
@@ -750,12 +791,12 @@ ATTN_INLINE void values_slices(const bl_attn_chunk *c, int type, const float *w,
                 x[s] = vf_mul(x[s], vf_set1(scale[k * BL_ATTN_CHUNK + p]));
             }
         }
-        for (int g = 0; g < 4; g++) {
+        for (int g = 0; g < heads; g++) {
             vfloat wg = vf_set1(w[(size_t)g * BL_ATTN_CHUNK + p]);
             for (int s = 0; s < slices; s++) sum[g][s] = vf_fma(wg, x[s], sum[g][s]);
         }
     }
-    for (int g = 0; g < 4; g++)
+    for (int g = 0; g < heads; g++)
         for (int s = 0; s < slices; s++)
             vf_store(acc + (size_t)g * hd + i0 + VF_LANES * s, sum[g][s]);
 }
@@ -775,23 +816,23 @@ static void value_scales(const bl_attn_chunk *c, int b, int count, int32_t n, fl
 }
 
 /* One group of elements: the full width, or the row's shorter tail. */
-ATTN_INLINE void values_group(const bl_attn_chunk *c, int type, const float *w, float *acc,
-                              int i0, int32_t n, const float *scale) {
+ATTN_INLINE void values_group(const bl_attn_chunk *c, int type, const int heads, const float *w,
+                              float *acc, int i0, int32_t n, const float *scale) {
     if (c->head_dim - i0 >= VALUE_GROUP)
-        values_slices(c, type, w, acc, i0, n, scale, VALUE_SLICES);
+        values_slices(c, type, heads, w, acc, i0, n, scale, VALUE_SLICES);
     else
-        values_slices(c, type, w, acc, i0, n, scale, (c->head_dim - i0) / VF_LANES);
+        values_slices(c, type, heads, w, acc, i0, n, scale, (c->head_dim - i0) / VF_LANES);
 }
 
 /* Decode's weighted values, the cache rows read in place: row r's heads in
- * fours, its elements in groups of VALUE_GROUP, each group running over the
- * positions with its sums in registers, so the sums are never stored and
- * reloaded per position as axpy_rows does. */
-static void values_in_registers(const bl_attn_chunk *c, int r) {
+ * tiles of `heads` (head_tile), its elements in groups of VALUE_GROUP, each
+ * group running over the positions with its sums in registers, so the sums
+ * are never stored and reloaded per position as axpy_rows does. */
+ATTN_INLINE void values_in_registers(const bl_attn_chunk *c, int r, const int heads) {
     int hd = c->head_dim, nb = hd / BL_Q_BLOCK;
     int32_t n = visible_end(c, r) - c->start;
     float scale[VALUE_SCALE_BLOCKS * BL_ATTN_CHUNK];
-    for (int g = 0; g < c->group; g += 4) {
+    for (int g = 0; g < c->group; g += heads) {
         size_t i = (size_t)r * c->group + g;
         const float *w = c->scores + i * BL_ATTN_CHUNK;
         float *acc = c->acc + i * hd;
@@ -803,10 +844,10 @@ static void values_in_registers(const bl_attn_chunk *c, int r) {
                     value_scales(c, b, nb - b < VALUE_SCALE_BLOCKS ? nb - b : VALUE_SCALE_BLOCKS,
                                  n, scale);
                 }
-                values_group(c, BL_KV_Q8_0, w, acc, i0, n, scale);
+                values_group(c, BL_KV_Q8_0, heads, w, acc, i0, n, scale);
                 break;
-            case BL_KV_F16: values_group(c, BL_KV_F16, w, acc, i0, n, scale); break;
-            default: values_group(c, BL_KV_F32, w, acc, i0, n, scale); break;
+            case BL_KV_F16: values_group(c, BL_KV_F16, heads, w, acc, i0, n, scale); break;
+            default: values_group(c, BL_KV_F32, heads, w, acc, i0, n, scale); break;
             }
         }
     }
@@ -838,11 +879,11 @@ static void value_columns(const bl_attn_chunk *c, int i0, int32_t n, float *out)
                                                                   : VALUE_SLICES)
 
 /* A tile's weighted values (prefill): the chunk's value columns converted
- * once for all its rows, then per row and four heads the sums of those
+ * once for all its rows, then per row and `heads` heads (head_tile) the sums of those
  * columns held in registers over the row's positions: per element
  * acc = fma(w[p], v[p], acc) for p in order, axpy_rows's operations, so the
  * same bits, without its load and store of the sums per 4 positions. */
-static void values_by_columns(const bl_attn_chunk *c) {
+ATTN_INLINE void values_by_columns(const bl_attn_chunk *c, const int heads) {
     int hd = c->head_dim;
     int32_t last = visible_end(c, c->rows - 1);
     for (int i0 = 0; i0 < hd; i0 += BL_ATTN_COLUMNS) {
@@ -850,25 +891,25 @@ static void values_by_columns(const bl_attn_chunk *c) {
         for (int r = 0; r < c->rows; r++) {
             if (c->pos[r] < c->start) continue;
             int32_t n = visible_end(c, r) - c->start;
-            for (int g = 0; g < c->group; g += 4) {
+            for (int g = 0; g < c->group; g += heads) {
                 size_t i = (size_t)r * c->group + g;
                 const float *w = c->scores + i * BL_ATTN_CHUNK;
                 for (int col = 0; col < BL_ATTN_COLUMNS; col += COLUMN_SLICES * VF_LANES) {
                     vfloat sum[4][COLUMN_SLICES];
-                    for (int h = 0; h < 4; h++)
+                    for (int h = 0; h < heads; h++)
                         for (int s = 0; s < COLUMN_SLICES; s++) sum[h][s] = vf_zero();
                     const float *x = c->row + col;
                     for (int32_t p = 0; p < n; p++, x += BL_ATTN_COLUMNS) {
                         vfloat xs[COLUMN_SLICES];
                         for (int s = 0; s < COLUMN_SLICES; s++)
                             xs[s] = vf_load((const uint8_t *)x, VF_LANES * s, BL_KV_F32);
-                        for (int h = 0; h < 4; h++) {
+                        for (int h = 0; h < heads; h++) {
                             vfloat wh = vf_set1(w[(size_t)h * BL_ATTN_CHUNK + p]);
                             for (int s = 0; s < COLUMN_SLICES; s++)
                                 sum[h][s] = vf_fma(wh, xs[s], sum[h][s]);
                         }
                     }
-                    for (int h = 0; h < 4; h++)
+                    for (int h = 0; h < heads; h++)
                         for (int s = 0; s < COLUMN_SLICES; s++)
                             vf_store(c->acc + (i + h) * hd + i0 + col + VF_LANES * s, sum[h][s]);
                 }
@@ -887,12 +928,22 @@ static void weighted_values(const bl_attn_chunk *c) {
     int32_t j = c->start;
 #if defined(ATTN_AVX2)
     if (direct(c)) {
-        for (int r = 0; r < c->rows; r++)
-            if (c->pos[r] >= c->start) values_in_registers(c, r);
+        for (int r = 0; r < c->rows; r++) {
+            if (c->pos[r] < c->start) continue;
+            switch (head_tile(g_count)) {
+            case 4: values_in_registers(c, r, 4); break;
+            case 2: values_in_registers(c, r, 2); break;
+            default: values_in_registers(c, r, 1); break;
+            }
+        }
         return;
     }
-    if (c->group % 4 == 0 && c->head_dim % BL_ATTN_COLUMNS == 0) {
-        values_by_columns(c);
+    if (c->head_dim % BL_ATTN_COLUMNS == 0) {
+        switch (head_tile(g_count)) {
+        case 4: values_by_columns(c, 4); break;
+        case 2: values_by_columns(c, 2); break;
+        default: values_by_columns(c, 1); break;
+        }
         return;
     }
 #endif
