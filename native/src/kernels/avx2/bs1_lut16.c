@@ -1,13 +1,13 @@
-/* AVX2 lookup-table GEMV (and batches up to a pass of tokens) for bs1 against
- * int8 activations, sixteen weight rows at a time (lut16.h): one vpshufb looks
- * up four sign weights of sixteen rows.
+/* AVX2 lookup-table GEMV (and batches under 12 tokens, in passes of 4: lut.c)
+ * for bs1 against int8 activations, sixteen weight rows at a time (lut16.h):
+ * one vpshufb looks up four sign weights of sixteen rows.
  *
  * Why: multiply-add (bs1.c) takes four operations per 32 weights (shift and
  * mask a bit plane, vpmaddubsw, add) and reaches 40-47% of the read bandwidth
  * with two threads. Here sixteen rows by sixteen columns (one transposed
  * vector y) take 3 index operations, 4 vpshufb and 4 byte adds, 5 more for
  * their share of the transpose and under 2 for joining and widening: about
- * 16 operations per 256 weights instead of 32.
+ * 18 operations per 256 weights instead of 32.
  *
  * A set bit is -1 (types/bs1.c), so the tables hold q1_0's entries with the
  * sign turned, sum_b (bit b of e ? -1 : +1) x[4g + b], and their sums are the
