@@ -161,14 +161,14 @@ def test_a_weight_below_e_to_the_minus_64_is_exactly_zero(isa: str) -> None:
     assert abs(got[0, 0, 0] - kept) < abs(kept + np.exp(-70.0) * 1e32 - kept) / 100
 
 
-@pytest.mark.parametrize("heads", [(8, 2), (8, 4), (4, 4)])  # groups of 4, 2 and 1
+@pytest.mark.parametrize("heads", [(8, 2), (6, 2), (8, 4), (4, 4)])  # groups of 4, 3, 2, 1
 @pytest.mark.parametrize("types", [("f32", "f32"), ("f16", "f16"), ("q8_0", "q8_0")])
 def test_bits_do_not_depend_on_isa_threads_or_neighbours(
     types: tuple[str, str], heads: tuple[int, int]
 ) -> None:
     # Three sequences of different lengths; sequence 1 has a run of prefill rows that
     # spans chunk boundaries, the others one decode row each. The SIMD paths take query
-    # heads in tiles of 4, 2 or 1 by the group's size; the scalar path one at a time.
+    # heads in tiles of 4, 3, 2 or 1 by the group's size; the scalar path one at a time.
     (n_head, n_head_kv), head_dim, n_ctx = heads, 64, 600
     k, v = _problem(n_ctx, n_head, n_head_kv, head_dim, n_seq=3, seed=4)
     seq = np.array([0] + [1] * 40 + [2])

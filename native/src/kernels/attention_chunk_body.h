@@ -329,7 +329,7 @@ ATTN_INLINE vfloat vf_load(const uint8_t *row, int i, int type) {
 #endif
 
 #if defined(ATTN_AVX512)
-/* `heads` query heads (q + g * n; a constant, 1, 2 or 4: head_tile) against four
+/* `heads` query heads (q + g * n; a constant, 1 to 4: head_tile) against four
  * whole rows of k (k + p * stride bytes, f16 or f32: q8_0 keys take scores_q8): each
  * k slice is loaded once for the heads (up to 16 accumulators); per (head, row) the
  * same fused multiply-adds and reduction as dot_rows. out + g * out_stride. */
@@ -429,11 +429,13 @@ static inline int direct(const bl_attn_chunk *c) {
 #endif
 }
 
-/* Query heads of a group that a tile takes together: 4 where the group allows
- * (2B-4T's 20 over 5, Qwen3-8B's 32 over 8), else 2 (Qwen3-1.7B's 16 over 8),
- * else 1 (no grouped queries). Each head's operations are the same in any
- * tile, so results do not depend on it. */
-static inline int head_tile(int group) { return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1; }
+/* Query heads of a group that a tile takes together: the most, up to 4, that
+ * divide the group: 4 (2B-4T's 20 over 5, Qwen3-8B's 32 over 8), 3 (Falcon3's
+ * 12 over 4), 2 (Qwen3-1.7B's 16 over 8) or 1 (no grouped queries). Each
+ * head's operations are the same in any tile, so results do not depend on it. */
+static inline int head_tile(int group) {
+    return group % 4 == 0 ? 4 : group % 3 == 0 ? 3 : group % 2 == 0 ? 2 : 1;
+}
 
 /* Positions [start, visible_end) of the chunk that row r sees. */
 static inline int32_t visible_end(const bl_attn_chunk *c, int r) {
@@ -723,6 +725,7 @@ static void scores(const bl_attn_chunk *c) {
     if (direct(c)) {
         switch (head_tile(g_count)) {
         case 4: j = direct_scores_512(c, 4); break;
+        case 3: j = direct_scores_512(c, 3); break;
         case 2: j = direct_scores_512(c, 2); break;
         default: j = direct_scores_512(c, 1); break;
         }
@@ -932,6 +935,7 @@ static void weighted_values(const bl_attn_chunk *c) {
             if (c->pos[r] < c->start) continue;
             switch (head_tile(g_count)) {
             case 4: values_in_registers(c, r, 4); break;
+            case 3: values_in_registers(c, r, 3); break;
             case 2: values_in_registers(c, r, 2); break;
             default: values_in_registers(c, r, 1); break;
             }
@@ -941,6 +945,7 @@ static void weighted_values(const bl_attn_chunk *c) {
     if (c->head_dim % BL_ATTN_COLUMNS == 0) {
         switch (head_tile(g_count)) {
         case 4: values_by_columns(c, 4); break;
+        case 3: values_by_columns(c, 3); break;
         case 2: values_by_columns(c, 2); break;
         default: values_by_columns(c, 1); break;
         }
