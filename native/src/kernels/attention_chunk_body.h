@@ -684,11 +684,12 @@ ATTN_INLINE int32_t direct_scores_512(const bl_attn_chunk *c, const int heads) {
         prefetch_ahead(k, c->k_stride, BL_ATTN_STEP);
         prefetch_values(c, j, BL_ATTN_STEP);
         for (int r = 0; r < c->rows; r++)
-            for (int g = 0; g < g_count; g += heads)
+            for (int g = 0; g < g_count; g += heads) {
+                size_t i = (size_t)r * g_count + g;
                 dot_hx4_512(c->q + (size_t)r * c->q_stride + (size_t)g * hd, heads, k,
                             c->k_stride, c->type_k, hd, c->scale,
-                            c->scores + ((size_t)r * g_count + g) * BL_ATTN_CHUNK + (j - c->start),
-                            BL_ATTN_CHUNK);
+                            c->scores + i * BL_ATTN_CHUNK + (j - c->start), BL_ATTN_CHUNK);
+            }
     }
     return j;
 }
@@ -774,8 +775,9 @@ static void softmax(const bl_attn_chunk *c, int i, int32_t n) {
 #if defined(ATTN_AVX2)
 /* `heads` heads' (a constant, head_tile) weighted sums of `slices` vectors of
  * elements from element i0 of the value rows, over the row's n visible
- * positions, the heads x slices sums held in registers: per element acc = fma(w[p], v[p], acc) for p in order,
- * the operations axpy_rows does, so the same bits. A q8_0 element is q * d,
+ * positions, the heads x slices sums held in registers: per element
+ * acc = fma(w[p], v[p], acc) for p in order, the operations axpy_rows does,
+ * so the same bits. A q8_0 element is q * d,
  * d of block i0 / 32 + k at scale[k * BL_ATTN_CHUNK + p]. `type` is a
  * constant at every call, so each cache type gets its own loop. */
 ATTN_INLINE void values_slices(const bl_attn_chunk *c, int type, const int heads, const float *w,

@@ -104,7 +104,8 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, size_t row, size_t token, const i
 
 /* One row the same way, an entry at a time. */
 static void one_row(const bl_gemm_task *t, size_t row, size_t token, int tokens,
-                    size_t first_col, size_t cols, const lut16_quad *quads, size_t quads_per_token) {
+                    size_t first_col, size_t cols, const lut16_quad *quads,
+                    size_t quads_per_token) {
     const uint8_t *codes = t->w + row * t->w_row_bytes + first_col / 8;
     for (int tt = 0; tt < tokens; tt++) {
         uint32_t dot = 0;
@@ -124,7 +125,8 @@ static void bs1_lut16(const bl_gemm_task *t) {
     const size_t n = t->x->n, whole = t->rows / LUT16_ROWS * LUT16_ROWS;
     const size_t pass = n < PASS_TOKENS ? n : PASS_TOKENS;
     size_t chunk = t->cols, quads = pass * (chunk / 16);
-    lut16_quad *heap_quads = quads <= HEAP_QUADS ? aligned_alloc(32, quads * sizeof(lut16_quad)) : NULL;
+    lut16_quad *heap_quads =
+        quads <= HEAP_QUADS ? aligned_alloc(32, quads * sizeof(lut16_quad)) : NULL;
     if (!heap_quads) chunk = STACK_QUADS / PASS_TOKENS * 16 / BLOCK_COLS * BLOCK_COLS;
     lut16_quad *tables = heap_quads ? heap_quads : stack_quads;
     const size_t per_token = chunk / 16;
