@@ -91,18 +91,19 @@ def _best(logits: np.ndarray, k: int) -> np.ndarray:
     return ids[np.argsort(-logits[ids], kind="stable")][:k]
 
 
-def _nucleus(logits: np.ndarray, params: SamplingParams) -> np.ndarray:
+def _nucleus(
+    logits: np.ndarray, weights: np.ndarray, total: float, params: SamplingParams
+) -> np.ndarray:
     """Without top-k, a head of the sorted vocabulary that holds every token top-p and min-p
-    could keep: the tokens at least min_p times as likely as the best (a bound on the
-    logits, with a margin for rounding), else heads growing until their mass reaches
-    top_p; the whole vocabulary sorted when neither cuts."""
+    could keep (weights: e^(logit - max) of the vocabulary, total their sum): the tokens at
+    least min_p times as likely as the best (a bound on the logits, with a margin for
+    rounding), else heads growing until their mass reaches top_p; the whole vocabulary
+    sorted when neither cuts."""
     n = logits.shape[0]
     if params.min_p > 0.0:
         bound = logits.max() + np.log(params.min_p) - 1e-3
         return _best(logits, int(np.count_nonzero(logits >= bound)))
     if params.top_p < 1.0:
-        weights = np.exp(logits - logits.max(), dtype=np.float64)
-        total = weights.sum()
         head = 256
         while head < n:
             ids = _best(logits, head)
@@ -125,9 +126,12 @@ def candidates(logits: np.ndarray, params: SamplingParams) -> tuple[np.ndarray, 
         ids = _best(logits, params.top_k)
         probs = _softmax(logits[ids])
     else:
-        ids = _nucleus(logits, params)
-        shifted = np.exp(logits - logits.max(), dtype=np.float64)
-        probs = shifted[ids] / shifted.sum()
+        # One vocabulary-wide array: normalizing all of it (a second one) took longer than
+        # the whole selection (1.7 against 0.5 ms at 128k), so only the kept tokens are.
+        weights = np.exp(logits - logits.max(), dtype=np.float64)
+        total = weights.sum()
+        ids = _nucleus(logits, weights, total, params)
+        probs = weights[ids] / total
     kept = logits[ids]
     keep = len(ids)
     if params.top_p < 1.0:

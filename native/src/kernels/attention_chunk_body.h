@@ -672,42 +672,32 @@ static void scores_q8(const bl_attn_chunk *c) {
     }
 }
 
+#if defined(ATTN_AVX2)
+/* The direct path's score tile: `heads` heads x DIRECT_STEP positions. */
 #if defined(ATTN_AVX512)
+#define DIRECT_STEP BL_ATTN_STEP
+#define direct_dot dot_hx4_512
+#else
+#define DIRECT_STEP 2
+#define direct_dot dot_hx2_avx2
+#endif
+
 /* The direct path's scores (decode): tiles of `heads` heads (a constant) x
- * BL_ATTN_STEP positions while whole steps remain; returns the first position
+ * DIRECT_STEP positions while whole steps remain; returns the first position
  * left to the general path. */
-ATTN_INLINE int32_t direct_scores_512(const bl_attn_chunk *c, const int heads) {
+ATTN_INLINE int32_t direct_scores(const bl_attn_chunk *c, const int heads) {
     int hd = c->head_dim, g_count = c->group;
     int32_t last = visible_end(c, c->rows - 1), j = c->start;
-    for (; j + BL_ATTN_STEP <= last && c->pos[0] >= j + BL_ATTN_STEP - 1; j += BL_ATTN_STEP) {
+    for (; j + DIRECT_STEP <= last && c->pos[0] >= j + DIRECT_STEP - 1; j += DIRECT_STEP) {
         const uint8_t *k = c->k + (size_t)j * c->k_stride;
-        prefetch_ahead(k, c->k_stride, BL_ATTN_STEP);
-        prefetch_values(c, j, BL_ATTN_STEP);
+        prefetch_ahead(k, c->k_stride, DIRECT_STEP);
+        prefetch_values(c, j, DIRECT_STEP);
         for (int r = 0; r < c->rows; r++)
             for (int g = 0; g < g_count; g += heads) {
                 size_t i = (size_t)r * g_count + g;
-                dot_hx4_512(c->q + (size_t)r * c->q_stride + (size_t)g * hd, heads, k,
-                            c->k_stride, c->type_k, hd, c->scale,
-                            c->scores + i * BL_ATTN_CHUNK + (j - c->start), BL_ATTN_CHUNK);
-            }
-    }
-    return j;
-}
-#elif defined(ATTN_AVX2)
-/* The same on AVX2: tiles of `heads` (1 or 2) heads x 2 positions. */
-ATTN_INLINE int32_t direct_scores_avx2(const bl_attn_chunk *c, const int heads) {
-    int hd = c->head_dim, g_count = c->group;
-    int32_t last = visible_end(c, c->rows - 1), j = c->start;
-    for (; j + 2 <= last && c->pos[0] >= j + 1; j += 2) {
-        const uint8_t *k = c->k + (size_t)j * c->k_stride;
-        prefetch_ahead(k, c->k_stride, 2);
-        prefetch_values(c, j, 2);
-        for (int r = 0; r < c->rows; r++)
-            for (int g = 0; g < g_count; g += heads) {
-                size_t i = (size_t)r * g_count + g;
-                dot_hx2_avx2(c->q + (size_t)r * c->q_stride + (size_t)g * hd, heads, k,
-                             c->k_stride, c->type_k, hd, c->scale,
-                             c->scores + i * BL_ATTN_CHUNK + (j - c->start), BL_ATTN_CHUNK);
+                direct_dot(c->q + (size_t)r * c->q_stride + (size_t)g * hd, heads, k,
+                           c->k_stride, c->type_k, hd, c->scale,
+                           c->scores + i * BL_ATTN_CHUNK + (j - c->start), BL_ATTN_CHUNK);
             }
     }
     return j;
@@ -725,14 +715,14 @@ static void scores(const bl_attn_chunk *c) {
 #if defined(ATTN_AVX512)
     if (direct(c)) {
         switch (head_tile(g_count)) {
-        case 4: j = direct_scores_512(c, 4); break;
-        case 3: j = direct_scores_512(c, 3); break;
-        case 2: j = direct_scores_512(c, 2); break;
-        default: j = direct_scores_512(c, 1); break;
+        case 4: j = direct_scores(c, 4); break;
+        case 3: j = direct_scores(c, 3); break;
+        case 2: j = direct_scores(c, 2); break;
+        default: j = direct_scores(c, 1); break;
         }
     }
 #elif defined(ATTN_AVX2)
-    if (direct(c)) j = g_count % 2 ? direct_scores_avx2(c, 1) : direct_scores_avx2(c, 2);
+    if (direct(c)) j = g_count % 2 ? direct_scores(c, 1) : direct_scores(c, 2); /* 2 x 2 at most */
 #endif
     for (; j < last; j += BL_ATTN_STEP) {
         int steps = last - j < BL_ATTN_STEP ? last - j : BL_ATTN_STEP;

@@ -27,21 +27,13 @@
 
 #define BLOCK_COLS 256
 #define BLOCK_BYTES 32
-#define QUADS_PER_BLOCK (BLOCK_COLS / 16)
-/* Tokens whose tables one pass over the rows uses; tables of whole rows for
- * them come from the heap up to HEAP_QUADS (2 MiB), so that a pass reads each
- * weight row once, front to back; wider rows (or a failed allocation) take
- * passes over chunks of columns with tables on the stack. */
-#define PASS_TOKENS 4
-#define HEAP_QUADS 16384
-#define STACK_QUADS 256
-
-typedef uint8_t lut16_quad[LUT16_QUAD_BYTES];
+#define QUAD_COLS 16 /* four groups of four columns */
+#define QUADS_PER_BLOCK (BLOCK_COLS / QUAD_COLS)
 
 /* Tables of one token's columns [first, first + cols). */
 static void build_tables(const int8_t *x, size_t first, size_t cols, lut16_quad *quad) {
-    for (size_t q = 0; q < cols / 16; q++) {
-        const int8_t *xq = x + first + 16 * q;
+    for (size_t q = 0; q < cols / QUAD_COLS; q++) {
+        const int8_t *xq = x + first + QUAD_COLS * q;
         lut16_store_quad(lut16_sign_entries(xq, -1), lut16_sign_entries(xq + 4, -1),
                          lut16_sign_entries(xq + 8, -1), lut16_sign_entries(xq + 12, -1),
                          quad[q]);
@@ -55,14 +47,13 @@ ALWAYS_INLINE __m256i widen_lanes(__m256i v) {
 }
 
 /* out[row .. row + 15] of `tokens` tokens (a constant at each call) over the
- * chunk's blocks; quads holds each token's tables, quads_per_token apart. */
+ * chunk's blocks, against the tables of tokens tab_token onwards. */
 ALWAYS_INLINE void tile(const bl_gemm_task *t, size_t row, size_t token, const int tokens,
-                        size_t first_col, size_t cols, const lut16_quad *quads,
-                        size_t quads_per_token) {
+                        size_t first_col, size_t cols, const lut16_tables *tab, int tab_token) {
     const size_t stride = t->w_row_bytes;
     const uint8_t *w = t->w + row * stride;
     const size_t ahead = bl_prefetch_ahead(LUT16_ROWS * stride);
-    __m256i acc[PASS_TOKENS][2];
+    __m256i acc[LUT16_PASS_TOKENS][2];
     for (int tt = 0; tt < tokens; tt++) acc[tt][0] = acc[tt][1] = _mm256_setzero_si256();
     for (size_t bb = 0; bb < cols / BLOCK_COLS; bb++) {
         size_t b = first_col / BLOCK_COLS + bb;
@@ -74,7 +65,8 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, size_t row, size_t token, const i
         lut16_transpose(w + b * BLOCK_BYTES, stride, y);
         lut16_transpose(w + b * BLOCK_BYTES + LUT16_UNIT_BYTES, stride, y + 8);
         for (int tt = 0; tt < tokens; tt++) {
-            const lut16_quad *quad = quads + tt * quads_per_token + bb * QUADS_PER_BLOCK;
+            const lut16_quad *quad =
+                lut16_token_quads(tab, tab_token + tt) + bb * QUADS_PER_BLOCK;
             __m256i sum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
 #pragma GCC unroll 4
             for (int s = 0; s < QUADS_PER_BLOCK; s += 4) {
@@ -104,53 +96,46 @@ ALWAYS_INLINE void tile(const bl_gemm_task *t, size_t row, size_t token, const i
 
 /* One row the same way, an entry at a time. */
 static void one_row(const bl_gemm_task *t, size_t row, size_t token, int tokens,
-                    size_t first_col, size_t cols, const lut16_quad *quads,
-                    size_t quads_per_token) {
+                    size_t first_col, size_t cols, const lut16_tables *tab) {
     const uint8_t *codes = t->w + row * t->w_row_bytes + first_col / 8;
     for (int tt = 0; tt < tokens; tt++) {
+        const lut16_quad *quads = lut16_token_quads(tab, tt);
         uint32_t dot = 0;
         for (size_t k = 0; k < cols / 8; k++) {
-            dot += (uint32_t)lut16_entry(quads + tt * quads_per_token, 2 * k, codes[k] & 15u);
-            dot += (uint32_t)lut16_entry(quads + tt * quads_per_token, 2 * k + 1, codes[k] >> 4);
+            dot += (uint32_t)lut16_entry(quads, 2 * k, codes[k] & 15u);
+            dot += (uint32_t)lut16_entry(quads, 2 * k + 1, codes[k] >> 4);
         }
         int32_t *out = (int32_t *)t->out + (token + tt) * t->out_stride + row;
         *out = (int32_t)((first_col ? (uint32_t)*out : 0u) + dot);
     }
 }
 
-/* Passes of up to PASS_TOKENS tokens, each over the columns in one chunk (or,
- * with stack tables, several), each chunk over every row. */
+/* Passes of up to LUT16_PASS_TOKENS tokens, each over the columns in one
+ * chunk (or, with stack tables, several), each chunk over every row. */
 static void bs1_lut16(const bl_gemm_task *t) {
-    _Alignas(32) lut16_quad stack_quads[STACK_QUADS];
+    _Alignas(32) lut16_quad stack_quads[LUT16_STACK_QUADS];
     const size_t n = t->x->n, whole = t->rows / LUT16_ROWS * LUT16_ROWS;
-    const size_t pass = n < PASS_TOKENS ? n : PASS_TOKENS;
-    size_t chunk = t->cols, quads = pass * (chunk / 16);
-    lut16_quad *heap_quads =
-        quads <= HEAP_QUADS ? aligned_alloc(32, quads * sizeof(lut16_quad)) : NULL;
-    if (!heap_quads) chunk = STACK_QUADS / PASS_TOKENS * 16 / BLOCK_COLS * BLOCK_COLS;
-    lut16_quad *tables = heap_quads ? heap_quads : stack_quads;
-    const size_t per_token = chunk / 16;
-    for (size_t token = 0; token < n; token += PASS_TOKENS) {
-        int tokens = n - token < PASS_TOKENS ? (int)(n - token) : PASS_TOKENS;
-        for (size_t first = 0; first < t->cols; first += chunk) {
-            size_t cols = t->cols - first < chunk ? t->cols - first : chunk;
+    const lut16_tables tab = lut16_tables_for(n, t->cols, QUAD_COLS, BLOCK_COLS, stack_quads);
+    for (size_t token = 0; token < n; token += LUT16_PASS_TOKENS) {
+        int tokens = n - token < LUT16_PASS_TOKENS ? (int)(n - token) : LUT16_PASS_TOKENS;
+        for (size_t first = 0; first < t->cols; first += tab.chunk) {
+            size_t cols = t->cols - first < tab.chunk ? t->cols - first : tab.chunk;
             for (int tt = 0; tt < tokens; tt++)
                 build_tables((const int8_t *)(t->x->data + (token + tt) * t->x->row_bytes),
-                             first, cols, tables + tt * per_token);
+                             first, cols, lut16_token_quads(&tab, tt));
             for (size_t r = 0; r < whole; r += LUT16_ROWS) {
-                if (tokens == PASS_TOKENS) {
-                    tile(t, r, token, PASS_TOKENS, first, cols, tables, per_token);
+                if (tokens == LUT16_PASS_TOKENS) {
+                    tile(t, r, token, LUT16_PASS_TOKENS, first, cols, &tab, 0);
                 } else {
                     for (int tt = 0; tt < tokens; tt++)
-                        tile(t, r, token + tt, 1, first, cols, tables + tt * per_token,
-                             per_token);
+                        tile(t, r, token + tt, 1, first, cols, &tab, tt);
                 }
             }
             for (size_t r = whole; r < t->rows; r++)
-                one_row(t, r, token, tokens, first, cols, tables, per_token);
+                one_row(t, r, token, tokens, first, cols, &tab);
         }
     }
-    free(heap_quads);
+    free(tab.heap);
 }
 
 void bl_gemv_bs1_i8_lut__avx2(const bl_gemm_task *t) { bs1_lut16(t); }

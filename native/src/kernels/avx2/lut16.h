@@ -22,12 +22,50 @@
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define LUT16_ROWS 16
 #define LUT16_UNIT_BYTES 16 /* code bytes of a row that one transpose takes */
 #define LUT16_QUAD_BYTES 128
 /* Added to every entry so that both 5-bit halves are unsigned. */
 #define LUT16_ENTRY_BIAS 512
+
+typedef uint8_t lut16_quad[LUT16_QUAD_BYTES]; /* the tables of four groups */
+
+/* Tokens whose tables one pass over the rows uses. The tables of whole rows,
+ * up to LUT16_HEAP_QUADS (2 MiB), come from the heap, so that a pass reads
+ * each weight row once, front to back; wider rows (or a failed allocation)
+ * take passes over chunks of columns with the caller's LUT16_STACK_QUADS
+ * (32 KiB) of tables on the stack, with the same results. */
+#define LUT16_PASS_TOKENS 4
+#define LUT16_HEAP_QUADS 16384
+#define LUT16_STACK_QUADS 256
+
+typedef struct lut16_tables {
+    lut16_quad *quad; /* token t's tables at quad + t * per_token    */
+    size_t per_token;
+    size_t chunk;     /* columns (whole blocks) the tables of a pass cover */
+    lut16_quad *heap; /* what to free: NULL when the tables are on the stack */
+} lut16_tables;
+
+/* The tables of a GEMV/GEMM of n tokens over cols columns, quad_cols of them
+ * to a quad, in blocks of block_cols; free with free(tables.heap). */
+static inline lut16_tables lut16_tables_for(size_t n, size_t cols, size_t quad_cols,
+                                            size_t block_cols,
+                                            lut16_quad stack[LUT16_STACK_QUADS]) {
+    size_t pass = n < LUT16_PASS_TOKENS ? n : LUT16_PASS_TOKENS, quads = pass * (cols / quad_cols);
+    lut16_tables t;
+    t.heap = quads <= LUT16_HEAP_QUADS ? aligned_alloc(32, quads * sizeof(lut16_quad)) : NULL;
+    t.chunk = t.heap ? cols
+                     : LUT16_STACK_QUADS / LUT16_PASS_TOKENS * quad_cols / block_cols * block_cols;
+    t.quad = t.heap ? t.heap : stack;
+    t.per_token = t.chunk / quad_cols;
+    return t;
+}
+
+static inline lut16_quad *lut16_token_quads(const lut16_tables *t, int token) {
+    return t->quad + (size_t)token * t->per_token;
+}
 
 /* The 16 bytes at `bytes` of sixteen rows (stride apart) into y[0..7]. */
 static inline __attribute__((always_inline)) void lut16_transpose(const uint8_t *bytes,
@@ -93,7 +131,7 @@ static inline __attribute__((always_inline)) void lut16_store_quad(__m256i g0, _
 }
 
 /* Entry e of group g (counted from the quads' first column), unbiased. */
-static inline int32_t lut16_entry(const uint8_t (*quad)[LUT16_QUAD_BYTES], size_t g, unsigned e) {
+static inline int32_t lut16_entry(const lut16_quad *quad, size_t g, unsigned e) {
     const uint8_t *lo = quad[g / 4] + (g & 1) * 64 + (g & 2) * 8;
     return 32 * lo[32 + e] + lo[e] - LUT16_ENTRY_BIAS;
 }

@@ -27,7 +27,6 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-
 /* q1_0: -1 where a weight's bit is set, +1 where it is clear. */
 ALWAYS_INLINE __m256i q1_signs(const uint8_t *bits) {
     const __m256i byte_of = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,

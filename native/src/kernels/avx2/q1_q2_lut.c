@@ -33,37 +33,15 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-#define TILE_ROWS LUT16_ROWS
-#define UNIT_BYTES LUT16_UNIT_BYTES
-#define QUAD_BYTES LUT16_QUAD_BYTES
-/* Tokens whose tables one pass over the rows uses. The tables of whole rows,
- * up to HEAP_QUADS (2 MiB), come from the heap, so that a pass reads each
- * weight row once, front to back; wider rows (or a failed allocation) take
- * passes over chunks of columns with tables on the stack (STACK_QUADS,
- * 32 KiB), with the same results. */
-#define PASS_TOKENS 4
-#define HEAP_QUADS 16384
-#define STACK_QUADS 256
-
 /* Columns of one nibble group. */
 ALWAYS_INLINE int group_cols_of(bl_lowbit f) { return 4 / bl_lowbit_shapes[f].bits; }
 ALWAYS_INLINE int quad_cols_of(bl_lowbit f) { return 4 * group_cols_of(f); }
 ALWAYS_INLINE int slices_per_block(bl_lowbit f) { return bl_lowbit_shapes[f].block / 32; }
 ALWAYS_INLINE int units_per_block(bl_lowbit f) {
-    return (bl_lowbit_shapes[f].bytes - 2) / UNIT_BYTES;
+    return (bl_lowbit_shapes[f].bytes - 2) / LUT16_UNIT_BYTES;
 }
 /* y vectors (two bytes of sixteen rows) per 32-column slice. */
 ALWAYS_INLINE int ys_per_slice(bl_lowbit f) { return 32 / (2 * 2 * group_cols_of(f)); }
-
-/* The tables of up to PASS_TOKENS tokens over a chunk of columns. */
-typedef struct tables {
-    uint8_t (*quad)[QUAD_BYTES];
-    size_t quads_per_token;
-} tables;
-
-static uint8_t (*token_quads(const tables *tab, int token))[QUAD_BYTES] {
-    return tab->quad + (size_t)token * tab->quads_per_token;
-}
 
 /* ---- tables ----------------------------------------------------------- */
 
@@ -80,7 +58,7 @@ ALWAYS_INLINE __m256i group_entries(bl_lowbit f, const int8_t *x) {
 
 /* Tables of one token's columns [first, first + cols). */
 ALWAYS_INLINE void build_tables(bl_lowbit f, const bl_q8_block *x, size_t first, size_t cols,
-                                uint8_t (*quad)[QUAD_BYTES]) {
+                                lut16_quad *quad) {
     const int g = group_cols_of(f);
     for (size_t q = 0; q < cols / (size_t)quad_cols_of(f); q++) {
         size_t c = first + q * (size_t)quad_cols_of(f);
@@ -94,8 +72,8 @@ ALWAYS_INLINE void build_tables(bl_lowbit f, const bl_q8_block *x, size_t first,
 
 /* The f16 scales at `block` of sixteen rows, rows 0..7 and 8..15. */
 ALWAYS_INLINE void block_scales(const uint8_t *block, size_t stride, __m256 dw[2]) {
-    uint16_t h[TILE_ROWS];
-    for (int i = 0; i < TILE_ROWS; i++) memcpy(&h[i], block + i * stride, 2);
+    uint16_t h[LUT16_ROWS];
+    for (int i = 0; i < LUT16_ROWS; i++) memcpy(&h[i], block + i * stride, 2);
     dw[0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
     dw[1] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
 }
@@ -117,14 +95,14 @@ ALWAYS_INLINE void slice_dots(bl_lowbit f, __m256i lo, __m256i hi, __m256 d[2]) 
  * over the chunk's blocks; out (already holding the earlier chunks' results)
  * gets the chain's next steps. */
 ALWAYS_INLINE void tile(bl_lowbit f, const bl_gemm_task *t, size_t row, size_t token,
-                        const int tokens, size_t first_col, size_t cols, const tables *tab,
+                        const int tokens, size_t first_col, size_t cols, const lut16_tables *tab,
                         int tab_token) {
     const int units = units_per_block(f), slices = slices_per_block(f), ys = ys_per_slice(f);
     const size_t block_bytes = (size_t)bl_lowbit_shapes[f].bytes, stride = t->w_row_bytes;
     const uint8_t *w = t->w + row * stride;
-    const size_t ahead = bl_prefetch_ahead(TILE_ROWS * stride);
-    const bl_q8_block *x[PASS_TOKENS];
-    float *out[PASS_TOKENS];
+    const size_t ahead = bl_prefetch_ahead(LUT16_ROWS * stride);
+    const bl_q8_block *x[LUT16_PASS_TOKENS];
+    float *out[LUT16_PASS_TOKENS];
     for (int tt = 0; tt < tokens; tt++) {
         x[tt] = (const bl_q8_block *)(t->x->data + (token + tt) * t->x->row_bytes);
         out[tt] = (float *)t->out + (token + tt) * t->out_stride + row;
@@ -134,15 +112,16 @@ ALWAYS_INLINE void tile(bl_lowbit f, const bl_gemm_task *t, size_t row, size_t t
         const uint8_t *block = w + b * block_bytes;
         /* the tiles' bytes (contiguous) ahead, a block's share of them at a
          * time (x86_prefetch.h) */
-        const uint8_t *next = w + ahead + b * TILE_ROWS * block_bytes;
-        for (size_t k = 0; k < TILE_ROWS * block_bytes; k += 64) bl_prefetch(next + k);
+        const uint8_t *next = w + ahead + b * LUT16_ROWS * block_bytes;
+        for (size_t k = 0; k < LUT16_ROWS * block_bytes; k += 64) bl_prefetch(next + k);
         __m256i y[2][8];
-        for (int u = 0; u < units; u++) lut16_transpose(block + 2 + u * UNIT_BYTES, stride, y[u]);
+        for (int u = 0; u < units; u++)
+            lut16_transpose(block + 2 + u * LUT16_UNIT_BYTES, stride, y[u]);
         __m256 dw[2];
         block_scales(block, stride, dw);
         for (int tt = 0; tt < tokens; tt++) {
-            const uint8_t(*quad)[QUAD_BYTES] =
-                token_quads(tab, tab_token + tt) + bb * (size_t)(8 * units);
+            const lut16_quad *quad =
+                lut16_token_quads(tab, tab_token + tt) + bb * (size_t)(8 * units);
             __m256 blk0 = _mm256_setzero_ps(), blk1 = _mm256_setzero_ps();
 #pragma GCC unroll 4
             for (int s = 0; s < slices; s++) {
@@ -165,7 +144,7 @@ ALWAYS_INLINE void tile(bl_lowbit f, const bl_gemm_task *t, size_t row, size_t t
 
 /* One row the same way, a lookup at a time. */
 ALWAYS_INLINE void one_row(bl_lowbit f, const bl_gemm_task *t, size_t row, size_t token,
-                           int tokens, size_t first_col, size_t cols, const tables *tab) {
+                           int tokens, size_t first_col, size_t cols, const lut16_tables *tab) {
     const int slices = slices_per_block(f), bytes_per_slice = 32 / (2 * group_cols_of(f));
     const size_t block_bytes = (size_t)bl_lowbit_shapes[f].bytes, groups = 2 * (block_bytes - 2);
     const uint8_t *w = t->w + row * t->w_row_bytes;
@@ -180,8 +159,8 @@ ALWAYS_INLINE void one_row(bl_lowbit f, const bl_gemm_task *t, size_t row, size_
                 int32_t dot = 0;
                 for (int k = s * bytes_per_slice; k < (s + 1) * bytes_per_slice; k++) {
                     size_t g = bb * groups + 2 * (size_t)k;
-                    dot += lut16_entry(token_quads(tab, tt), g, codes[k] & 15u);
-                    dot += lut16_entry(token_quads(tab, tt), g + 1, codes[k] >> 4);
+                    dot += lut16_entry(lut16_token_quads(tab, tt), g, codes[k] & 15u);
+                    dot += lut16_entry(lut16_token_quads(tab, tt), g + 1, codes[k] >> 4);
                 }
                 blk = fmaf((float)dot, x[b * (size_t)slices + s].d, blk);
             }
@@ -190,35 +169,28 @@ ALWAYS_INLINE void one_row(bl_lowbit f, const bl_gemm_task *t, size_t row, size_
     }
 }
 
-/* GEMV and GEMM alike: passes of up to PASS_TOKENS tokens, each over the
+/* GEMV and GEMM alike: passes of up to LUT16_PASS_TOKENS tokens, each over the
  * columns in one chunk (or, with stack tables, several), each chunk over
  * every row. */
 ALWAYS_INLINE void lowbit_lut(bl_lowbit f, const bl_gemm_task *t) {
-    _Alignas(32) uint8_t stack_quads[STACK_QUADS][QUAD_BYTES];
-    const size_t n = t->x->n, whole = t->rows / TILE_ROWS * TILE_ROWS;
-    const size_t pass = n < PASS_TOKENS ? n : PASS_TOKENS, quad_cols = (size_t)quad_cols_of(f);
-    size_t chunk = t->cols, quads = pass * (chunk / quad_cols);
-    uint8_t(*heap_quads)[QUAD_BYTES] =
-        quads <= HEAP_QUADS ? aligned_alloc(32, quads * QUAD_BYTES) : NULL;
-    if (!heap_quads) {
-        size_t block_cols = (size_t)bl_lowbit_shapes[f].block;
-        chunk = STACK_QUADS / PASS_TOKENS * quad_cols / block_cols * block_cols;
-    }
-    tables tab = {heap_quads ? heap_quads : stack_quads, chunk / quad_cols};
+    _Alignas(32) lut16_quad stack_quads[LUT16_STACK_QUADS];
+    const size_t n = t->x->n, whole = t->rows / LUT16_ROWS * LUT16_ROWS;
+    const lut16_tables tab = lut16_tables_for(n, t->cols, (size_t)quad_cols_of(f),
+                                              (size_t)bl_lowbit_shapes[f].block, stack_quads);
     for (size_t token = 0; token < n; token++)
         memset((float *)t->out + token * t->out_stride, 0, t->rows * sizeof(float));
-    for (size_t token = 0; token < n; token += PASS_TOKENS) {
-        int tokens = n - token < PASS_TOKENS ? (int)(n - token) : PASS_TOKENS;
-        for (size_t first = 0; first < t->cols; first += chunk) {
-            size_t cols = t->cols - first < chunk ? t->cols - first : chunk;
+    for (size_t token = 0; token < n; token += LUT16_PASS_TOKENS) {
+        int tokens = n - token < LUT16_PASS_TOKENS ? (int)(n - token) : LUT16_PASS_TOKENS;
+        for (size_t first = 0; first < t->cols; first += tab.chunk) {
+            size_t cols = t->cols - first < tab.chunk ? t->cols - first : tab.chunk;
             for (int tt = 0; tt < tokens; tt++) {
                 const bl_q8_block *x =
                     (const bl_q8_block *)(t->x->data + (token + tt) * t->x->row_bytes);
-                build_tables(f, x, first, cols, token_quads(&tab, tt));
+                build_tables(f, x, first, cols, lut16_token_quads(&tab, tt));
             }
-            for (size_t r = 0; r < whole; r += TILE_ROWS) {
-                if (tokens == PASS_TOKENS) {
-                    tile(f, t, r, token, PASS_TOKENS, first, cols, &tab, 0);
+            for (size_t r = 0; r < whole; r += LUT16_ROWS) {
+                if (tokens == LUT16_PASS_TOKENS) {
+                    tile(f, t, r, token, LUT16_PASS_TOKENS, first, cols, &tab, 0);
                 } else {
                     for (int tt = 0; tt < tokens; tt++)
                         tile(f, t, r, token + tt, 1, first, cols, &tab, tt);
@@ -228,7 +200,7 @@ ALWAYS_INLINE void lowbit_lut(bl_lowbit f, const bl_gemm_task *t) {
                 one_row(f, t, r, token, tokens, first, cols, &tab);
         }
     }
-    free(heap_quads);
+    free(tab.heap);
 }
 
 static void q1_0_lut(const bl_gemm_task *t) { lowbit_lut(BL_LOWBIT_Q1_0, t); }

@@ -22,7 +22,6 @@
 #include "float_tiling.h"
 #include "simd.h"
 
-
 static _Alignas(64) uint8_t code_bytes[64], code_shifts[64], act_bytes[64];
 
 void bl_avx512_q1_q2_tables_init(void) {
@@ -109,21 +108,15 @@ BL_INLINE void lowbit_tile(const bl_gemm_task *t, size_t r, size_t tok, const in
     bl_store_float_tile(t, acc, r, tok, rows, tokens);
 }
 
-void bl_gemv_q1_0_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemv(t, lowbit_tile, BL_LOWBIT_Q1_0);
-}
-void bl_gemm_q1_0_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemm(t, lowbit_tile, BL_LOWBIT_Q1_0);
-}
-void bl_gemv_q2_0_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemv(t, lowbit_tile, BL_LOWBIT_Q2_0);
-}
-void bl_gemm_q2_0_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemm(t, lowbit_tile, BL_LOWBIT_Q2_0);
-}
-void bl_gemv_q2_0_g128_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemv(t, lowbit_tile, BL_LOWBIT_Q2_0_G128);
-}
-void bl_gemm_q2_0_g128_q8_mad__avx512(const bl_gemm_task *t) {
-    bl_float_gemm(t, lowbit_tile, BL_LOWBIT_Q2_0_G128);
-}
+/* The GEMV and GEMM of one type: lowbit_tile through float_tiling.h. */
+#define LOWBIT_KERNELS(type, TYPE)                                                                 \
+    void bl_gemv_##type##_q8_mad__avx512(const bl_gemm_task *t) {                                  \
+        bl_float_gemv(t, lowbit_tile, TYPE);                                                       \
+    }                                                                                              \
+    void bl_gemm_##type##_q8_mad__avx512(const bl_gemm_task *t) {                                  \
+        bl_float_gemm(t, lowbit_tile, TYPE);                                                       \
+    }
+
+LOWBIT_KERNELS(q1_0, BL_LOWBIT_Q1_0)
+LOWBIT_KERNELS(q2_0, BL_LOWBIT_Q2_0)
+LOWBIT_KERNELS(q2_0_g128, BL_LOWBIT_Q2_0_G128)

@@ -3,7 +3,6 @@
  * an exact integer dot with its activation block, scaled to float once:
  * q1_0: sum over weights of +-x = 2 * (sum of x where the bit is set) - sum x;
  * q2_0: sum of (c - 1) x = sum of c x - sum x (c the unsigned code). */
-
 #include "../../types/fp16.h"
 #include "../../types/quant_blocks.h"
 #include "../kernels.h"

@@ -1,7 +1,5 @@
 /* Scalar kernels for q8_0 and q4_0 weights against 32-blocks of int8
  * activations: y = sum over blocks of d_w * d_x * (integer block dot). */
-#include <string.h>
-
 #include "../../types/fp16.h"
 #include "../../types/quant_blocks.h"
 #include "../kernels.h"
