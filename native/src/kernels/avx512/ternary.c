@@ -101,6 +101,9 @@ BL_INLINE void bt2_few_tile(const bl_gemm_task *t, size_t r, size_t tok, const i
     __m512i acc[FEW_ROWS * FEW_PASS];
     for (int i = 0; i < FEW_ROWS; i++)
         w[i] = bl_group_row(t->w, t->w_row_bytes, r, (size_t)i, t->rows);
+    /* unrolled, or GCC clears the whole array in memory (rep stos) at every
+     * pass before zeroing the registers: 7% of the tile's time */
+#pragma GCC unroll 16
     for (int a = 0; a < tile; a++) acc[a] = _mm512_setzero_si512();
     const uint8_t *x = t->x->data + tok * t->x->row_bytes;
     const size_t x_row_bytes = t->x->row_bytes;
@@ -128,6 +131,7 @@ BL_INLINE void bt2_few_tile(const bl_gemm_task *t, size_t r, size_t tok, const i
         }
     }
     _Alignas(16) int32_t dots[FEW_ROWS * FEW_PASS];
+#pragma GCC unroll 4 /* likewise: a loop left rolled keeps acc[] on the stack */
     for (int a = 0; a < tile; a += 4)
         _mm_store_si128((__m128i *)(dots + a),
                         bl_sum4_epi32(acc[a], acc[a + 1], acc[a + 2], acc[a + 3]));
