@@ -47,12 +47,13 @@ BL_INLINE void tile_store(const tile *a, int token, __m128i dots) {
 
 BL_INLINE void tile_i8(const tile *a, const int tokens) {
     __m512i acc[GEMM_ROWS][GEMM_TOKENS];
-    /* every loop over the tile unrolled whole: any left rolled (GCC's own
-     * unrolling stops short of some) keeps acc[][] on the stack, cleared with
-     * 24 stores before the loop and stored again after it at every call */
-#pragma GCC unroll 4
+    /* every loop over the tile unrolled whole (16: more than any of its
+     * counts): any left rolled (GCC's own unrolling stops short of some)
+     * keeps acc[][] on the stack, cleared with 24 stores before the loop and
+     * stored again after it at every call */
+#pragma GCC unroll 16
     for (int i = 0; i < GEMM_ROWS; i++)
-#pragma GCC unroll 6
+#pragma GCC unroll 16
         for (int j = 0; j < tokens; j++) acc[i][j] = _mm512_setzero_si512();
     for (size_t c = 0; c < a->cols; c += 64) {
         __m512i w[GEMM_ROWS];
@@ -63,16 +64,16 @@ BL_INLINE void tile_i8(const tile *a, const int tokens) {
             for (int i = 0; i < GEMM_ROWS; i++) acc[i][j] = bl_dpbusd(acc[i][j], w[i], xv);
         }
     }
-#pragma GCC unroll 6
+#pragma GCC unroll 16
     for (int j = 0; j < tokens; j++)
         tile_store(a, j, bl_sum4_epi32(acc[0][j], acc[1][j], acc[2][j], acc[3][j]));
 }
 
 BL_INLINE void tile_i16(const tile *a, const int tokens) {
     __m512i acc[GEMM_ROWS][GEMM_TOKENS];
-#pragma GCC unroll 4
+#pragma GCC unroll 16
     for (int i = 0; i < GEMM_ROWS; i++)
-#pragma GCC unroll 6
+#pragma GCC unroll 16
         for (int j = 0; j < tokens; j++) acc[i][j] = _mm512_setzero_si512();
     for (size_t c = 0; c < a->cols; c += 32) {
         __m512i w[GEMM_ROWS];
@@ -83,7 +84,7 @@ BL_INLINE void tile_i16(const tile *a, const int tokens) {
             for (int i = 0; i < GEMM_ROWS; i++) acc[i][j] = bl_dpwssd(acc[i][j], w[i], xv);
         }
     }
-#pragma GCC unroll 6
+#pragma GCC unroll 16
     for (int j = 0; j < tokens; j++)
         tile_store(a, j, bl_sum4_epi32(acc[0][j], acc[1][j], acc[2][j], acc[3][j]));
 }

@@ -158,7 +158,7 @@ BL_INLINE void quant_tile(const bl_gemm_task *t, const row_tile *rt, size_t r, s
     const uint8_t *x = t->x->data + tok * t->x->row_bytes;
     size_t x_row_bytes = t->x->row_bytes;
     __m512 even[TILE_TOKENS], odd[TILE_TOKENS];
-#pragma GCC unroll 8 /* else both arrays are cleared in memory (rep stos) per tile */
+#pragma GCC unroll 16 /* else both arrays are cleared in memory (rep stos) per tile */
     for (int j = 0; j < tokens; j++) even[j] = odd[j] = _mm512_setzero_ps();
     size_t blocks = t->cols / BL_Q_BLOCK, b = 0;
     turned_block tb;

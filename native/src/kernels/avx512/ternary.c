@@ -115,23 +115,23 @@ BL_INLINE void bt2_few_tile(const bl_gemm_task *t, size_t r, size_t tok, const i
             bl_prefetch(w[i] + 64 * b + ahead);
         }
         /* unrolled whole, or GCC keeps the accumulators in memory */
-#pragma GCC unroll 4
+#pragma GCC unroll 16
         for (int k = 0; k < 4; k++) {
             __m512i xk[FEW_PASS];
-#pragma GCC unroll 4
+#pragma GCC unroll 16
             for (int j = 0; j < tokens; j++)
                 xk[j] = _mm512_load_si512(x + (size_t)j * x_row_bytes + 256 * b + 64 * k);
-#pragma GCC unroll 4
+#pragma GCC unroll 16
             for (int i = 0; i < FEW_ROWS; i++) {
                 __m512i codes = _mm512_and_si512(k ? _mm512_srli_epi16(q[i], 2 * k) : q[i], three);
-#pragma GCC unroll 4
+#pragma GCC unroll 16
                 for (int j = 0; j < tokens; j++)
                     acc[i * tokens + j] = bl_dpbusd(acc[i * tokens + j], codes, xk[j]);
             }
         }
     }
     _Alignas(16) int32_t dots[FEW_ROWS * FEW_PASS];
-#pragma GCC unroll 4 /* likewise: a loop left rolled keeps acc[] on the stack */
+#pragma GCC unroll 16 /* likewise: a loop left rolled keeps acc[] on the stack */
     for (int a = 0; a < tile; a += 4)
         _mm_store_si128((__m128i *)(dots + a),
                         bl_sum4_epi32(acc[a], acc[a + 1], acc[a + 2], acc[a + 3]));
