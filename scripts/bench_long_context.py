@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import bench_vs_llama_cpp
 import numpy as np
 
 KV_ROW_BYTES = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32}  # bytes per cached element
@@ -81,9 +82,7 @@ class LlamaCpp:
         self.contexts: dict[int, object] = {}
 
     def _llama(self, n_ctx: int) -> object:
-        from bench_vs_llama_cpp import open_llama_cpp
-
-        return open_llama_cpp(
+        return bench_vs_llama_cpp.open_llama_cpp(
             model_path=str(self.path), n_ctx=n_ctx, n_batch=512, n_threads=self.threads,
             n_threads_batch=self.threads, verbose=False,
         )  # fmt: skip
@@ -134,22 +133,17 @@ def main() -> None:
     p.add_argument("--pp-rounds", type=int, default=2)
     p.add_argument("--plain-cpu-buffers", action="store_true", help="see bench_vs_llama_cpp.py")
     args = p.parse_args()
-    from bench_vs_llama_cpp import require_files
-
-    require_files(args.ours, args.theirs)
-    if args.plain_cpu_buffers:
-        import bench_vs_llama_cpp
-
-        bench_vs_llama_cpp.PLAIN_CPU_BUFFERS = True
+    bench_vs_llama_cpp.require_files(args.ours, args.theirs)
+    bench_vs_llama_cpp.PLAIN_CPU_BUFFERS = args.plain_cpu_buffers
     depths = [int(d) for d in args.depths.split(",")]
     prompts = [int(n) for n in args.prompts.split(",") if n]
     cache_types = args.cache_types.split(",")
 
     engines: list = [Ours(args.ours, args.threads, t) for t in cache_types]
     if args.theirs:
-        from bench_vs_llama_cpp import rename_arch
-
-        theirs = rename_arch(args.theirs, args.rename_arch) if args.rename_arch else args.theirs
+        theirs = args.theirs
+        if args.rename_arch:
+            theirs = bench_vs_llama_cpp.rename_arch(theirs, args.rename_arch)
         engines.append(LlamaCpp(theirs, args.threads))
     print_counts(engines[0].model.info, depths, cache_types)
     for e in engines:
