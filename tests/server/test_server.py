@@ -436,7 +436,9 @@ def test_a_full_queue_answers_503_with_retry_after(slow_server: ServerProcess) -
 
 def test_sigterm_ends_streams_and_exits_0(tmp_path_factory: pytest.TempPathFactory) -> None:
     model = slow_model(tmp_path_factory.getbasetemp())
-    process = ServerProcess(model, "-np", "2", "-c", "4096", "-t", "1", "--shutdown-grace", "1")
+    # No grace: with 1 s, a fast CPU finished the 1500 tokens of this small model inside it
+    # and the stream ended by its length, not by the shutdown this test is about.
+    process = ServerProcess(model, "-np", "2", "-c", "4096", "-t", "1", "--shutdown-grace", "0")
     try:
         url = process.url + "/v1/completions"
         with httpx.stream("POST", url, json=LONG, timeout=30) as stream:
